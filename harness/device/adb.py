@@ -1,0 +1,182 @@
+"""The adb server: where it is, starting a private one, and talking to it through adbutils.
+
+This is the one module that runs the adb binary or imports adbutils (adbutils is imported lazily).
+Policy: an adb server that is already running is only ever spoken to over its socket protocol,
+never through an adb binary of another version (a version mismatch makes the binary kill the
+user's server). A binary is only run to start a server where none answers.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.errors import DeviceError, HostEnvironmentError, UsageError
+
+DEFAULT_PORT = 5037
+SERVER_START_TIMEOUT_S = 20.0
+
+
+@dataclass(frozen=True)
+class AdbServerAddress:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def is_local(self) -> bool:
+        return self.host in ("127.0.0.1", "localhost", "::1")
+
+    @classmethod
+    def parse(cls, text: str) -> "AdbServerAddress":
+        """`host:port`, `host` (port 5037), or adb's own `tcp:host:port` (ADB_SERVER_SOCKET)."""
+        spec = text.strip()
+        if spec.startswith("tcp:"):
+            spec = spec[4:]
+        host, sep, port_text = spec.rpartition(":")
+        if not sep:
+            host, port_text = spec, str(DEFAULT_PORT)
+        if not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+            raise UsageError(
+                f"adb server address {text!r} is not host:port", "e.g. --adb-server labhost:5037"
+            )
+        return cls(host, int(port_text))
+
+    @classmethod
+    def from_environment(cls, override: str | None = None) -> "AdbServerAddress":
+        """The server to use: an explicit option, else adb's own environment variables."""
+        if override:
+            return cls.parse(override)
+        if os.environ.get("ADB_SERVER_SOCKET"):
+            return cls.parse(os.environ["ADB_SERVER_SOCKET"])
+        host = os.environ.get("ANDROID_ADB_SERVER_HOST", "127.0.0.1")
+        port_text = os.environ.get("ANDROID_ADB_SERVER_PORT", str(DEFAULT_PORT))
+        return cls.parse(f"{host}:{port_text}")
+
+
+def adb_binary() -> str:
+    """The adb to start servers with: SQUEEZEBENCH_ADB, else ADBUTILS_ADB_PATH, else the one
+    bundled in the adbutils wheel (a current platform-tools build), else `adb` on PATH."""
+    for env_name in ("SQUEEZEBENCH_ADB", "ADBUTILS_ADB_PATH"):
+        if os.environ.get(env_name):
+            return os.environ[env_name]
+    import importlib.util
+
+    spec = importlib.util.find_spec("adbutils")
+    if spec and spec.origin:
+        bundled = Path(spec.origin).parent / "binaries" / "adb"
+        if bundled.is_file() and os.access(bundled, os.X_OK):
+            return str(bundled)
+    on_path = shutil.which("adb")
+    if on_path:
+        return on_path
+    raise HostEnvironmentError(
+        "no adb binary found", "pip install adbutils (it bundles one) or apt-get install adb"
+    )
+
+
+def server_is_up(address: AdbServerAddress, timeout_s: float = 1.0) -> bool:
+    try:
+        with socket.create_connection((address.host, address.port), timeout=timeout_s) as s:
+            s.sendall(b"000chost:version")
+            return s.recv(4) == b"OKAY"
+    except OSError:
+        return False
+
+
+def ensure_server(address: AdbServerAddress) -> None:
+    """Make sure an adb server answers at `address`, starting a local one if needed.
+
+    A remote server (another host of a device lab) is never started from here: if it does not
+    answer, that is the user's to fix.
+    """
+    if server_is_up(address):
+        return
+    if not address.is_local:
+        raise DeviceError(
+            f"no adb server answers at {address}",
+            "start it on that host with 'adb -a -P PORT nodaemon server' or check --adb-server",
+        )
+    start_local_server(address.port)
+
+
+def start_local_server(port: int, adb_path: str | None = None) -> None:
+    adb = adb_path or adb_binary()
+    env = dict(os.environ)
+    # Our devices live outside the emulator port range; scanning it only slows the start.
+    env.setdefault("ADB_MDNS", "0")
+    proc = subprocess.run(
+        [adb, "-P", str(port), "start-server"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=SERVER_START_TIMEOUT_S,
+    )
+    address = AdbServerAddress("127.0.0.1", port)
+    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if server_is_up(address):
+            return
+        time.sleep(0.1)
+    raise DeviceError(
+        f"could not start an adb server on port {port}: {proc.stderr.strip() or proc.stdout.strip()}",
+        "check that the port is free ('ss -ltnp') or pick another with --adb-server",
+        cmd=f"{adb} -P {port} start-server",
+        returncode=proc.returncode,
+        stderr=proc.stderr,
+    )
+
+
+def kill_server(address: AdbServerAddress) -> None:
+    if server_is_up(address):
+        client(address).server_kill()
+
+
+def client(address: AdbServerAddress, socket_timeout_s: float | None = None):
+    """An adbutils client bound to this server (never the default port by accident)."""
+    import adbutils
+
+    return adbutils.AdbClient(host=address.host, port=address.port, socket_timeout=socket_timeout_s)
+
+
+def connect(address: AdbServerAddress, target: str, timeout_s: float = 10.0) -> None:
+    """`adb connect target` on that server; raises unless the server reports it connected."""
+    import adbutils
+
+    try:
+        answer = client(address).connect(target, timeout=timeout_s)
+    except (adbutils.AdbError, OSError) as e:
+        raise DeviceError(
+            f"adb connect {target} failed: {e}",
+            "check the address and that the device listens",
+            serial=target,
+        ) from None
+    if "connected to" not in answer:
+        raise DeviceError(
+            f"adb connect {target}: {answer.strip()}",
+            "check the address, that the device listens and is authorized",
+            serial=target,
+        )
+
+
+def disconnect(address: AdbServerAddress, target: str) -> None:
+    if server_is_up(address):
+        client(address).disconnect(target)
+
+
+def device_states(address: AdbServerAddress) -> dict[str, str]:
+    """serial -> state (`device`, `unauthorized`, `offline`, ...) for every device the server knows."""
+    import adbutils
+
+    try:
+        return {info.serial: info.state for info in client(address).list()}
+    except (adbutils.AdbError, OSError) as e:
+        raise DeviceError(f"adb server {address} did not answer: {e}", "is it running?") from None

@@ -1,0 +1,117 @@
+"""JSON documents on disk: written atomically, read strictly, versioned with migrations.
+
+Every document squeezebench writes has a `kind` and an integer `schema_version`. A reader names
+the kind it expects, the newest version it understands, and one `update_to_N` function per older
+version (asv's habit); it refuses documents newer than it understands instead of guessing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from harness.errors import ResultsError
+
+Migration = Callable[[dict], dict]
+
+
+def write_json_atomic(path: Path, document: Any) -> None:
+    """Write `document` so that readers see the old file or the new one, never half of one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(_finite(document), indent=2, sort_keys=False, ensure_ascii=False) + "\n"
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    # The rename is only durable once the directory entry is on disk too.
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _finite(value: Any) -> Any:
+    """NaN and infinities are not JSON; store them as null rather than emit invalid files."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Mapping):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def read_json(path: Path) -> Any:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ResultsError(f"{path}: no such file", "check the path") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ResultsError(f"{path}: cannot be read: {e}") from None
+    try:
+        return json.loads(text, parse_constant=_refuse_constant)
+    except (json.JSONDecodeError, ValueError) as e:
+        raise ResultsError(f"{path}: not valid JSON ({e})", "the file is corrupt or truncated") from None
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"non-standard JSON constant {name}")
+
+
+def load_versioned(
+    path: Path,
+    *,
+    kind: str,
+    current_version: int,
+    migrations: Mapping[int, Migration],
+) -> dict:
+    """Read a document of `kind`, upgrading it to `current_version` in memory.
+
+    `migrations[n]` turns a version n-1 document into a version n document.
+    """
+    document = read_json(path)
+    if not isinstance(document, dict) or document.get("kind") != kind:
+        raise ResultsError(f"{path}: not a {kind} document", "point squeezebench at a file it wrote")
+    version = document.get("schema_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ResultsError(f"{path}: schema_version missing or not a positive integer")
+    if version > current_version:
+        raise ResultsError(
+            f"{path}: schema_version {version} is newer than this squeezebench understands "
+            f"({current_version})",
+            "upgrade squeezebench to read it",
+        )
+    while version < current_version:
+        version += 1
+        document = migrations[version](document)
+        document["schema_version"] = version
+    return document

@@ -1,0 +1,51 @@
+"""Shared fixtures. Tests never touch the user's adb server (port 5037) or their ~/.android:
+the whole session runs with a temporary HOME and a private adb server port."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def pytest_configure(config):
+    # Done at configure time (before any test module is imported) so that nothing can read the
+    # real HOME or default adb port first.
+    base = Path(tempfile.mkdtemp(prefix="squeezebench-test-home-"))
+    os.environ["HOME"] = str(base)
+    os.environ["XDG_CACHE_HOME"] = str(base / ".cache")
+    os.environ["XDG_STATE_HOME"] = str(base / ".local" / "state")
+    os.environ["SQUEEZEBENCH_STATE"] = str(base / "state")
+    # The conversion cache may be shared between test sessions to keep the suite fast; it is
+    # content-addressed, so sharing it cannot change a result.
+    os.environ.setdefault("SQUEEZEBENCH_CACHE", str(base / "cache"))
+    os.environ["ANDROID_ADB_SERVER_PORT"] = str(free_port())
+    os.environ.pop("ADB_SERVER_SOCKET", None)
+    os.environ.pop("ANDROID_ADB_SERVER_HOST", None)
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    os.environ["PATH"] = f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"
+
+
+@pytest.fixture(scope="session")
+def adb_server():
+    """A private adb server for the whole session (the adb bundled in the adbutils wheel)."""
+    from harness.device import adb
+
+    address = adb.AdbServerAddress("127.0.0.1", int(os.environ["ANDROID_ADB_SERVER_PORT"]))
+    assert address.port != adb.DEFAULT_PORT
+    adb.ensure_server(address)
+    yield address
+    adb.kill_server(address)
