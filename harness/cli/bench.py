@@ -1,13 +1,77 @@
-"""squeezebench bench: placeholder until its issue lands."""
+"""squeezebench bench: one model on one device, measured properly."""
 
-HELP = "(not yet implemented)"
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from harness.cli.common import add_adb_server_option, add_measurement_options, add_output_options, print_json, say
+from harness.errors import ExitCode, InputError, UsageError
+
+HELP = "benchmark one .tflite on one device (latency, memory, energy, thermal, delegation)"
+DESCRIPTION = (
+    "Push the model, the on-device agent and the runner (each only if the device does not already "
+    "hold the same content), run LiteRT's benchmark_model under the agent, pull the raw output and "
+    "report latency with confidence intervals, peak memory, energy per inference with its method, "
+    "thermal state before and after, delegation coverage and the device passport."
+)
 
 
 def add_arguments(parser):
-    pass
+    parser.add_argument("model", help="a .tflite file")
+    parser.add_argument("--device", "-s", metavar="SERIAL", help="device serial (default: the only connected device)")
+    add_adb_server_option(parser)
+    parser.add_argument("--threads", type=int, help="runner threads (default: the device profile's, else up to 4)")
+    parser.add_argument("--delegate", default="cpu", choices=["cpu", "xnnpack-off", "gpu", "nnapi"], help="default cpu (XNNPACK)")
+    add_measurement_options(parser)
+    parser.add_argument("--out", type=Path, help="where to keep bench.json and the raw output (default results/bench-<time>-<model>)")
+    add_output_options(parser)
 
 
-def run(args):
-    from harness.errors import UsageError
+def run(args) -> int:
+    from harness.bench import ondevice, report_text
+    from harness.device import adb, discovery
 
-    raise UsageError("'bench' is not implemented yet")
+    model = Path(args.model)
+    if not model.is_file():
+        raise InputError(f"{model}: no such file", "pass a .tflite file (squeezebench convert makes them)")
+    server = adb.AdbServerAddress.from_environment(args.adb_server)
+    adb.ensure_server(server)
+    serials = discovery.select_serials(server, [args.device] if args.device else None)
+    if not serials:
+        raise UsageError("no device connected", "plug in a phone, or start one with 'squeezebench virtual start'")
+    if len(serials) > 1:
+        raise UsageError(f"{len(serials)} devices connected ({', '.join(serials)})", "pick one with --device SERIAL")
+    session = ondevice.open_session(server, serials[0])
+    settings = settings_from_args(args, session, threads=args.threads, delegate=args.delegate)
+    out_dir = args.out or Path("results") / f"bench-{time.strftime('%Y%m%dT%H%M%S')}-{model.stem[:40]}"
+    from harness.device.lock import device_lock
+
+    with device_lock(str(server), session.device.serial, purpose=f"squeezebench bench {model.name}"):
+        document = ondevice.run_benchmark(session, model, settings, out_dir)
+    if args.json:
+        print_json(document)
+    else:
+        say(args, report_text.describe_bench(document))
+        say(args, f"\nresults: {out_dir / 'bench.json'}")
+    return ExitCode.OK if document["status"] == ondevice.STATUS_OK else ExitCode.NOTHING_RAN
+
+
+def settings_from_args(args, session, *, threads: int | None, delegate: str):
+    from harness.bench import ondevice
+
+    return ondevice.BenchSettings(
+        threads=threads or ondevice.default_threads(session),
+        delegate=delegate,
+        runs=args.runs,
+        warmup_runs=args.warmup_runs,
+        min_secs=args.min_secs,
+        max_secs=args.max_secs,
+        cooldown_s=args.cooldown,
+        cooldown_temp_c=args.cooldown_temp,
+        taskset=ondevice.resolve_taskset(session, args.taskset),
+        suspend_charging=args.suspend_charging,
+        idle_baseline_s=args.idle_baseline,
+        timeout_s=args.timeout,
+        extra_runner_args=tuple(args.runner_arg),
+    )

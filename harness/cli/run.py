@@ -1,13 +1,132 @@
-"""squeezebench run: placeholder until its issue lands."""
+"""squeezebench run: the main job. Models x levels x devices x settings, into a results store."""
 
-HELP = "(not yet implemented)"
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from harness.cli.common import (
+    add_adb_server_option,
+    add_measurement_options,
+    add_output_options,
+    csv_list,
+    int_list,
+    print_json,
+    say,
+)
+from harness.errors import UsageError
+
+HELP = "sweep models x compression levels x devices x settings; resumable; ends in a summary table"
+DESCRIPTION = (
+    "Convert each model at every requested level (cached), push each variant once per device, "
+    "benchmark every cell on every device in parallel (one benchmark at a time per device), and "
+    "record everything in results/<run-id>/run.json, rewritten after every cell. With no device "
+    "connected, a virtual device is started for the run (its results are marked virtual)."
+)
+
+# Options that define a sweep; --resume takes them from the interrupted run instead.
+_SPEC_OPTIONS = ("levels", "data", "devices", "threads", "delegates")
 
 
 def add_arguments(parser):
-    pass
+    parser.add_argument("models", nargs="*", metavar="MODEL", help="zoo name (digits-cnn, mobilenet_v2, ...), .keras, .h5, SavedModel dir or .tflite")
+    parser.add_argument("--levels", help="comma-separated levels, or 'all' (default all)")
+    parser.add_argument("--data", type=Path, help=".npz with calibration/evaluation data (see docs/levels.md)")
+    parser.add_argument("--random-calibration", action="store_true", help="calibrate int8 on random data (ruins accuracy; recorded)")
+    parser.add_argument("--devices", help="comma-separated serials (default: every connected device)")
+    parser.add_argument("--threads", help="comma-separated thread counts (default: each device's profile)")
+    parser.add_argument("--delegates", help="comma-separated: cpu, xnnpack-off, gpu, nnapi (default cpu)")
+    add_adb_server_option(parser)
+    add_measurement_options(parser)
+    parser.add_argument("--resume", metavar="RUN", help="finish an interrupted run (its id or directory)")
+    parser.add_argument("--results", type=Path, help="results directory (default ./results)")
+    parser.add_argument("--virtual-profile", default="virtual-default", help="profile of an auto-started virtual device")
+    parser.add_argument("--no-virtual", dest="auto_virtual", action="store_false", help="fail instead of starting a virtual device when none is connected")
+    parser.add_argument(
+        "--virtual-parallel",
+        action="store_true",
+        help="let virtual devices on this host measure at the same time (they share its CPUs: latencies interfere)",
+    )
+    parser.add_argument("--device-wait", type=float, metavar="SECONDS", help="how long to wait for a device another squeezebench holds (default: as long as it takes)")
+    add_output_options(parser)
 
 
-def run(args):
-    from harness.errors import UsageError
+def spec_from_args(args):
+    from harness.bench.ondevice import DELEGATES
+    from harness.convert.levels import parse_levels
+    from harness.sweep.spec import SweepSpec
 
-    raise UsageError("'run' is not implemented yet")
+    if not args.models:
+        raise UsageError("no model given", "e.g. squeezebench run digits-cnn (or --resume RUN)")
+    levels = args.levels or "all"
+    if levels != "all":
+        parse_levels(levels)  # unknown names fail now, not after the conversions
+    delegates = tuple(csv_list(args.delegates)) if args.delegates else ("cpu",)
+    for delegate in delegates:
+        if delegate not in DELEGATES:
+            raise UsageError(f"unknown delegate {delegate!r}", f"use one of {', '.join(DELEGATES)}")
+    return SweepSpec(
+        models=tuple(_model_ref(m) for m in args.models),
+        levels=levels,
+        data=str(args.data.resolve()) if args.data else None,
+        random_calibration=args.random_calibration,
+        devices=tuple(csv_list(args.devices)) if args.devices else None,
+        threads=tuple(int_list(args.threads, "--threads")) if args.threads else None,
+        delegates=delegates,
+        runs=args.runs,
+        warmup_runs=args.warmup_runs,
+        min_secs=args.min_secs,
+        max_secs=args.max_secs,
+        cooldown_s=args.cooldown,
+        cooldown_temp_c=args.cooldown_temp,
+        taskset=args.taskset,
+        suspend_charging=args.suspend_charging,
+        idle_baseline_s=args.idle_baseline,
+        timeout_s=args.timeout,
+        runner_args=tuple(args.runner_arg),
+        adb_server=args.adb_server,
+        virtual_profile=args.virtual_profile,
+        virtual_parallel=args.virtual_parallel,
+        auto_virtual=args.auto_virtual,
+        device_wait_s=args.device_wait,
+    )
+
+
+def _model_ref(text: str) -> str:
+    """Paths are stored absolute so --resume works from another directory; zoo names as they are."""
+    path = Path(text)
+    return str(path.resolve()) if path.exists() else text
+
+
+def run(args) -> int:
+    from harness.sweep.engine import run_sweep
+    from harness.sweep.progress import Reporter
+    from harness.sweep.summary import summary_tables
+
+    if args.resume:
+        given = [name for name in _SPEC_OPTIONS if getattr(args, name)] + (["MODEL"] if args.models else [])
+        if given:
+            raise UsageError(
+                f"--resume takes the sweep from the interrupted run; drop {', '.join(given)}",
+                "or start a new run without --resume",
+            )
+        spec = None
+    else:
+        spec = spec_from_args(args)
+    reporter = Reporter(quiet=args.quiet)
+    outcome = run_sweep(
+        spec,
+        results_root=args.results,
+        command_line=["squeezebench", *sys.argv[1:]],
+        resume=args.resume,
+        reporter=reporter,
+    )
+    document = outcome.store.document
+    if args.json:
+        print_json({"run_dir": str(outcome.store.root), "counts": outcome.counts, "run": document})
+    else:
+        say(args, "\n" + summary_tables(document))
+        counts = ", ".join(f"{n} {status}" for status, n in sorted(outcome.counts.items()))
+        say(args, f"\n{len(document['cells'])} cells: {counts}")
+        say(args, f"results: {outcome.store.root}   report: squeezebench report {outcome.store.root}")
+    return outcome.exit_code

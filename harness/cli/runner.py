@@ -1,13 +1,50 @@
-"""squeezebench runner: placeholder until its issue lands."""
+"""squeezebench runner: register the official benchmark_model binaries used on real devices."""
 
-HELP = "(not yet implemented)"
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.cli.common import print_json, say
+from harness.errors import ExitCode
+
+HELP = "register or list benchmark_model runner binaries (one per device ABI)"
+DESCRIPTION = (
+    "Real phones and emulators run Google's prebuilt benchmark_model for their ABI. Register one "
+    "with 'runner add PATH --abi ABI' (its ELF header is checked and its sha256 recorded), or set "
+    "SQUEEZEBENCH_BENCHMARK_MODEL_<ABI>, or drop it into <cache>/runners/<abi>/benchmark_model. "
+    "Virtual devices use the bundled LiteRT runner."
+)
 
 
 def add_arguments(parser):
-    pass
+    sub = parser.add_subparsers(dest="runner_command", metavar="ACTION", required=True, parser_class=type(parser))
+    add = sub.add_parser("add", help="register a benchmark_model binary for an ABI")
+    add.add_argument("path", type=Path)
+    add.add_argument("--abi", required=True, choices=["arm64-v8a", "armeabi-v7a", "x86_64", "x86"])
+    listing = sub.add_parser("list", help="show the runner each ABI would use")
+    listing.add_argument("--json", action="store_true")
 
 
-def run(args):
-    from harness.errors import UsageError
+def run(args) -> int:
+    from harness.bench import runners
 
-    raise UsageError("'runner' is not implemented yet")
+    if args.runner_command == "add":
+        binary = runners.register_runner(args.path, args.abi)
+        say(args, f"registered {args.path} for {args.abi}: sha256 {binary.sha256} (copied to {binary.path})")
+        return ExitCode.OK
+    rows = []
+    for abi in runners.ABI_ELF:
+        try:
+            binary = runners.find_official_runner(abi)
+            rows.append({"abi": abi, "source": binary.source, "path": str(binary.path), "sha256": binary.sha256})
+        except Exception as e:  # noqa: BLE001 - every lookup failure is shown as that ABI's state
+            rows.append({"abi": abi, "source": None, "path": None, "sha256": None, "missing": str(e)})
+    bundled = runners.bundled_runner()
+    rows.append({"abi": "virtual devices", "source": "bundled", "path": str(bundled.path), "sha256": bundled.sha256})
+    if args.json:
+        print_json(rows)
+        return ExitCode.OK
+    for row in rows:
+        where = f"{row['source']}: {row['path']} (sha256 {row['sha256'][:12]})" if row["source"] else "missing - " + runners.official_download_hint(row["abi"])
+        say(args, f"{row['abi']:<16} {where}")
+    return ExitCode.OK

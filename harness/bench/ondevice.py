@@ -1,0 +1,438 @@
+"""One model on one device: push what is missing, run the agent, pull the raw output, measure.
+
+Every outcome ends in a `squeezebench.bench` document with a status and a reason; the raw runner
+output, agent result and energy samples are kept beside it. Nothing is made up: a number the raw
+material cannot support is null, with the reason.
+"""
+
+from __future__ import annotations
+
+import math
+import posixpath
+import re
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+from harness import __version__
+from harness.bench import stats
+from harness.bench.runners import RunnerBinary
+from harness.device.connection import Device, file_sha256
+from harness.device.passport import Passport
+from harness.errors import DeviceError, DeviceGoneError, UsageError
+from harness.jsonfile import write_json_atomic
+from harness.paths import ANDROID_APP_DIR
+
+BENCH_KIND = "squeezebench.bench"
+# Format history: 1 - first version.
+BENCH_SCHEMA_VERSION = 1
+
+DEVICE_ROOT = "/data/local/tmp/squeezebench"
+AGENT_LOCAL = ANDROID_APP_DIR / "agent.sh"
+DELEGATES = ("cpu", "xnnpack-off", "gpu", "nnapi")
+# Time the runner may need beyond its measured phases: loading, delegate init, teardown.
+RUNNER_INIT_ALLOWANCE_S = 60.0
+# adb's own transport may add this much after the agent's watchdog has fired.
+HOST_TIMEOUT_MARGIN_S = 30.0
+OUTPUT_TAIL_CHARS = 2000
+
+# Cell statuses, shared by `bench` and the sweep.
+STATUS_OK = "ok"
+STATUS_FAILED = "failed"  # the runner exited non-zero, or its output is unusable
+STATUS_CRASHED = "crashed"  # the runner died by a signal
+STATUS_TIMEOUT = "timeout"  # the runner hung and was killed
+STATUS_UNSUPPORTED = "unsupported"  # the device cannot do this delegate / op
+STATUS_DEVICE_LOST = "device-lost"
+
+_UNSUPPORTED_PATTERNS = (
+    re.compile(r"(GPU|NNAPI|Hexagon)[^\n]*(not supported|unsupported|not available|failed to create|could not create)", re.I),
+    re.compile(r"Failed to (apply|create) [^\n]*delegate", re.I),
+    re.compile(r"Didn't find op for builtin opcode", re.I),
+    re.compile(r"Op builtin_code out of range", re.I),
+    re.compile(r"Encountered unresolved custom op", re.I),
+)
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    threads: int = 1
+    delegate: str = "cpu"
+    runs: int = 50
+    warmup_runs: int = 1
+    min_secs: float = 1.0
+    max_secs: float = 150.0
+    cooldown_s: float = 0.0
+    cooldown_temp_c: float = 35.0
+    taskset: str | None = None
+    suspend_charging: bool = True
+    idle_baseline_s: float = 2.0
+    sample_interval_ms: int = 250
+    timeout_s: float | None = None
+    extra_runner_args: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        if self.delegate not in DELEGATES:
+            raise UsageError(f"unknown delegate {self.delegate!r}", f"use one of {', '.join(DELEGATES)}")
+        if self.threads < 1 or self.runs < 1 or self.warmup_runs < 0:
+            raise UsageError("--threads and --runs must be at least 1, --warmup-runs at least 0")
+        if self.taskset is not None and not re.fullmatch(r"[0-9a-fA-F]+", self.taskset):
+            raise UsageError(f"--taskset {self.taskset!r} is not a hex CPU mask", "e.g. --taskset f0")
+
+    @property
+    def derived_timeout_s(self) -> float:
+        """How long the runner may take before it counts as hung: its own upper bounds, twice."""
+        if self.timeout_s:
+            return self.timeout_s
+        return RUNNER_INIT_ALLOWANCE_S + 2 * (self.max_secs + self.max_secs)
+
+    def runner_flags(self) -> list[str]:
+        flags = [
+            f"--num_threads={self.threads}",
+            f"--num_runs={self.runs}",
+            f"--warmup_runs={self.warmup_runs}",
+            f"--min_secs={self.min_secs:g}",
+            f"--max_secs={self.max_secs:g}",
+            "--report_peak_memory_footprint=true",
+        ]
+        flags += {
+            "cpu": [],
+            "xnnpack-off": ["--use_xnnpack=false"],
+            "gpu": ["--use_gpu=true"],
+            "nnapi": ["--use_nnapi=true"],
+        }[self.delegate]
+        return flags + list(self.extra_runner_args)
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["extra_runner_args"] = list(self.extra_runner_args)
+        data["derived_timeout_s"] = self.derived_timeout_s
+        return data
+
+
+@dataclass
+class DeviceSession:
+    """What this process knows about one device while it benchmarks on it."""
+
+    device: Device
+    passport: Passport
+    runner: RunnerBinary
+    profile: object | None = None  # harness.device.profiles.Profile matched to the device
+    pushed: dict[str, str] = field(default_factory=dict)  # device path -> sha256 pushed or verified
+    transfer_log: list[dict] = field(default_factory=list)
+
+    @property
+    def runner_device_path(self) -> str:
+        name = "benchmark_model.py" if self.runner.kind == "bundled-litert-python" else "benchmark_model"
+        return f"{DEVICE_ROOT}/runner/{name}"
+
+    def runner_argv(self) -> list[str]:
+        if self.runner.kind == "bundled-litert-python":
+            # The virtual device provides Python + LiteRT as /system/bin/python3.
+            return ["/system/bin/python3", self.runner_device_path]
+        return [self.runner_device_path]
+
+    def ensure_file(self, local: Path, remote: str, *, sha256: str | None = None, mode: int = 0o644) -> bool:
+        """Push unless this content is already there (checked on the device once per process)."""
+        digest = sha256 or file_sha256(local)
+        if self.pushed.get(remote) == digest:
+            return False
+        started = time.monotonic()
+        pushed = self.device.push_if_changed(local, remote, sha256=digest, mode=mode)
+        self.transfer_log.append(
+            {"path": remote, "pushed": pushed, "bytes": Path(local).stat().st_size, "seconds": time.monotonic() - started}
+        )
+        self.pushed[remote] = digest
+        return pushed
+
+    def ensure_tools(self) -> None:
+        self.ensure_file(AGENT_LOCAL, f"{DEVICE_ROOT}/agent.sh", mode=0o755)
+        self.ensure_file(self.runner.path, self.runner_device_path, sha256=self.runner.sha256, mode=0o755)
+
+    def ensure_model(self, local: Path, sha256: str) -> str:
+        """Models live under their content hash, keeping their own file name (quoted everywhere)."""
+        name = Path(local).name
+        if name in ("", ".", "..") or "/" in name:
+            raise UsageError(f"unusable model file name {name!r}")
+        remote = f"{DEVICE_ROOT}/models/{sha256[:16]}/{name}"
+        self.ensure_file(local, remote, sha256=sha256)
+        return remote
+
+
+def open_session(server, serial: str) -> DeviceSession:
+    """Connect to a device and learn what is needed to benchmark on it (one passport read)."""
+    from harness.bench.runners import runner_for
+    from harness.device.passport import read_passport
+    from harness.device.profiles import profile_for_device
+
+    device = Device(server, serial)
+    passport = read_passport(device)
+    runner = runner_for(passport.abi, is_virtual=passport.is_virtual)
+    return DeviceSession(device, passport, runner, profile=profile_for_device(passport.props))
+
+
+def default_threads(session: DeviceSession) -> int:
+    """The profile's choice, else one thread per core up to 4 (the usual big-core count)."""
+    if session.profile is not None and getattr(session.profile, "default_threads", None):
+        return session.profile.default_threads
+    return max(1, min(4, session.passport.cpu_count or 1))
+
+
+def resolve_taskset(session: DeviceSession, taskset: str | None) -> str | None:
+    if taskset != "big":
+        return taskset
+    mask = getattr(session.profile, "big_core_mask", None) if session.profile is not None else None
+    if not mask:
+        raise UsageError(
+            f"--taskset big: no big-core mask known for {session.passport.model or session.device.serial}",
+            "give a hex mask such as --taskset f0, or add big_core_mask to its device profile",
+        )
+    return mask
+
+
+def agent_argv(settings: BenchSettings, out_dir: str, runner_argv: list[str]) -> list[str]:
+    argv = [
+        "sh", f"{DEVICE_ROOT}/agent.sh",
+        "--out", out_dir,
+        "--cooldown-s", f"{settings.cooldown_s:g}",
+        "--cooldown-temp-c", f"{settings.cooldown_temp_c:g}",
+        "--idle-baseline-s", f"{settings.idle_baseline_s:g}",
+        "--sample-interval-ms", str(settings.sample_interval_ms),
+        "--timeout-s", f"{math.ceil(settings.derived_timeout_s)}",
+    ]  # fmt: skip
+    if settings.taskset:
+        argv += ["--taskset", settings.taskset]
+    return argv + ["--"] + runner_argv
+
+
+def new_cell_id() -> str:
+    return time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"-{time.monotonic_ns() % 10**9:09d}"
+
+
+def run_benchmark(
+    session: DeviceSession,
+    model_path: Path,
+    settings: BenchSettings,
+    out_dir: Path,
+    *,
+    model_info: dict | None = None,
+) -> dict:
+    """Benchmark one model file on one device; always returns (and writes) a bench document."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    sha256 = (model_info or {}).get("sha256") or file_sha256(model_path)
+    document = _new_document(session, model_path, sha256, settings, model_info)
+    timing: dict[str, float] = {}
+    try:
+        started = time.monotonic()
+        session.ensure_tools()
+        remote_model = session.ensure_model(model_path, sha256)
+        timing["push_s"] = time.monotonic() - started
+        document["runner"]["graph"] = remote_model
+        _run_agent_and_collect(session, remote_model, settings, out_dir, document, timing)
+    except DeviceGoneError as e:
+        _fail(document, STATUS_DEVICE_LOST, e.one_line())
+    except DeviceError as e:
+        _fail(document, STATUS_FAILED, e.one_line())
+    document["timing"] = timing
+    write_json_atomic(out_dir / "bench.json", document)
+    return document
+
+
+def _new_document(session, model_path, sha256, settings, model_info) -> dict:
+    return {
+        "kind": BENCH_KIND,
+        "schema_version": BENCH_SCHEMA_VERSION,
+        "harness_version": __version__,
+        "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "status": None,
+        "reason": None,
+        "model": {
+            "file": Path(model_path).name,
+            "path": str(model_path),
+            "sha256": sha256,
+            "size_bytes": Path(model_path).stat().st_size,
+            **(model_info or {}),
+        },
+        "settings": settings.to_dict(),
+        "runner": {**session.runner.to_dict(), "argv": None, "graph": None},
+        "device": session.passport.to_dict(),
+        "flags": [],
+        "raw": {},
+    }
+
+
+def _fail(document: dict, status: str, reason: str) -> None:
+    document["status"] = status
+    document["reason"] = reason
+
+
+def _run_agent_and_collect(session, remote_model, settings, out_dir, document, timing) -> None:
+    from harness.bench.agent_result import parse_agent_result
+
+    device = session.device
+    cell_dir = f"{DEVICE_ROOT}/cells/{new_cell_id()}"
+    runner_argv = session.runner_argv() + [f"--graph={remote_model}"] + settings.runner_flags()
+    if session.runner.kind == "bundled-litert-python":
+        runner_argv.append(f"--squeezebench_latencies_file={posixpath.join(cell_dir, 'latencies.txt')}")
+    document["runner"]["argv"] = runner_argv
+    host_timeout_s = (
+        settings.derived_timeout_s + settings.cooldown_s + settings.idle_baseline_s + HOST_TIMEOUT_MARGIN_S
+    )
+    previous_suspend = _suspend_charging(device, settings.suspend_charging)
+    try:
+        started = time.monotonic()
+        agent = device.shell(agent_argv(settings, cell_dir, runner_argv), timeout_s=host_timeout_s, check=False)
+        timing["agent_s"] = time.monotonic() - started
+    finally:
+        _restore_charging(device, previous_suspend)
+    started = time.monotonic()
+    device.pull_dir(cell_dir, out_dir)
+    device.shell(["rm", "-rf", cell_dir], check=False)
+    timing["pull_s"] = time.monotonic() - started
+    if not (out_dir / "done").exists():
+        _fail(document, STATUS_FAILED, f"agent did not finish (exit {agent.exit_code}): {_tail(agent.stderr or agent.stdout)}")
+        return
+    result = parse_agent_result((out_dir / "result.txt").read_text(encoding="utf-8", errors="replace"))
+    document["raw"] = {name: name for name in ("result.txt", "runner.log", "energy.csv", "latencies.txt") if (out_dir / name).exists()}
+    _fill_measurements(document, session, settings, out_dir, result)
+
+
+def _suspend_charging(device: Device, wanted: bool) -> str | None:
+    """Stop battery charging during the run where the device supports it (Jetpack's method)."""
+    if not wanted:
+        return None
+    previous = device.shell(["getprop", "power.battery_input.suspended"], check=False).stdout.strip()
+    device.shell(["setprop", "power.battery_input.suspended", "true"], check=False)
+    return previous or "false"
+
+
+def _restore_charging(device: Device, previous: str | None) -> None:
+    if previous is not None:
+        try:
+            device.shell(["setprop", "power.battery_input.suspended", previous], check=False)
+        except DeviceError:
+            pass  # the device is gone; nothing to restore
+
+
+def _tail(text: str) -> str:
+    text = (text or "").strip()
+    return text[-OUTPUT_TAIL_CHARS:]
+
+
+def _fill_measurements(document, session, settings, out_dir: Path, result) -> None:
+    from harness.bench.energy import compute_energy
+    from harness.bench.logparse import parse_benchmark_log
+
+    log_text = (out_dir / "runner.log").read_text(encoding="utf-8", errors="replace") if (out_dir / "runner.log").exists() else ""
+    parsed = parse_benchmark_log(log_text).to_dict()
+    document["parsed"] = parsed
+    document["agent"] = result.to_dict()
+    document["status"], document["reason"] = classify_outcome(result, parsed, log_text)
+
+    latency = parsed.get("latency_us") or {}
+    samples = _read_latency_samples(out_dir / "latencies.txt")
+    if samples:
+        document["latency_us"] = {**stats.summarize_samples(samples), "source": "samples"}
+    elif latency.get("count"):
+        document["latency_us"] = {**stats.with_intervals(latency), "source": "runner-summary"}
+    else:
+        document["latency_us"] = None
+    document["warmup_us"] = parsed.get("warmup_us")
+    document["init_us"] = parsed.get("init_us")
+    document["first_inference_us"] = parsed.get("first_inference_us")
+    document["memory_mb"] = parsed.get("memory_mb")
+    document["delegation"] = parsed.get("delegation")
+
+    n_measured = (latency or {}).get("count") or 0
+    n_warmup = (parsed.get("warmup_us") or {}).get("count") or 0
+    energy = compute_energy(
+        result,
+        _read_text_if(out_dir / "energy.csv"),
+        _read_rails(out_dir),
+        n_inferences=n_measured + n_warmup,
+        is_virtual=session.passport.is_virtual,
+        charging_suspended=settings.suspend_charging,
+    )
+    document["energy"] = energy.to_dict() if energy is not None else None
+    document["thermal"] = _thermal_summary(result)
+    document["flags"] = cell_flags(session.passport, document)
+
+
+def classify_outcome(result, parsed: dict, log_text: str) -> tuple[str, str | None]:
+    status = result.runner.status
+    tail = _tail(log_text)
+    if status == "timeout":
+        return STATUS_TIMEOUT, f"runner hung and was killed after {result.runner.timeout_s} s; output tail: {tail[-300:]}"
+    exit_code = result.runner.exit_code
+    if any(p.search(log_text) for p in _UNSUPPORTED_PATTERNS) and status != "ok":
+        return STATUS_UNSUPPORTED, _first_error_line(parsed, log_text)
+    if exit_code is not None and exit_code >= 128:
+        return STATUS_CRASHED, f"runner killed by signal {exit_code - 128}; output tail: {tail[-300:]}"
+    if status != "ok" or exit_code:
+        return STATUS_FAILED, f"runner exited with code {exit_code}: {_first_error_line(parsed, log_text)}"
+    if not parsed.get("complete"):
+        return STATUS_FAILED, f"runner output is incomplete or unparseable; tail: {tail[-300:]}"
+    return STATUS_OK, None
+
+
+def _first_error_line(parsed: dict, log_text: str) -> str:
+    errors = parsed.get("errors") or []
+    if errors:
+        return errors[0]
+    lines = [line for line in log_text.splitlines() if line.strip()]
+    return lines[-1] if lines else "no output"
+
+
+def _read_latency_samples(path: Path) -> list[float]:
+    """The bundled runner's per-iteration file: measured samples, one µs value per line;
+    warm-up lines are marked and skipped."""
+    if not path.exists():
+        return []
+    samples = []
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and not line.startswith("warmup"):
+            try:
+                samples.append(float(line))
+            except ValueError:
+                continue
+    return samples
+
+
+def _read_text_if(path: Path) -> str:
+    return path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
+
+
+def _read_rails(out_dir: Path) -> dict[str, str] | None:
+    rails = {p.stem: p.read_text(errors="replace") for p in sorted(out_dir.glob("rails_*.txt"))}
+    return rails or None
+
+
+def _thermal_summary(result) -> dict:
+    before, after = result.before, result.after
+    return {
+        "status_before": before.thermal_status,
+        "status_after": after.thermal_status,
+        "battery_temp_c_before": before.battery_temp_c,
+        "battery_temp_c_after": after.battery_temp_c,
+        "cooldown": result.cooldown.to_dict() if result.cooldown else None,
+    }
+
+
+def cell_flags(passport: Passport, document: dict) -> list[str]:
+    flags = [name for name in ("virtual", "emulator", "low_battery", "debuggable") if passport.flags.get(name)]
+    energy = document.get("energy") or {}
+    if str(energy.get("validity", "")).startswith("invalid: charging"):
+        flags.append("charging")
+    thermal = document.get("thermal") or {}
+    if (thermal.get("status_before") or 0) > 0 or (thermal.get("status_after") or 0) > 0:
+        flags.append("throttled")
+    delegation = document.get("delegation") or {}
+    if delegation.get("fallback_to_cpu"):
+        flags.append("delegate-fallback")
+    elif delegation.get("fully_delegated") is False and document["settings"]["delegate"] in ("gpu", "nnapi"):
+        flags.append("partial-delegation")
+    latency = document.get("latency_us") or {}
+    if stats.is_noisy(latency):
+        flags.append("noisy")
+    return flags

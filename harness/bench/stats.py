@@ -1,0 +1,100 @@
+"""Spread and confidence intervals of latency measurements.
+
+With raw per-iteration samples (the bundled runner writes them) the median gets a
+distribution-free confidence interval from order statistics; with only the summary line of the
+official runner, the mean gets a Student-t interval from count, mean and std.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+
+CONFIDENCE = 0.95
+# Coefficient of variation above which runs are called noisy (the reference's "run-to-run
+# variance above 10%" pain point).
+NOISY_CV = 0.10
+
+
+def _z(confidence: float) -> float:
+    return statistics.NormalDist().inv_cdf(0.5 + confidence / 2)
+
+
+def t_quantile(confidence: float, dof: int) -> float:
+    """Two-sided Student-t quantile (Cornish-Fisher expansion; within 0.5% for dof >= 3)."""
+    z = _z(confidence)
+    if dof <= 0:
+        return math.inf
+    return (
+        z
+        + (z**3 + z) / (4 * dof)
+        + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * dof**2)
+        + (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / (384 * dof**3)
+    )
+
+
+def median_ci(samples: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float, float] | None:
+    """Order-statistic interval for the median: no assumption about the distribution's shape."""
+    n = len(samples)
+    if n < 6:
+        return None
+    ordered = sorted(samples)
+    half_width = _z(confidence) * math.sqrt(n) / 2
+    lo_rank = max(0, math.floor(n / 2 - half_width) - 1)
+    hi_rank = min(n - 1, math.ceil(n / 2 + half_width))
+    return ordered[lo_rank], ordered[hi_rank]
+
+
+def mean_ci(mean: float | None, std: float | None, count: int | None, confidence: float = CONFIDENCE):
+    if mean is None or std is None or not count or count < 2:
+        return None
+    half = t_quantile(confidence, count - 1) * std / math.sqrt(count)
+    return mean - half, mean + half
+
+
+def percentile(ordered: Sequence[float], q: float) -> float:
+    """Linear-interpolation percentile of already sorted samples (q in 0..100)."""
+    if not ordered:
+        raise ValueError("no samples")
+    pos = (len(ordered) - 1) * q / 100
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+def summarize_samples(samples_us: Sequence[float]) -> dict:
+    """The same fields the runner prints, recomputed from raw samples, plus intervals."""
+    ordered = sorted(samples_us)
+    n = len(ordered)
+    mean = statistics.fmean(ordered)
+    std = statistics.pstdev(ordered) if n > 1 else 0.0
+    return {
+        "count": n,
+        "first": samples_us[0],
+        "min": ordered[0],
+        "max": ordered[-1],
+        "mean": mean,
+        "std": std,
+        "median": percentile(ordered, 50),
+        "p5": percentile(ordered, 5),
+        "p95": percentile(ordered, 95),
+        "ci95_median": median_ci(ordered),
+        "ci95_mean": mean_ci(mean, std, n),
+        "cv": std / mean if mean else None,
+    }
+
+
+def with_intervals(summary: dict) -> dict:
+    """Add intervals to a summary parsed from the runner's stats line (no raw samples)."""
+    out = dict(summary)
+    out.setdefault("ci95_median", None)
+    out["ci95_mean"] = mean_ci(summary.get("mean"), summary.get("std"), summary.get("count"))
+    mean, std = summary.get("mean"), summary.get("std")
+    out["cv"] = std / mean if mean and std is not None else None
+    return out
+
+
+def is_noisy(summary: dict) -> bool:
+    cv = summary.get("cv")
+    return cv is not None and cv > NOISY_CV

@@ -1,0 +1,99 @@
+"""Options shared by several verbs, defined once so they read and behave the same everywhere."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from harness.errors import UsageError
+
+
+def add_adb_server_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--adb-server",
+        metavar="HOST:PORT",
+        help="adb server to use (default: $ADB_SERVER_SOCKET, $ANDROID_ADB_SERVER_PORT, or 127.0.0.1:5037); "
+        "a remote host's server reaches the devices attached there",
+    )
+
+
+def add_measurement_options(parser: argparse.ArgumentParser) -> None:
+    """How each benchmark is run; the same for `bench` and `run`."""
+    group = parser.add_argument_group("measurement")
+    group.add_argument("--runs", type=positive_int, default=50, help="measured iterations, at least (default 50)")
+    group.add_argument("--warmup-runs", type=non_negative_int, default=1, help="warm-up iterations (default 1)")
+    group.add_argument("--min-secs", type=non_negative_float, default=1.0, help="measure for at least this long (default 1)")
+    group.add_argument("--max-secs", type=positive_float, default=150.0, help="stop a phase after this long (default 150)")
+    group.add_argument(
+        "--cooldown",
+        type=non_negative_float,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait up to this long for thermal status 0 and a cool battery before each benchmark (default: don't wait, flag)",
+    )
+    group.add_argument("--cooldown-temp", type=float, default=35.0, metavar="CELSIUS", help="battery temperature counted as cool (default 35)")
+    group.add_argument("--taskset", metavar="MASK", help="pin the runner to a hex core mask, or 'big' for the profile's big cores")
+    group.add_argument(
+        "--no-suspend-charging",
+        dest="suspend_charging",
+        action="store_false",
+        help="leave charging on during runs (energy numbers are then marked invalid)",
+    )
+    group.add_argument("--timeout", type=positive_float, metavar="SECONDS", help="kill a runner after this long (default: derived from --max-secs)")
+    group.add_argument("--idle-baseline", type=non_negative_float, default=2.0, metavar="SECONDS", help="idle power baseline before each run (default 2)")
+    group.add_argument("--runner-arg", action="append", default=[], metavar="ARG", help="extra benchmark_model flag, repeatable (e.g. --runner-arg=--use_xnnpack=false)")
+
+
+def add_output_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    parser.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
+
+
+def _typed(convert, test, what):
+    def parse(text: str):
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if not test(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
+        return value
+
+    return parse
+
+
+positive_int = _typed(int, lambda v: v > 0, "a positive integer")
+non_negative_int = _typed(int, lambda v: v >= 0, "a non-negative integer")
+positive_float = _typed(float, lambda v: v > 0, "a positive number")
+non_negative_float = _typed(float, lambda v: v >= 0, "a non-negative number")
+
+
+def csv_list(text: str) -> list[str]:
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    if not items:
+        raise UsageError(f"empty list {text!r}")
+    return items
+
+
+def int_list(text: str, option: str) -> list[int]:
+    try:
+        values = [int(item) for item in csv_list(text)]
+    except ValueError:
+        raise UsageError(f"{option} {text!r} is not a comma-separated list of integers", f"e.g. {option} 1,4") from None
+    if any(v < 1 for v in values):
+        raise UsageError(f"{option} values must be at least 1")
+    return values
+
+
+def print_json(data) -> None:
+    json.dump(data, sys.stdout, indent=2, ensure_ascii=False)
+    sys.stdout.write("\n")
+
+
+def say(args, text: str = "") -> None:
+    """Human output, silenced by --quiet and moved to stderr under --json (stdout is the JSON)."""
+    if getattr(args, "quiet", False):
+        return
+    stream = sys.stderr if getattr(args, "json", False) else sys.stdout
+    print(text, file=stream, flush=True)

@@ -1,0 +1,188 @@
+"""One connected Android device, reached through an adb server: shell, push, pull, properties.
+
+Every command sent to the device shell is built here from an argv list with POSIX quoting, so a
+file name with spaces, quotes, `;`, `$(...)`, backticks or newlines is passed as data and never
+evaluated by the device's shell (mksh on Android).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+import re
+import shlex
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.device.adb import AdbServerAddress, client
+from harness.errors import DeviceError, DeviceGoneError
+
+SHELL_TIMEOUT_S = 60.0
+# Output of `getprop` with no argument: "[ro.product.model]: [Pixel 8]", one per line.
+_GETPROP_LINE = re.compile(r"^\[(?P<name>[^\]]+)\]: \[(?P<value>.*)\]$")
+
+
+@dataclass(frozen=True)
+class ShellResult:
+    command: str
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+
+def quote_command(argv: Sequence[str]) -> str:
+    """A `/system/bin/sh -c` command line that runs exactly `argv`, whatever the arguments hold."""
+    if not argv:
+        raise ValueError("empty command")
+    return " ".join(shlex.quote(str(arg)) for arg in argv)
+
+
+def parse_getprop(text: str) -> dict[str, str]:
+    props = {}
+    for line in text.splitlines():
+        match = _GETPROP_LINE.match(line.strip())
+        if match:
+            props[match["name"]] = match["value"]
+    return props
+
+
+def check_device_path(path: str) -> str:
+    """Device paths the harness writes are absolute and never climb out with `..`."""
+    normalized = posixpath.normpath(path)
+    if not posixpath.isabs(path) or normalized != path.rstrip("/") or "\0" in path:
+        raise ValueError(f"unsafe device path {path!r}")
+    return normalized
+
+
+class Device:
+    """A device known to an adb server, addressed by serial."""
+
+    def __init__(self, server: AdbServerAddress, serial: str):
+        self.server = server
+        self.serial = serial
+        self._adb_device = client(server).device(serial)
+
+    def __repr__(self) -> str:
+        return f"Device({self.serial!r} via {self.server})"
+
+    @contextmanager
+    def _translated_errors(self, action: str) -> Iterator[None]:
+        """adbutils and socket errors become DeviceError / DeviceGoneError that say what failed."""
+        import adbutils
+
+        try:
+            yield
+        except adbutils.AdbTimeout as e:
+            raise DeviceError(
+                f"{action}: timed out ({e})", "is the device hung or the cable loose?", serial=self.serial
+            ) from None
+        except adbutils.AdbError as e:
+            text = str(e)
+            if any(s in text for s in ("not found", "offline", "closed", "no devices", "unauthorized")):
+                raise DeviceGoneError(
+                    f"{action}: device not available ({text})",
+                    "reconnect it and run again (use --resume to keep what was measured)",
+                    serial=self.serial,
+                ) from None
+            raise DeviceError(f"{action}: {text}", serial=self.serial) from None
+        except (ConnectionError, OSError) as e:
+            raise DeviceGoneError(
+                f"{action}: lost the adb server connection ({e})",
+                f"check the adb server at {self.server}",
+                serial=self.serial,
+            ) from None
+
+    def shell(
+        self,
+        argv: Sequence[str],
+        *,
+        timeout_s: float = SHELL_TIMEOUT_S,
+        check: bool = True,
+    ) -> ShellResult:
+        """Run argv on the device (shell v2 when the device has it: separate stderr, exit code)."""
+        command = quote_command(argv)
+        return self.shell_script(command, timeout_s=timeout_s, check=check)
+
+    def shell_script(self, script: str, *, timeout_s: float = SHELL_TIMEOUT_S, check: bool = True) -> ShellResult:
+        """Run a shell script written by the harness. Never pass user-controlled text here
+        without quoting it through `quote_command`."""
+        with self._translated_errors(f"shell {script[:80]!r}"):
+            raw = self._adb_device.shell2(script, timeout=timeout_s, encoding=None, v2=True)
+        result = ShellResult(
+            command=script,
+            exit_code=raw.returncode,
+            stdout=(raw.stdout if raw.stdout is not None else raw.output).decode("utf-8", "replace"),
+            stderr=(raw.stderr or b"").decode("utf-8", "replace"),
+        )
+        if check and not result.ok:
+            raise DeviceError(
+                f"command failed with exit code {result.exit_code}: "
+                f"{(result.stderr or result.stdout).strip()[-300:]}",
+                serial=self.serial,
+                cmd=script,
+                returncode=result.exit_code,
+                stderr=result.stderr,
+            )
+        return result
+
+    def getprops(self) -> dict[str, str]:
+        return parse_getprop(self.shell(["getprop"]).stdout)
+
+    def push(self, local: Path, remote: str, mode: int = 0o644) -> int:
+        """Push a file; on failure the partial file is removed from the device."""
+        remote = check_device_path(remote)
+        try:
+            with self._translated_errors(f"push {local} -> {remote}"):
+                return self._adb_device.sync.push(str(local), remote, mode=mode, check=True)
+        except DeviceGoneError:
+            raise
+        except DeviceError as e:
+            self.shell(["rm", "-f", remote], check=False)
+            raise DeviceError(
+                f"push of {Path(local).name} to {remote} failed: {e.problem}",
+                "free space on the device (/data/local/tmp) and run again",
+                serial=self.serial,
+            ) from None
+
+    def pull(self, remote: str, local: Path) -> int:
+        with self._translated_errors(f"pull {remote}"):
+            return self._adb_device.sync.pull_file(remote, Path(local))
+
+    def pull_dir(self, remote: str, local: Path) -> int:
+        Path(local).mkdir(parents=True, exist_ok=True)
+        with self._translated_errors(f"pull {remote}/"):
+            return self._adb_device.sync.pull_dir(remote, Path(local))
+
+    def read_text(self, remote: str) -> str:
+        with self._translated_errors(f"read {remote}"):
+            return self._adb_device.sync.read_text(remote)
+
+    def remote_sha256(self, remote: str) -> str | None:
+        """sha256 of a device file (toybox sha256sum), None when the file is missing."""
+        result = self.shell(["sha256sum", remote], check=False)
+        digest = result.stdout.split(" ", 1)[0].strip()
+        if result.ok and re.fullmatch(r"[0-9a-f]{64}", digest):
+            return digest
+        return None
+
+    def push_if_changed(self, local: Path, remote: str, *, sha256: str | None = None, mode: int = 0o644) -> bool:
+        """Push unless the device already holds a file with the same content. True if pushed."""
+        digest = sha256 or file_sha256(local)
+        if self.remote_sha256(remote) == digest:
+            return False
+        self.push(local, remote, mode=mode)
+        return True
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

@@ -1,0 +1,204 @@
+"""`run.json`: the versioned record of one sweep, and the directory around it."""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness import __version__
+from harness.errors import ResultsError
+from harness.jsonfile import load_versioned, read_json, write_json_atomic
+
+RUN_KIND = "squeezebench.run"
+# Format history (add an `update_to_N` function to MIGRATIONS for every bump):
+#   1 - first version: spec, host, devices (passports), models (conversion summaries), cells.
+RUN_SCHEMA_VERSION = 1
+MIGRATIONS: dict = {}
+
+RUN_FILE = "run.json"
+STATUS_PENDING = "pending"
+STATUS_RUNNING = "running"
+STATUS_SKIPPED = "skipped"
+# A cell in one of these states is finished; `--resume` redoes the others (pending, running when
+# the process died, device-lost).
+CELL_DONE_STATUSES = frozenset({"ok", "failed", "crashed", "timeout", "unsupported", STATUS_SKIPPED})
+
+
+def utc_now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y-%m-%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(2)
+
+
+def safe_component(text: str, max_len: int = 60) -> str:
+    """A file name component that cannot climb out of its directory or clash by case tricks."""
+    cleaned = re.sub(r"[^A-Za-z0-9._+-]", "_", text).strip("._") or "x"
+    return cleaned[:max_len]
+
+
+def host_info() -> dict:
+    return {
+        "hostname": platform.node(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "python": platform.python_version(),
+        "cpu_count": os.cpu_count(),
+    }
+
+
+def cell_id(model: str, level: str, device: str, threads: int, delegate: str) -> str:
+    return f"{model}|{level}|{device}|t{threads}|{delegate}"
+
+
+def cell_summary(bench: dict) -> dict:
+    """What reports need from one bench document, kept in run.json so reports stay fast."""
+    energy = bench.get("energy") or {}
+    return {
+        "latency_us": bench.get("latency_us"),
+        "warmup_us": bench.get("warmup_us"),
+        "init_us": bench.get("init_us"),
+        "first_inference_us": bench.get("first_inference_us"),
+        "memory_mb": bench.get("memory_mb"),
+        "energy": energy or None,
+        "delegation": bench.get("delegation"),
+        "thermal": bench.get("thermal"),
+        "flags": bench.get("flags", []),
+        "runner": {k: (bench.get("runner") or {}).get(k) for k in ("kind", "version", "sha256", "source")},
+    }
+
+
+def load_run_document(path: Path) -> dict:
+    return load_versioned(path, kind=RUN_KIND, current_version=RUN_SCHEMA_VERSION, migrations=MIGRATIONS)
+
+
+@dataclass
+class RunStore:
+    """A run directory. Mutations go through methods that save atomically under a lock,
+    because device queues run in parallel threads."""
+
+    root: Path
+    document: dict
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def run_id(self) -> str:
+        return self.document["run_id"]
+
+    @property
+    def cells(self) -> list[dict]:
+        return self.document["cells"]
+
+    def save(self) -> None:
+        with self._lock:
+            self._save_locked()
+
+    def _save_locked(self) -> None:
+        self.document["updated_utc"] = utc_now()
+        write_json_atomic(self.root / RUN_FILE, self.document)
+
+    def cell(self, cell_id_: str) -> dict:
+        for cell in self.cells:
+            if cell["id"] == cell_id_:
+                return cell
+        raise KeyError(cell_id_)
+
+    def update_cell(self, cell_id_: str, **fields) -> dict:
+        with self._lock:
+            cell = self.cell(cell_id_)
+            cell.update(fields)
+            self._save_locked()
+            return cell
+
+    def update(self, section: str, key: str, value) -> None:
+        """Set document[section][key] (e.g. a device passport, a model's conversion summary)."""
+        with self._lock:
+            self.document.setdefault(section, {})[key] = value
+            self._save_locked()
+
+    def set(self, key: str, value) -> None:
+        with self._lock:
+            self.document[key] = value
+            self._save_locked()
+
+    def add_cells(self, cells: list[dict]) -> None:
+        with self._lock:
+            known = {c["id"] for c in self.cells}
+            self.cells.extend(c for c in cells if c["id"] not in known)
+            self._save_locked()
+
+    def finish(self) -> None:
+        with self._lock:
+            self.document["finished_utc"] = utc_now()
+            self._save_locked()
+
+    def cell_dir(self, cell: dict) -> Path:
+        return self.contained(cell["dir"])
+
+    def contained(self, relative: str) -> Path:
+        """A path named inside run.json, refused if it (or a symlink on the way) leaves the run."""
+        candidate = (self.root / relative).resolve()
+        if not candidate.is_relative_to(self.root.resolve()):
+            raise ResultsError(f"{self.root / RUN_FILE}: path {relative!r} points outside the run directory")
+        return candidate
+
+    def load_bench(self, cell: dict) -> dict | None:
+        path = self.cell_dir(cell) / "bench.json"
+        return read_json(path) if path.exists() else None
+
+    def pending_cells(self) -> list[dict]:
+        return [c for c in self.cells if c["status"] not in CELL_DONE_STATUSES]
+
+
+def create_run(results_root: Path, spec: dict, command_line: list[str], run_id: str | None = None) -> RunStore:
+    run_id = run_id or new_run_id()
+    root = Path(results_root) / run_id
+    root.mkdir(parents=True, exist_ok=False)
+    document = {
+        "kind": RUN_KIND,
+        "schema_version": RUN_SCHEMA_VERSION,
+        "run_id": run_id,
+        "harness_version": __version__,
+        "created_utc": utc_now(),
+        "updated_utc": utc_now(),
+        "finished_utc": None,
+        "host": host_info(),
+        "command_line": list(command_line),
+        "spec": spec,
+        "devices": {},
+        "models": {},
+        "cells": [],
+    }
+    store = RunStore(root, document)
+    store.save()
+    return store
+
+
+def open_run(path: Path) -> RunStore:
+    root = Path(path)
+    if not root.is_dir():
+        raise ResultsError(f"{root} is not a directory", "pass a run directory such as results/<run-id>")
+    run_file = root / RUN_FILE
+    if not run_file.is_file():
+        raise ResultsError(f"{root} is not a squeezebench run (no {RUN_FILE})", "pass a directory written by 'squeezebench run'")
+    return RunStore(root, load_run_document(run_file))
+
+
+def find_run(results_root: Path, ref: str) -> RunStore:
+    """A run by path, or by id under the results directory."""
+    path = Path(ref)
+    if path.is_dir():
+        return open_run(path)
+    if "/" in ref or ref in (".", ".."):
+        raise ResultsError(f"no run directory {ref}", "check the path")
+    candidate = Path(results_root) / ref
+    if candidate.is_dir():
+        return open_run(candidate)
+    raise ResultsError(f"no run {ref!r} under {results_root}", "list them with 'ls results/'")

@@ -1,0 +1,351 @@
+"""`squeezebench run`: convert, find devices, and work through every device's queue in parallel.
+
+Each device has its own worker thread and queue; a cross-process lock per device guarantees one
+benchmark at a time on it. Virtual devices on this host share the host's CPUs, so by default their
+benchmarks take turns (a host-CPU lock) rather than contaminate each other's latencies.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from contextlib import ExitStack, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.bench import ondevice
+from harness.device import adb
+from harness.device.lock import device_lock
+from harness.errors import DeviceError, ExitCode, UsageError
+from harness.paths import results_dir
+from harness.store.run import RunStore, cell_summary, create_run, find_run, safe_component, utc_now
+from harness.sweep.plan import conversion_summary, plan_cells
+from harness.sweep.progress import Reporter
+from harness.sweep.spec import SweepSpec
+
+# How long a worker waits for a lost device or adb server to come back before giving up on it.
+RECOVER_WAIT_S = 30.0
+MAX_ATTEMPTS_PER_CELL = 2
+
+
+@dataclass
+class SweepOutcome:
+    store: RunStore
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> ExitCode:
+        done = sum(self.counts.values())
+        ok = self.counts.get(ondevice.STATUS_OK, 0)
+        if done == 0 or ok == 0:
+            return ExitCode.NOTHING_RAN
+        return ExitCode.OK if ok == done else ExitCode.PARTIAL
+
+
+def run_sweep(
+    spec: SweepSpec | None = None,
+    *,
+    results_root: Path | None = None,
+    command_line: list[str] | None = None,
+    resume: str | None = None,
+    reporter: Reporter | None = None,
+) -> SweepOutcome:
+    reporter = reporter or Reporter(quiet=True)
+    results_root = Path(results_root) if results_root else results_dir()
+    if resume:
+        store = find_run(results_root, resume)
+        spec = SweepSpec.from_dict(store.document["spec"])
+        reporter.message(f"resuming {store.run_id}: {len(store.pending_cells())} of {len(store.cells)} cells to do")
+    elif spec is None:
+        raise UsageError("nothing to run", "name at least one model, or --resume RUN")
+    else:
+        store = create_run(results_root, spec.to_dict(), command_line or [])
+        reporter.message(f"run {store.run_id} -> {store.root}")
+    server = adb.AdbServerAddress.from_environment(spec.adb_server)
+    adb.ensure_server(server)
+    virtual_started = []
+    try:
+        serials, virtual_started = _devices_for(spec, server, store, reporter)
+        sessions = _open_sessions(server, serials, store, reporter)
+        models = _convert_models(spec, store, reporter)
+        if not resume:
+            store.add_cells(plan_cells(models, _threads_per_device(spec, sessions), list(spec.delegates)))
+        _execute(spec, server, store, sessions, models, reporter)
+        store.finish()
+    finally:
+        _stop_virtual(virtual_started, reporter)
+    counts: dict[str, int] = {}
+    for cell in store.cells:
+        counts[cell["status"]] = counts.get(cell["status"], 0) + 1
+    return SweepOutcome(store, counts)
+
+
+def _devices_for(spec: SweepSpec, server, store: RunStore, reporter: Reporter):
+    """The serials to sweep, and the virtual devices started for it (to stop at the end)."""
+    from harness.device import discovery
+
+    if store.cells:  # resuming: the devices that still have cells to do
+        ports = store.document.get("virtual_auto_started") or []
+        started = _start_virtual(spec, server, reporter, ports=ports, reason="resuming") if ports else []
+        wanted = sorted({c["device"] for c in store.pending_cells()})
+        states = adb.device_states(server)
+        for serial in wanted:
+            if states.get(serial) != "device":
+                reporter.message(f"{serial}: {states.get(serial, 'not connected')}; its cells stay pending")
+        return [s for s in wanted if states.get(s) == "device"], started
+    if spec.devices:
+        return discovery.select_serials(server, list(spec.devices)), []
+    serials = discovery.select_serials(server, None)
+    if serials:
+        return serials, []
+    if not spec.auto_virtual:
+        raise DeviceError(
+            f"no device on adb server {server}",
+            "plug in a phone, 'squeezebench devices connect HOST:PORT', or 'squeezebench virtual start'",
+        )
+    started = _start_virtual(spec, server, reporter, reason="no phone is attached")
+    store.set("virtual_auto_started", [d.port for d in started])
+    return [d.serial for d in started], started
+
+
+def _start_virtual(spec: SweepSpec, server, reporter: Reporter, *, reason: str, ports=None):
+    from harness.virtual import fleet
+
+    count = len(ports) if ports else 1
+    devices = []
+    for i in range(count):
+        port = ports[i] if ports else None
+        devices += fleet.start(1, spec.virtual_profile, adb_server=server, port=port)
+    reporter.message(
+        f"{reason}: started virtual device {', '.join(d.serial for d in devices)} "
+        f"(profile {spec.virtual_profile}; a simulator: results are marked virtual)"
+    )
+    return devices
+
+
+def _stop_virtual(devices, reporter: Reporter) -> None:
+    if not devices:
+        return
+    from harness.virtual import fleet
+
+    for device in devices:
+        try:
+            fleet.stop(device)
+        except Exception as e:  # noqa: BLE001 - stopping is best effort; the results are saved
+            reporter.message(f"could not stop virtual device {device.serial}: {e}")
+
+
+def _open_sessions(server, serials: list[str], store: RunStore, reporter: Reporter) -> dict:
+    sessions = {}
+    for serial in serials:
+        try:
+            session = ondevice.open_session(server, serial)
+        except DeviceError as e:
+            reporter.message(f"{serial}: skipped, {e.one_line()}")
+            continue
+        sessions[serial] = session
+        device_record = {
+            "passport": session.passport.to_dict(),
+            "profile": getattr(session.profile, "name", None),
+            "friendly_name": getattr(session.profile, "friendly_name", None) or session.passport.model,
+            "runner": session.runner.to_dict(),
+        }
+        store.update("devices", serial, device_record)
+    return sessions
+
+
+def _convert_models(spec: SweepSpec, store: RunStore, reporter: Reporter) -> dict[str, dict]:
+    from harness.convert import convert_model
+
+    models: dict[str, dict] = {}
+    used_dirs: set[str] = set()
+    for source in spec.models:
+        model_dir = _unique_dir(safe_component(Path(source).stem if "/" in source or "." in source else source), used_dirs)
+        reporter.message(f"converting {source} ({spec.levels}) ...")
+        started = time.monotonic()
+        document = convert_model(
+            source,
+            spec.levels,
+            store.root / "models" / model_dir,
+            data=Path(spec.data) if spec.data else None,
+            random_calibration=spec.random_calibration,
+        )
+        summary = conversion_summary(document, f"models/{model_dir}")
+        name = _unique_name(summary["name"] or model_dir, models)
+        summary["name"] = name
+        models[name] = summary
+        store.update("models", name, summary)
+        cached = sum(1 for lv in summary["levels"].values() if lv.get("cached"))
+        failed = [lv for lv, info in summary["levels"].items() if info.get("status") != "ok"]
+        reporter.message(
+            f"converted {name}: {len(summary['levels'])} levels in {time.monotonic() - started:.1f} s "
+            f"({cached} from cache)" + (f"; not produced: {', '.join(failed)}" if failed else "")
+        )
+    return models
+
+
+def _unique_dir(base: str, used: set[str]) -> str:
+    name, n = base, 2
+    while name in used:
+        name, n = f"{base}-{n}", n + 1
+    used.add(name)
+    return name
+
+
+def _unique_name(base: str, taken: dict) -> str:
+    name, n = base, 2
+    while name in taken:
+        name, n = f"{base} ({n})", n + 1
+    return name
+
+
+def _threads_per_device(spec: SweepSpec, sessions: dict) -> dict[str, list[int]]:
+    if spec.threads:
+        return {serial: list(spec.threads) for serial in sessions}
+    return {serial: [ondevice.default_threads(session)] for serial, session in sessions.items()}
+
+
+def _execute(spec: SweepSpec, server, store: RunStore, sessions: dict, models: dict, reporter: Reporter) -> None:
+    queues: dict[str, list[dict]] = {}
+    for cell in store.pending_cells():
+        if cell["device"] in sessions:
+            queues.setdefault(cell["device"], []).append(cell)
+    stop = threading.Event()
+    workers = [
+        DeviceWorker(spec, server, store, sessions[serial], queue, models, reporter, stop)
+        for serial, queue in queues.items()
+    ]
+    for worker in workers:
+        worker.start()
+    try:
+        for worker in workers:
+            while worker.is_alive():
+                worker.join(timeout=0.5)
+    except KeyboardInterrupt:
+        stop.set()
+        reporter.message("interrupted: finishing nothing new; cells in flight stay pending for --resume")
+        raise
+
+
+HOST_CPU_LOCK_SERIAL = "virtual-devices-host-cpu"
+
+
+class DeviceWorker(threading.Thread):
+    def __init__(self, spec, server, store, session, cells, models, reporter, stop):
+        super().__init__(name=f"device-{session.device.serial}", daemon=True)
+        self.spec, self.server, self.store, self.session = spec, server, store, session
+        self.cells, self.models, self.reporter, self.stop = cells, models, reporter, stop
+
+    @property
+    def serial(self) -> str:
+        return self.session.device.serial
+
+    def run(self) -> None:
+        self.reporter.device_started(self.serial, len(self.cells))
+        for index, cell in enumerate(self.cells):
+            if self.stop.is_set():
+                break
+            self.reporter.cell_started(self.serial, cell, index, len(self.cells))
+            status = self.run_cell(cell)
+            self.reporter.cell_finished(self.serial, self.store.cell(cell["id"]))
+            if status == ondevice.STATUS_DEVICE_LOST:
+                self.give_up(self.cells[index + 1 :], self.store.cell(cell["id"])["reason"])
+                break
+        self.reporter.device_finished(self.serial)
+
+    def run_cell(self, cell: dict) -> str:
+        for _attempt in range(MAX_ATTEMPTS_PER_CELL):
+            document = self.benchmark(cell)
+            if document["status"] != ondevice.STATUS_DEVICE_LOST or not self.recover():
+                break
+            self.reporter.message(f"{self.serial}: back after losing it; retrying {cell['model']} {cell['level']}")
+        self.store.update_cell(
+            cell["id"],
+            status=document["status"],
+            reason=document["reason"],
+            finished_utc=utc_now(),
+            summary=cell_summary(document),
+        )
+        return document["status"]
+
+    def benchmark(self, cell: dict) -> dict:
+        model = self.models[cell["model"]]
+        level = model["levels"][cell["level"]]
+        model_file = self.store.contained(f"{model['dir']}/{level['file']}")
+        cell_dir = self.store.contained(cell["dir"])
+        if cell_dir.exists():
+            shutil.rmtree(cell_dir)  # left by a run that died mid-cell
+        self.store.update_cell(cell["id"], status="running", started_utc=utc_now(), attempts=cell.get("attempts", 0) + 1)
+        settings = self.settings_for(cell)
+        with ExitStack() as held:
+            held.enter_context(self.device_held())
+            held.enter_context(self.host_cpu_held())
+            return ondevice.run_benchmark(
+                self.session,
+                model_file,
+                settings,
+                cell_dir,
+                model_info={"name": cell["model"], "level": cell["level"], "sha256": level.get("sha256")},
+            )
+
+    def settings_for(self, cell: dict) -> ondevice.BenchSettings:
+        spec = self.spec
+        return ondevice.BenchSettings(
+            threads=cell["threads"],
+            delegate=cell["delegate"],
+            runs=spec.runs,
+            warmup_runs=spec.warmup_runs,
+            min_secs=spec.min_secs,
+            max_secs=spec.max_secs,
+            cooldown_s=spec.cooldown_s,
+            cooldown_temp_c=spec.cooldown_temp_c,
+            taskset=ondevice.resolve_taskset(self.session, spec.taskset),
+            suspend_charging=spec.suspend_charging,
+            idle_baseline_s=spec.idle_baseline_s,
+            timeout_s=spec.timeout_s,
+            extra_runner_args=tuple(spec.runner_args),
+        )
+
+    def device_held(self):
+        return device_lock(
+            str(self.server),
+            self.serial,
+            wait_s=self.spec.device_wait_s,
+            purpose=f"squeezebench run {self.store.run_id}",
+            on_wait=lambda holder: self.reporter.message(f"{self.serial}: busy, waiting for {holder}"),
+        )
+
+    def host_cpu_held(self):
+        if not self.session.passport.is_virtual or self.spec.virtual_parallel:
+            return nullcontext()
+        return device_lock("localhost", HOST_CPU_LOCK_SERIAL, purpose=f"virtual device {self.serial}")
+
+    def recover(self) -> bool:
+        """After losing the device: bring the adb server back (if ours), reconnect, wait a bit."""
+        from harness.device import discovery
+
+        deadline = time.monotonic() + RECOVER_WAIT_S
+        while time.monotonic() < deadline and not self.stop.is_set():
+            try:
+                if not adb.server_is_up(self.server) and self.server.is_local:
+                    self.reporter.message(f"adb server {self.server} is down; restarting it")
+                    adb.ensure_server(self.server)
+                states = adb.device_states(self.server)
+                if states.get(self.serial) != "device" and ":" in self.serial:
+                    adb.connect(self.server, self.serial, timeout_s=3)
+                    states = adb.device_states(self.server)
+                if states.get(self.serial) == "device":
+                    discovery.check_state(self.serial, "device")
+                    return True
+            except (DeviceError, OSError):
+                pass
+            time.sleep(1.0)
+        return False
+
+    def give_up(self, cells: list[dict], reason: str) -> None:
+        for cell in cells:
+            self.store.update_cell(
+                cell["id"], status=ondevice.STATUS_DEVICE_LOST, reason=f"not run: device lost earlier ({reason})"
+            )
+

@@ -1,0 +1,50 @@
+"""What a sweep was asked to do: stored in run.json so that `--resume` can finish it."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    models: tuple[str, ...]
+    levels: str = "all"
+    data: str | None = None
+    random_calibration: bool = False
+    devices: tuple[str, ...] | None = None  # None: every connected device
+    threads: tuple[int, ...] | None = None  # None: each device's default
+    delegates: tuple[str, ...] = ("cpu",)
+    runs: int = 50
+    warmup_runs: int = 1
+    min_secs: float = 1.0
+    max_secs: float = 150.0
+    cooldown_s: float = 0.0
+    cooldown_temp_c: float = 35.0
+    taskset: str | None = None
+    suspend_charging: bool = True
+    idle_baseline_s: float = 2.0
+    timeout_s: float | None = None
+    runner_args: tuple[str, ...] = ()
+    adb_server: str | None = None
+    virtual_profile: str = "virtual-default"
+    virtual_parallel: bool = False
+    auto_virtual: bool = True
+    device_wait_s: float | None = None  # how long to wait for a device another process holds
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        for name, value in data.items():
+            if isinstance(value, tuple):
+                data[name] = list(value)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "SweepSpec":
+        known = {f.name for f in fields(cls)}
+        values = {}
+        for name, value in data.items():
+            if name not in known:
+                continue
+            values[name] = tuple(value) if isinstance(value, list) else value
+        return cls(**values)
