@@ -1,13 +1,123 @@
-"""squeezebench parse-log: placeholder until its issue lands."""
+"""squeezebench parse-log: read a benchmark_model output and say what it measured."""
 
-HELP = "(not yet implemented)"
+from __future__ import annotations
+
+import json
+import sys
+
+from harness.errors import ExitCode, InputError
+
+HELP = "parse a benchmark_model output (file, logcat dump or '-') into latency, memory, delegation"
+DESCRIPTION = (
+    "Parse the output of LiteRT/TFLite benchmark_model (native binary, APK logcat, desktop build, "
+    "or squeezebench's bundled runner) and print what it measured: latency and warm-up statistics "
+    "in microseconds, init time, memory, model size, delegation (nodes delegated, partitions, silent "
+    "CPU fallback), errors, and whether the run completed. A capture with several runs is read for "
+    "the last one. Exits 0 when the run completed, 1 when the output is cut short or the run failed."
+)
 
 
-def add_arguments(parser):
-    pass
+def add_arguments(parser) -> None:
+    parser.add_argument("file", metavar="FILE", help="the runner's output ('-' reads standard input)")
+    parser.add_argument("--json", action="store_true", help="print the whole parse as JSON")
 
 
-def run(args):
-    from harness.errors import UsageError
+def run(args) -> int:
+    from harness.bench.logparse import parse_benchmark_log
 
-    raise UsageError("'parse-log' is not implemented yet")
+    parsed = parse_benchmark_log(_read_text(args.file))
+    if parsed.runs_in_log == 0 and not _has_any_measurement(parsed):
+        raise InputError(
+            f"{_display_name(args.file)}: no benchmark_model output found",
+            "pass the runner's stdout+stderr, or 'adb logcat -d -s tflite' for the APK",
+        )
+    if args.json:
+        print(json.dumps(parsed.to_dict(), indent=2))
+    else:
+        print(format_summary(parsed))
+    return int(ExitCode.OK if parsed.complete else ExitCode.PARTIAL)
+
+
+def _display_name(path: str) -> str:
+    return "standard input" if path == "-" else path
+
+
+def _read_text(path: str) -> str:
+    try:
+        data = sys.stdin.buffer.read() if path == "-" else open(path, "rb").read()
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file", "check the path") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a directory", "pass the log file itself") from None
+    except OSError as e:
+        raise InputError(f"{path}: cannot be read ({e.strerror})", "check its permissions") from None
+    # Logs pulled from devices can carry stray bytes; they must not stop the parse.
+    return data.decode("utf-8", errors="replace")
+
+
+def _has_any_measurement(parsed) -> bool:
+    return any(
+        value is not None
+        for value in (
+            parsed.latency_us.count, parsed.latency_us.mean, parsed.warmup_us.count, parsed.init_us,
+            parsed.model_size_mb, parsed.memory_mb.overall, parsed.delegation.delegate,
+        )
+    ) or bool(parsed.settings)
+
+
+# --- the human summary ---------------------------------------------------------------------
+
+
+def _ms(value_us) -> str:
+    return "-" if value_us is None else f"{value_us / 1000:.3f}"
+
+
+def _number(value, unit: str = "") -> str:
+    return "-" if value is None else f"{value:g}{unit}"
+
+
+def _stats_line(stats) -> str:
+    if stats.count is None and stats.mean is None:
+        return "not in the log"
+    parts = [f"n={_number(stats.count)}"]
+    parts += [f"{key}={_ms(getattr(stats, key))}" for key in ("median", "mean", "std", "min", "max", "p5", "p95")]
+    return "  ".join(parts)
+
+
+def _delegation_line(delegation) -> str:
+    if delegation.delegate is None:
+        return "none reported (CPU kernels)"
+    text = delegation.delegate
+    if delegation.nodes_delegated is not None:
+        text += f", {delegation.nodes_delegated}/{delegation.nodes_total} nodes"
+    if delegation.partitions is not None:
+        text += f", {delegation.partitions} partition(s)"
+    if delegation.fallback_to_cpu:
+        text += " -- NOT USED: the graph runs on the CPU (silent fallback)"
+    elif delegation.fully_delegated is True:
+        text += " (whole graph)"
+    elif delegation.fully_delegated is False:
+        text += " (part of the graph; the rest runs on the CPU)"
+    return text
+
+
+def format_summary(parsed) -> str:
+    status = "complete" if parsed.complete else "INCOMPLETE"
+    runs = f" (last of {parsed.runs_in_log} runs)" if parsed.runs_in_log > 1 else ""
+    settings = parsed.settings
+    rows = [
+        ("run", f"{status}{runs}"),
+        ("runner", parsed.runner_version or "benchmark_model"),
+        ("model", f"{settings.get('Graph', '-')} ({_number(parsed.model_size_mb, ' MB')})"),
+        ("threads", settings.get("Num threads", "not echoed (the tool's default)")),
+        ("init", f"{_ms(parsed.init_us)} ms"),
+        ("first run", f"{_ms(parsed.first_inference_us)} ms"),
+        ("latency ms", _stats_line(parsed.latency_us)),
+        ("warm-up ms", _stats_line(parsed.warmup_us)),
+        ("memory MB", f"init={_number(parsed.memory_mb.init)}  overall={_number(parsed.memory_mb.overall)}  "
+                      f"peak={_number(parsed.memory_mb.peak)}"),
+        ("delegate", _delegation_line(parsed.delegation)),
+    ]
+    rows += [("error", error) for error in parsed.errors]
+    rows += [("warning", warning) for warning in parsed.warnings]
+    return "\n".join(f"{label + ':':<12} {value}" for label, value in rows)
