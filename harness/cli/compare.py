@@ -1,13 +1,43 @@
-"""squeezebench compare: placeholder until its issue lands."""
+"""squeezebench compare: what changed between two runs, beyond noise; a CI gate with --fail-on."""
 
-HELP = "(not yet implemented)"
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from harness.cli.common import print_json
+
+HELP = "compare two runs cell by cell (latency, memory, energy, size), with a noise test; --fail-on makes it a CI gate"
+DESCRIPTION = (
+    "Match the cells of run A (before) and run B (after) by model, level, device identity, threads "
+    "and delegate (a virtual device is the same device under a new serial), and report the change "
+    "in median latency, peak memory, energy per inference and model size.\n\n"
+    "A latency change is beyond noise when it is statistically real (Mann-Whitney p < 0.01 on the "
+    "per-iteration samples, or non-overlapping 95% confidence intervals without them) AND larger than "
+    "half the p5-p95 spread of single inferences (run-to-run drift of an unchanged model is that "
+    "large). Memory, energy and size have no recorded spread: their threshold alone decides.\n\n"
+    "--fail-on METRIC:PERCENT[,...] (metrics: median, memory, energy, size), e.g. "
+    "--fail-on median:5%,energy:10%: a regression is a change above its threshold that is not "
+    "within noise, or a cell ok in A that failed (or was skipped) in B. Exit 2 on any regression, "
+    "0 when none, 3 when the runs have no cell in common, 5 when a run cannot be read."
+)
 
 
 def add_arguments(parser):
-    pass
+    parser.add_argument("run_a", type=Path, metavar="A", help="the run before (baseline): a run directory or id")
+    parser.add_argument("run_b", type=Path, metavar="B", help="the run after (candidate)")
+    parser.add_argument("--fail-on", metavar="THRESHOLDS", help="e.g. median:5%%,energy:10%%,memory:5%%,size:1%%")
+    parser.add_argument("--json", action="store_true", help="print the comparison as JSON on stdout")
 
 
-def run(args):
-    from harness.errors import UsageError
+def run(args) -> int:
+    from harness.report.compare import compare_runs, parse_fail_on, render_text
+    from harness.report.load import open_run_ref
 
-    raise UsageError("'compare' is not implemented yet")
+    thresholds = parse_fail_on(args.fail_on)
+    comparison = compare_runs(open_run_ref(args.run_a), open_run_ref(args.run_b), thresholds)
+    if args.json:
+        print_json(comparison.to_dict())
+    else:
+        sys.stdout.write(render_text(comparison))
+    return int(comparison.exit_code)

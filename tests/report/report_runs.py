@@ -1,0 +1,224 @@
+"""Builds realistic run directories through the results-store API, the way `squeezebench run`
+does: plan_cells for the cells, per-cell bench.json + latencies.txt, and cell summaries made by
+the store's own cell_summary from bench documents whose statistics and flags come from the bench
+layer's functions."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.bench import stats
+from harness.bench.ondevice import BENCH_KIND, BENCH_SCHEMA_VERSION, cell_flags
+from harness.device.passport import Passport, compute_flags
+from harness.jsonfile import write_json_atomic
+from harness.store.run import cell_summary, create_run
+from harness.sweep.plan import plan_cells
+
+
+@dataclass
+class FakeDevice:
+    serial: str
+    manufacturer: str = "Google"
+    model: str = "Pixel 7"
+    friendly_name: str | None = "Pixel 7"
+    virtual: bool = False
+    profile: str | None = None
+    speed: float = 1.0  # latency multiplier
+    energy_method: str | None = "power-rails"
+    charging: bool = False
+    thermal_status: int = 0
+    soc: str = "Tensor G2"
+
+    def passport(self) -> Passport:
+        props = {
+            "ro.product.manufacturer": self.manufacturer,
+            "ro.product.model": self.model,
+            "ro.soc.model": self.soc,
+            "ro.build.version.release": "14",
+            "ro.build.version.sdk": "34",
+            "ro.build.type": "user",
+            "ro.product.cpu.abi": "arm64-v8a" if not self.virtual else "x86_64",
+        }
+        if self.virtual:
+            props["ro.squeezebench.virtual"] = "1"
+            props["ro.squeezebench.profile"] = self.profile or "virtual-default"
+        battery = {"level_pct": 80, "status": "charging" if self.charging else "discharging", "temperature_c": 31.5}
+        return Passport(
+            serial=self.serial, adb_server="127.0.0.1:5999", harness_version="test", props=props, kernel="6.1",
+            abi=props["ro.product.cpu.abi"], battery=battery, thermal_status=self.thermal_status, governors={},
+            mem_total_kb=8_000_000, cpu_count=8, flags=compute_flags(props, battery, self.thermal_status),
+        )  # fmt: skip
+
+    def record(self) -> dict:
+        return {
+            "passport": self.passport().to_dict(),
+            "profile": self.profile,
+            "friendly_name": self.friendly_name,
+            "runner": {"kind": "bundled-litert-python" if self.virtual else "benchmark_model", "version": "2.3.0"},
+        }
+
+
+@dataclass
+class FakeModel:
+    name: str
+    weights: str = "trained"
+    fp32_size_bytes: int = 120_000
+    fp32_latency_us: float = 1500.0
+    # level -> (size ratio, quality or None, latency factor, conversion status/reason or None)
+    levels: dict = field(
+        default_factory=lambda: {
+            "fp32": (1.0, 0.975, 1.0, None),
+            "fp16": (0.5, 0.975, 0.95, None),
+            "int8-dynamic": (0.27, 0.972, 0.8, None),
+            "int8": (0.26, 0.968, 0.55, None),
+            "pruned-75": (None, None, None, "needs training data: give --data with x_train/y_train"),
+        }
+    )
+
+    def summary(self) -> dict:
+        levels = {}
+        for level, (ratio, quality, _factor, failure) in self.levels.items():
+            ok = failure is None
+            size = round(self.fp32_size_bytes * ratio) if ok else None
+            quality_field = (
+                {"top1": quality, "n": 360} if ok and quality is not None and self.weights != "random" else None
+            )
+            fidelity = (
+                {"top1_agreement": quality, "max_abs_error": 0.01, "cosine_similarity": 0.999, "n": 64}
+                if ok and quality is not None and self.weights == "random"
+                else None
+            )
+            levels[level] = {
+                "status": "ok" if ok else "failed", "reason": failure, "file": f"{level}.tflite" if ok else None,
+                "sha256": hashlib.sha256(f"{self.name}/{level}".encode()).hexdigest() if ok else None, "size_bytes": size,
+                "gzip_size_bytes": round(size * 0.8) if ok else None, "size_ratio_to_fp32": ratio if ok else None,
+                "gzip_ratio_to_fp32": ratio if ok else None, "accuracy": quality_field, "fidelity": fidelity,
+                "reference_only": False, "op_counts": {"CONV_2D": 2}, "cached": False,
+            }  # fmt: skip
+        return {
+            "name": self.name, "dir": f"models/{self.name}", "conversion": f"models/{self.name}/convert.json",
+            "source_kind": "zoo", "weights": self.weights, "task_accuracy_available": self.weights != "random",
+            "notes": [], "levels": levels,
+        }  # fmt: skip
+
+
+def latency_samples(median_us: float, cv: float, n: int, rng: random.Random) -> list[float]:
+    sigma = math.sqrt(math.log(1 + cv * cv))
+    return [median_us * math.exp(rng.gauss(0.0, sigma)) for _ in range(n)]
+
+
+def default_outcome(model: FakeModel, level: str, device: FakeDevice) -> tuple[str, str | None]:
+    return "ok", None
+
+
+def build_run(
+    results_root: Path,
+    run_id: str,
+    devices: list[FakeDevice],
+    models: list[FakeModel],
+    *,
+    seed: int = 1,
+    slowdown: float = 1.0,
+    cv: float = 0.03,
+    n_samples: int = 60,
+    with_samples: bool = True,
+    outcome=default_outcome,
+    finished: bool = True,
+):
+    """A run directory as `squeezebench run` leaves it. outcome(model, level, device) -> (status,
+    reason) decides each cell; slowdown multiplies every latency (an artificially slowed runner)."""
+    rng = random.Random(seed)
+    store = create_run(
+        results_root, {"models": [m.name for m in models], "levels": "all"}, ["squeezebench", "run"], run_id=run_id
+    )
+    for device in devices:
+        store.update("devices", device.serial, device.record())
+    summaries = {m.name: m.summary() for m in models}
+    for name, summary in summaries.items():
+        store.update("models", name, summary)
+    store.add_cells(plan_cells(summaries, {d.serial: [4] for d in devices}, ["cpu"]))
+    by_name, by_serial = {m.name: m for m in models}, {d.serial: d for d in devices}
+    for cell in list(store.cells):
+        if cell["status"] == "skipped":
+            continue
+        model, device = by_name[cell["model"]], by_serial[cell["device"]]
+        status, reason = outcome(model, cell["level"], device)
+        bench = _bench_document(store, cell, model, device, status, reason, rng, slowdown, cv, n_samples, with_samples)
+        store.update_cell(
+            cell["id"],
+            status=status,
+            reason=reason,
+            attempts=1,
+            summary=cell_summary(bench) if status == "ok" else None,
+        )
+    if finished:
+        store.finish()
+    return store
+
+
+def _bench_document(store, cell, model, device, status, reason, rng, slowdown, cv, n_samples, with_samples) -> dict:
+    cell_dir = store.contained(cell["dir"])
+    cell_dir.mkdir(parents=True, exist_ok=True)
+    passport = device.passport()
+    document = {
+        "kind": BENCH_KIND, "schema_version": BENCH_SCHEMA_VERSION, "status": status, "reason": reason,
+        "model": {"name": model.name, "level": cell["level"]}, "settings": {"threads": cell["threads"], "delegate": cell["delegate"]},
+        "runner": {"kind": device.record()["runner"]["kind"], "version": "2.3.0"}, "device": passport.to_dict(), "flags": [],
+    }  # fmt: skip
+    if status == "ok":
+        _ratio, _quality, factor, _failure = model.levels[cell["level"]]
+        median = model.fp32_latency_us * factor * device.speed * slowdown
+        samples = latency_samples(median, cv, n_samples, rng)
+        if with_samples:
+            lines = ["# benchmark_model.py: per-run latency in microseconds", f"warmup {samples[0] * 3:.3f}"] + [
+                f"{s:.3f}" for s in samples
+            ]
+            (cell_dir / "latencies.txt").write_text("\n".join(lines) + "\n")
+            document["latency_us"] = {**stats.summarize_samples(samples), "source": "samples"}
+        else:
+            summary = stats.summarize_samples(samples)
+            document["latency_us"] = {
+                **stats.with_intervals(
+                    {k: summary[k] for k in ("count", "first", "min", "max", "mean", "std", "median", "p5", "p95")}
+                ),
+                "source": "runner-summary",
+            }
+        document["memory_mb"] = {"init": 3.1, "overall": 10.0 + 40 * factor, "peak": 12.0 + 40 * factor}
+        energy_mj = median / 1000 * (0.9 if not device.virtual else 1.4)
+        if device.energy_method:
+            validity = "invalid: charging (charging could not be suspended)" if device.charging else "valid"
+            document["energy"] = {
+                "method": device.energy_method, "validity": validity, "mj_per_inference": energy_mj,
+                "avg_power_mw": 900.0, "gross_power_mw": 1400.0, "idle_power_mw": 500.0, "n_samples": 40,
+                "interval_ms": 250, "normalisation": [],
+            }  # fmt: skip
+        else:
+            document["energy"] = None
+        document["delegation"] = {"delegate": "xnnpack", "nodes_delegated": 11, "nodes_total": 12, "partitions": 1,
+                                  "fallback_to_cpu": False, "fully_delegated": False}  # fmt: skip
+        document["thermal"] = {"status_before": device.thermal_status, "status_after": device.thermal_status,
+                               "battery_temp_c_before": 31.5, "battery_temp_c_after": 33.0, "cooldown": None}  # fmt: skip
+        document["flags"] = cell_flags(passport, document)
+    write_json_atomic(cell_dir / "bench.json", document)
+    return document
+
+
+VIRTUAL = FakeDevice("127.0.0.1:6520", manufacturer="squeezebench", model="virtual", friendly_name="Virtual phone",
+                     virtual=True, profile="virtual-default", speed=1.3, energy_method="simulated", soc="host CPU")  # fmt: skip
+PIXEL = FakeDevice("28071FDH2000AB", energy_method="power-rails")
+CHARGING_PHONE = FakeDevice("R5CT10ABCD", manufacturer="samsung", model="SM-S911B", friendly_name="Galaxy S23",
+                            speed=0.8, energy_method="battery-gauge", charging=True, soc="Snapdragon 8 Gen 2")  # fmt: skip
+DIGITS = FakeModel("digits-cnn")
+MOBILENET = FakeModel(
+    "mobilenet_v2", weights="random", fp32_size_bytes=14_000_000, fp32_latency_us=28_000.0,
+    levels={"fp32": (1.0, 1.0, 1.0, None), "fp16": (0.5, 1.0, 0.97, None), "int8": (0.27, 0.92, 0.5, None)},
+)  # fmt: skip
+
+# Strings that must survive HTML and Markdown as text: markup, table pipes, emphasis, code, newlines.
+HOSTILE_MODEL = "<script>alert(1)</script>"
+HOSTILE_DEVICE_NAME = "Pixel | 7 *Pro*\n`x` <b>_y_</b>"
+FAILED_REASON = "runner exited with code 1: ERROR: op | RESIZE *not* supported\nsecond line `tick`"
