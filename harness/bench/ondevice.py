@@ -330,7 +330,7 @@ def _fill_measurements(document, session, settings, out_dir: Path, result) -> No
     document["status"], document["reason"] = classify_outcome(result, parsed, log_text)
 
     latency = parsed.get("latency_us") or {}
-    samples = _read_latency_samples(out_dir / "latencies.txt")
+    samples = read_latency_samples(out_dir / "latencies.txt")
     if samples:
         document["latency_us"] = {**stats.summarize_samples(samples), "source": "samples"}
     elif latency.get("count"):
@@ -383,7 +383,7 @@ def _first_error_line(parsed: dict, log_text: str) -> str:
     return lines[-1] if lines else "no output"
 
 
-def _read_latency_samples(path: Path) -> list[float]:
+def read_latency_samples(path: Path) -> list[float]:
     """The bundled runner's per-iteration file: measured samples, one µs value per line;
     warm-up lines are marked and skipped."""
     if not path.exists():

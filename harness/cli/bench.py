@@ -37,12 +37,12 @@ def run(args) -> int:
         raise InputError(f"{model}: no such file", "pass a .tflite file (squeezebench convert makes them)")
     server = adb.AdbServerAddress.from_environment(args.adb_server)
     adb.ensure_server(server)
-    serials = discovery.select_serials(server, [args.device] if args.device else None)
-    if not serials:
+    refs = discovery.select_devices([server], [args.device] if args.device else None)
+    if not refs:
         raise UsageError("no device connected", "plug in a phone, or start one with 'squeezebench virtual start'")
-    if len(serials) > 1:
-        raise UsageError(f"{len(serials)} devices connected ({', '.join(serials)})", "pick one with --device SERIAL")
-    session = ondevice.open_session(server, serials[0])
+    if len(refs) > 1:
+        raise UsageError(f"{len(refs)} devices connected ({', '.join(r.key for r in refs)})", "pick one with --device SERIAL")
+    session = ondevice.open_session(server, refs[0].serial)
     settings = settings_from_args(args, session, threads=args.threads, delegate=args.delegate)
     out_dir = args.out or Path("results") / f"bench-{time.strftime('%Y%m%dT%H%M%S')}-{model.stem[:40]}"
     from harness.device.lock import device_lock

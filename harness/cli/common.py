@@ -9,13 +9,18 @@ import sys
 from harness.errors import UsageError
 
 
-def add_adb_server_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--adb-server",
-        metavar="HOST:PORT",
-        help="adb server to use (default: $ADB_SERVER_SOCKET, $ANDROID_ADB_SERVER_PORT, or 127.0.0.1:5037); "
-        "a remote host's server reaches the devices attached there",
+def add_adb_server_option(parser: argparse.ArgumentParser, *, repeatable: bool = False) -> None:
+    help_text = (
+        "adb server to use (default: $ADB_SERVER_SOCKET, $ANDROID_ADB_SERVER_PORT, or 127.0.0.1:5037); "
+        "a remote host's server reaches the devices attached there"
     )
+    if repeatable:
+        parser.add_argument(
+            "--adb-server", metavar="HOST:PORT", action="append", default=[],
+            help=help_text + "; repeat to sweep devices of several hosts in one run",
+        )  # fmt: skip
+    else:
+        parser.add_argument("--adb-server", metavar="HOST:PORT", help=help_text)
 
 
 def add_measurement_options(parser: argparse.ArgumentParser) -> None:

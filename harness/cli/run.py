@@ -33,10 +33,10 @@ def add_arguments(parser):
     parser.add_argument("--levels", help="comma-separated levels, or 'all' (default all)")
     parser.add_argument("--data", type=Path, help=".npz with calibration/evaluation data (see docs/levels.md)")
     parser.add_argument("--random-calibration", action="store_true", help="calibrate int8 on random data (ruins accuracy; recorded)")
-    parser.add_argument("--devices", help="comma-separated serials (default: every connected device)")
+    parser.add_argument("--devices", help="comma-separated serials, SERIAL@HOST:PORT for another host's (default: every connected device)")
     parser.add_argument("--threads", help="comma-separated thread counts (default: each device's profile)")
     parser.add_argument("--delegates", help="comma-separated: cpu, xnnpack-off, gpu, nnapi (default cpu)")
-    add_adb_server_option(parser)
+    add_adb_server_option(parser, repeatable=True)
     add_measurement_options(parser)
     parser.add_argument("--resume", metavar="RUN", help="finish an interrupted run (its id or directory)")
     parser.add_argument("--results", type=Path, help="results directory (default ./results)")
@@ -84,7 +84,7 @@ def spec_from_args(args):
         idle_baseline_s=args.idle_baseline,
         timeout_s=args.timeout,
         runner_args=tuple(args.runner_arg),
-        adb_server=args.adb_server,
+        adb_servers=tuple(args.adb_server),
         virtual_profile=args.virtual_profile,
         virtual_parallel=args.virtual_parallel,
         auto_virtual=args.auto_virtual,

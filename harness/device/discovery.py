@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from harness.device import adb
 from harness.device.connection import Device
 from harness.device.passport import THERMAL_STATUS, Passport, read_passport
-from harness.errors import DeviceError
+from harness.errors import DeviceError, UsageError
 
 # What a user can do about each adb state that is not `device`.
 STATE_FIXES = {
@@ -55,21 +55,50 @@ def check_state(serial: str, state: str) -> None:
         raise DeviceError(f"device is {state}", STATE_FIXES.get(state, "reconnect it"), serial=serial)
 
 
-def select_serials(server: adb.AdbServerAddress, wanted: list[str] | None) -> list[str]:
-    """The serials to use: those asked for (each must exist and be usable), else every usable one."""
-    states = adb.device_states(server)
+@dataclass(frozen=True)
+class DeviceRef:
+    """A device on one of possibly several adb servers (local, and other hosts of a lab)."""
+
+    server: adb.AdbServerAddress
+    serial: str
+    primary: bool = True  # on the first server: named by serial alone
+
+    @property
+    def key(self) -> str:
+        """How results and --devices name it: `SERIAL`, or `SERIAL@HOST:PORT` on another server."""
+        return self.serial if self.primary else f"{self.serial}@{self.server}"
+
+
+def select_devices(servers: list[adb.AdbServerAddress], wanted: list[str] | None) -> list[DeviceRef]:
+    """The devices to use: those asked for (each must exist and be usable), else every usable one.
+
+    A name is `SERIAL` (looked up on every server) or `SERIAL@HOST:PORT`.
+    """
+    states = {server: adb.device_states(server) for server in servers}
+    primary = servers[0]
+
+    def ref(server, serial):
+        return DeviceRef(server, serial, primary=server == primary)
+
     if not wanted:
-        return sorted(serial for serial, state in states.items() if state == "device")
-    for serial in wanted:
-        if serial not in states:
-            known = ", ".join(sorted(states)) or "none"
+        return [ref(server, serial) for server in servers for serial, state in sorted(states[server].items()) if state == "device"]
+    refs = []
+    for name in dict.fromkeys(wanted):
+        serial, _, server_text = name.partition("@")
+        candidates = [adb.AdbServerAddress.parse(server_text)] if server_text else servers
+        found = [server for server in candidates if serial in states.get(server, {})]
+        if not found:
+            known = ", ".join(ref(sv, sr).key for sv in servers for sr in sorted(states[sv])) or "none"
             raise DeviceError(
-                f"no device {serial!r} on adb server {server} (connected: {known})",
+                f"no device {name!r} on adb server(s) {', '.join(map(str, candidates))} (connected: {known})",
                 "check the serial with 'squeezebench devices', or 'squeezebench devices connect HOST:PORT'",
                 serial=serial,
             )
-        check_state(serial, states[serial])
-    return list(dict.fromkeys(wanted))
+        if len(found) > 1:
+            raise UsageError(f"device {serial!r} is on several adb servers", f"name it as {serial}@HOST:PORT")
+        check_state(serial, states[found[0]][serial])
+        refs.append(ref(found[0], serial))
+    return refs
 
 
 def describe(server: adb.AdbServerAddress, serial: str, state: str) -> DeviceStatus:

@@ -62,16 +62,17 @@ def run_sweep(
     else:
         store = create_run(results_root, spec.to_dict(), command_line or [])
         reporter.message(f"run {store.run_id} -> {store.root}")
-    server = adb.AdbServerAddress.from_environment(spec.adb_server)
-    adb.ensure_server(server)
+    servers = adb_servers(spec)
+    for server in servers:
+        adb.ensure_server(server)
     virtual_started = []
     try:
-        serials, virtual_started = _devices_for(spec, server, store, reporter)
-        sessions = _open_sessions(server, serials, store, reporter)
+        refs, virtual_started = _devices_for(spec, servers, store, reporter)
+        sessions = _open_sessions(refs, store, reporter)
         models = _convert_models(spec, store, reporter)
         if not resume:
             store.add_cells(plan_cells(models, _threads_per_device(spec, sessions), list(spec.delegates)))
-        _execute(spec, server, store, sessions, models, reporter)
+        _execute(spec, store, sessions, models, reporter)
         store.finish()
     finally:
         _stop_virtual(virtual_started, reporter)
@@ -81,32 +82,44 @@ def run_sweep(
     return SweepOutcome(store, counts)
 
 
-def _devices_for(spec: SweepSpec, server, store: RunStore, reporter: Reporter):
-    """The serials to sweep, and the virtual devices started for it (to stop at the end)."""
+def adb_servers(spec: SweepSpec) -> list[adb.AdbServerAddress]:
+    """The first server (from the option or adb's environment), then other hosts' servers,
+    including any named in --devices as SERIAL@HOST:PORT."""
+    servers = [adb.AdbServerAddress.from_environment(spec.adb_servers[0] if spec.adb_servers else None)]
+    named = list(spec.adb_servers[1:]) + [d.partition("@")[2] for d in spec.devices or () if "@" in d]
+    for text in named:
+        server = adb.AdbServerAddress.parse(text)
+        if server not in servers:
+            servers.append(server)
+    return servers
+
+
+def _devices_for(spec: SweepSpec, servers, store: RunStore, reporter: Reporter):
+    """The devices to sweep, and the virtual devices started for it (to stop at the end)."""
     from harness.device import discovery
 
     if store.cells:  # resuming: the devices that still have cells to do
         ports = store.document.get("virtual_auto_started") or []
-        started = _start_virtual(spec, server, reporter, ports=ports, reason="resuming") if ports else []
+        started = _start_virtual(spec, servers[0], reporter, ports=ports, reason="resuming") if ports else []
+        available = {ref.key: ref for ref in discovery.select_devices(servers, None)}
         wanted = sorted({c["device"] for c in store.pending_cells()})
-        states = adb.device_states(server)
-        for serial in wanted:
-            if states.get(serial) != "device":
-                reporter.message(f"{serial}: {states.get(serial, 'not connected')}; its cells stay pending")
-        return [s for s in wanted if states.get(s) == "device"], started
+        for key in wanted:
+            if key not in available:
+                reporter.message(f"{key}: not connected; its cells stay pending")
+        return [available[key] for key in wanted if key in available], started
     if spec.devices:
-        return discovery.select_serials(server, list(spec.devices)), []
-    serials = discovery.select_serials(server, None)
-    if serials:
-        return serials, []
+        return discovery.select_devices(servers, list(spec.devices)), []
+    refs = discovery.select_devices(servers, None)
+    if refs:
+        return refs, []
     if not spec.auto_virtual:
         raise DeviceError(
-            f"no device on adb server {server}",
+            f"no device on adb server {', '.join(map(str, servers))}",
             "plug in a phone, 'squeezebench devices connect HOST:PORT', or 'squeezebench virtual start'",
         )
-    started = _start_virtual(spec, server, reporter, reason="no phone is attached")
+    started = _start_virtual(spec, servers[0], reporter, reason="no phone is attached")
     store.set("virtual_auto_started", [d.port for d in started])
-    return [d.serial for d in started], started
+    return [discovery.DeviceRef(servers[0], d.serial) for d in started], started
 
 
 def _start_virtual(spec: SweepSpec, server, reporter: Reporter, *, reason: str, ports=None):
@@ -136,22 +149,28 @@ def _stop_virtual(devices, reporter: Reporter) -> None:
             reporter.message(f"could not stop virtual device {device.serial}: {e}")
 
 
-def _open_sessions(server, serials: list[str], store: RunStore, reporter: Reporter) -> dict:
+def _open_sessions(refs, store: RunStore, reporter: Reporter) -> dict:
+    """device key -> DeviceSession; a device that fails here is reported and left out."""
     sessions = {}
-    for serial in serials:
+    for ref in refs:
         try:
-            session = ondevice.open_session(server, serial)
+            session = ondevice.open_session(ref.server, ref.serial)
         except DeviceError as e:
-            reporter.message(f"{serial}: skipped, {e.one_line()}")
+            reporter.message(f"{ref.key}: left out, {e.one_line()}")
             continue
-        sessions[serial] = session
-        device_record = {
-            "passport": session.passport.to_dict(),
-            "profile": getattr(session.profile, "name", None),
-            "friendly_name": getattr(session.profile, "friendly_name", None) or session.passport.model,
-            "runner": session.runner.to_dict(),
-        }
-        store.update("devices", serial, device_record)
+        sessions[ref.key] = session
+        store.update(
+            "devices",
+            ref.key,
+            {
+                "serial": ref.serial,
+                "adb_server": str(ref.server),
+                "passport": session.passport.to_dict(),
+                "profile": getattr(session.profile, "name", None),
+                "friendly_name": getattr(session.profile, "friendly_name", None) or session.passport.model,
+                "runner": session.runner.to_dict(),
+            },
+        )
     return sessions
 
 
@@ -206,15 +225,15 @@ def _threads_per_device(spec: SweepSpec, sessions: dict) -> dict[str, list[int]]
     return {serial: [ondevice.default_threads(session)] for serial, session in sessions.items()}
 
 
-def _execute(spec: SweepSpec, server, store: RunStore, sessions: dict, models: dict, reporter: Reporter) -> None:
+def _execute(spec: SweepSpec, store: RunStore, sessions: dict, models: dict, reporter: Reporter) -> None:
     queues: dict[str, list[dict]] = {}
     for cell in store.pending_cells():
         if cell["device"] in sessions:
             queues.setdefault(cell["device"], []).append(cell)
     stop = threading.Event()
     workers = [
-        DeviceWorker(spec, server, store, sessions[serial], queue, models, reporter, stop)
-        for serial, queue in queues.items()
+        DeviceWorker(spec, key, store, sessions[key], queue, models, reporter, stop)
+        for key, queue in queues.items()
     ]
     for worker in workers:
         worker.start()
@@ -232,34 +251,38 @@ HOST_CPU_LOCK_SERIAL = "virtual-devices-host-cpu"
 
 
 class DeviceWorker(threading.Thread):
-    def __init__(self, spec, server, store, session, cells, models, reporter, stop):
-        super().__init__(name=f"device-{session.device.serial}", daemon=True)
-        self.spec, self.server, self.store, self.session = spec, server, store, session
+    def __init__(self, spec, key, store, session, cells, models, reporter, stop):
+        super().__init__(name=f"device-{key}", daemon=True)
+        self.spec, self.key, self.store, self.session = spec, key, store, session
         self.cells, self.models, self.reporter, self.stop = cells, models, reporter, stop
 
     @property
     def serial(self) -> str:
         return self.session.device.serial
 
+    @property
+    def server(self) -> adb.AdbServerAddress:
+        return self.session.device.server
+
     def run(self) -> None:
-        self.reporter.device_started(self.serial, len(self.cells))
+        self.reporter.device_started(self.key, len(self.cells))
         for index, cell in enumerate(self.cells):
             if self.stop.is_set():
                 break
-            self.reporter.cell_started(self.serial, cell, index, len(self.cells))
+            self.reporter.cell_started(self.key, cell, index, len(self.cells))
             status = self.run_cell(cell)
-            self.reporter.cell_finished(self.serial, self.store.cell(cell["id"]))
+            self.reporter.cell_finished(self.key, self.store.cell(cell["id"]))
             if status == ondevice.STATUS_DEVICE_LOST:
                 self.give_up(self.cells[index + 1 :], self.store.cell(cell["id"])["reason"])
                 break
-        self.reporter.device_finished(self.serial)
+        self.reporter.device_finished(self.key)
 
     def run_cell(self, cell: dict) -> str:
         for _attempt in range(MAX_ATTEMPTS_PER_CELL):
             document = self.benchmark(cell)
             if document["status"] != ondevice.STATUS_DEVICE_LOST or not self.recover():
                 break
-            self.reporter.message(f"{self.serial}: back after losing it; retrying {cell['model']} {cell['level']}")
+            self.reporter.message(f"{self.key}: back after losing it; retrying {cell['model']} {cell['level']}")
         self.store.update_cell(
             cell["id"],
             status=document["status"],
@@ -313,13 +336,13 @@ class DeviceWorker(threading.Thread):
             self.serial,
             wait_s=self.spec.device_wait_s,
             purpose=f"squeezebench run {self.store.run_id}",
-            on_wait=lambda holder: self.reporter.message(f"{self.serial}: busy, waiting for {holder}"),
+            on_wait=lambda holder: self.reporter.message(f"{self.key}: busy, waiting for {holder}"),
         )
 
     def host_cpu_held(self):
         if not self.session.passport.is_virtual or self.spec.virtual_parallel:
             return nullcontext()
-        return device_lock("localhost", HOST_CPU_LOCK_SERIAL, purpose=f"virtual device {self.serial}")
+        return device_lock("localhost", HOST_CPU_LOCK_SERIAL, purpose=f"virtual device {self.key}")
 
     def recover(self) -> bool:
         """After losing the device: bring the adb server back (if ours), reconnect, wait a bit."""

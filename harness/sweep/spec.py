@@ -25,7 +25,7 @@ class SweepSpec:
     idle_baseline_s: float = 2.0
     timeout_s: float | None = None
     runner_args: tuple[str, ...] = ()
-    adb_server: str | None = None
+    adb_servers: tuple[str, ...] = ()  # empty: adb's environment (ADB_SERVER_SOCKET, ...) or 127.0.0.1:5037
     virtual_profile: str = "virtual-default"
     virtual_parallel: bool = False
     auto_virtual: bool = True
