@@ -1,0 +1,703 @@
+"""The daemon-side half of the stand-in commands (getprop, setprop, dumpsys, cmd, settings, pm,
+am, logcat, log, service): what Android's init property service and system_server answer.
+
+Each stand-in inside the sandbox (system_bin/android_tools.py) sends one JSON request line over
+/dev/socket/squeezebench, `{"command", "args", ...}`, and gets `{"stdout", "stderr",
+"exit_code", ...}` back. Requests come from untrusted code inside the device: anything malformed
+gets an error answer, never an exception in the daemon.
+
+Output formats are Android's (AOSP BatteryService, ThermalManagerService, SettingsProvider,
+`pm`, `am`, logcat's threadtime), so that code parsing a phone's output parses these too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.device.profiles import VirtualProfile
+from harness.jsonfile import write_json_atomic
+from harness.virtual.power import ANDROID_STATUS_CODES, PowerModel, PowerReading
+from harness.virtual.properties import PropertyRefused, PropertyStore
+
+log = logging.getLogger(__name__)
+
+MAX_REQUEST_BYTES = 256 * 1024
+LOGCAT_CAPACITY_LINES = 5000
+SUSPEND_CHARGING_PROPERTY = "power.battery_input.suspended"
+SYSTEM_PACKAGES = {
+    "android": "/system/framework/framework-res.apk",
+    "com.android.shell": "/system/priv-app/Shell/Shell.apk",
+    "com.android.settings": "/system/priv-app/Settings/Settings.apk",
+    "com.android.systemui": "/system/priv-app/SystemUI/SystemUI.apk",
+    "com.android.providers.settings": "/system/priv-app/SettingsProvider/SettingsProvider.apk",
+}
+SERVICES = ("activity", "battery", "cpuinfo", "meminfo", "package", "power", "settings", "thermalservice")
+DEFAULT_SETTINGS = {
+    "global": {
+        "adb_enabled": "1", "airplane_mode_on": "0", "stay_on_while_plugged_in": "0",
+        "low_power": "0", "window_animation_scale": "1.0", "transition_animation_scale": "1.0",
+        "animator_duration_scale": "1.0", "development_settings_enabled": "1",
+    },
+    "system": {"screen_brightness": "102", "screen_off_timeout": "60000", "screen_brightness_mode": "0"},
+    "secure": {"android_id": "5c9e0e3a7b1d2f40", "location_mode": "0"},
+}
+PRIORITIES = "VDIWEF"
+
+
+@dataclass
+class Result:
+    stdout: str = ""
+    stderr: str = ""
+    exit_code: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+def _usage_error(text: str, exit_code: int = 1) -> Result:
+    return Result(stderr=text if text.endswith("\n") else text + "\n", exit_code=exit_code)
+
+
+class LogBuffer:
+    """The device's logcat: boot lines, `log` output, and events of the simulation."""
+
+    def __init__(self):
+        self._entries: list[tuple[int, str]] = []  # (sequence number, formatted line)
+        self._next_sequence = 0
+        self._first_kept = 0
+
+    def add(self, priority: str, tag: str, message: str, pid: int = 1) -> None:
+        now = time.time()
+        stamp = time.strftime("%m-%d %H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}"
+        for text in message.splitlines() or [""]:
+            line = f"{stamp} {pid:5d} {pid:5d} {priority} {tag:<8}: {text}"
+            self._entries.append((self._next_sequence, line))
+            self._next_sequence += 1
+        if len(self._entries) > LOGCAT_CAPACITY_LINES:
+            del self._entries[: len(self._entries) - LOGCAT_CAPACITY_LINES]
+
+    def since(self, sequence: int) -> tuple[list[str], int]:
+        return [line for seq, line in self._entries if seq >= sequence], self._next_sequence
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+class BatteryService:
+    """`dumpsys battery` and its shell commands: `unplug`, `set KEY VALUE`, `reset` change only
+    what is reported (as on a phone); the simulated current keeps flowing."""
+
+    SETTABLE = ("ac", "usb", "wireless", "status", "level", "temp", "present", "counter", "invalid")
+
+    def __init__(self, profile: VirtualProfile, power: PowerModel):
+        self._profile = profile
+        self._power = power
+        self.overrides: dict[str, str] = {}
+
+    def command(self, args: list[str]) -> Result:
+        if not args or args[0] == "-a":
+            return Result(stdout=self.dump())
+        verb = args[0]
+        if verb == "unplug":
+            self.overrides.update({"ac": "0", "usb": "0", "wireless": "0"})
+        elif verb == "reset":
+            self.overrides.clear()
+        elif verb == "set" and len(args) == 3:
+            if args[1] not in self.SETTABLE:
+                return Result(stdout=f"Unknown set option: {args[1]}\n", exit_code=0)
+            try:
+                int(args[2])
+            except ValueError:
+                return Result(stdout=f"Bad value: {args[2]}\n", exit_code=0)
+            self.overrides[args[1]] = args[2]
+        else:
+            return Result(stdout=self._help())
+        return Result()
+
+    def _help(self) -> str:
+        return (
+            "Battery service (battery) commands:\n  help\n    Print this help text.\n"
+            "  set [-f] [ac|usb|wireless|status|level|temp|present|counter|invalid] <value>\n"
+            "    Force a battery property value, freezing battery state.\n"
+            "  unplug [-f]\n    Force battery unplugged, freezing battery state.\n"
+            "  reset [-f]\n    Unfreeze battery state, returning to current hardware values.\n"
+        )
+
+    def dump(self) -> str:
+        reading = self._power.last
+        o = self.overrides
+
+        def flag(key: str, actual: bool) -> str:
+            return "true" if (o[key] != "0" if key in o else actual) else "false"
+
+        lines = ["Current Battery Service state:"]
+        if o:
+            lines.append("  (UPDATES STOPPED -- use 'reset' to restart)")
+        lines += [
+            f"  AC powered: {flag('ac', False)}",
+            f"  USB powered: {flag('usb', reading.usb_online)}",
+            f"  Wireless powered: {flag('wireless', False)}",
+        ]
+        if self._profile.build.sdk >= 33:
+            lines.append("  Dock powered: false")
+        lines += [
+            f"  Max charging current: {round(self._profile.battery.charge_current_ma * 1000)}",
+            "  Max charging voltage: 5000000",
+            f"  Charge counter: {o.get('counter', reading.charge_counter_uah)}",
+            f"  status: {o.get('status', ANDROID_STATUS_CODES[reading.status])}",
+            "  health: 2",
+            f"  present: {flag('present', True)}",
+            f"  level: {o.get('level', reading.level_percent)}",
+            "  scale: 100",
+            f"  voltage: {reading.voltage_uv // 1000}",
+            f"  temperature: {o.get('temp', reading.battery_temp_tenths_c)}",
+            "  technology: Li-ion",
+        ]
+        return "\n".join(lines) + "\n"
+
+
+class ThermalService:
+    """`dumpsys thermalservice` and `cmd thermalservice override-status N | reset`."""
+
+    TYPE_CPU, TYPE_BATTERY, TYPE_SKIN = 0, 2, 3
+
+    def __init__(self, profile: VirtualProfile, power: PowerModel):
+        self._thresholds = profile.thermal.status_thresholds_c
+        self._power = power
+        self.override_status: int | None = None
+
+    def status(self) -> int:
+        if self.override_status is not None:
+            return self.override_status
+        return self._power.last.thermal_status
+
+    def command(self, args: list[str]) -> Result:
+        if args[:1] == ["override-status"] and len(args) == 2 and args[1].isdigit() and int(args[1]) <= 6:
+            self.override_status = int(args[1])
+            return Result()
+        if args == ["reset"]:
+            self.override_status = None
+            return Result()
+        return Result(
+            stdout="Thermal service (thermalservice) commands:\n  help\n    Print this help text.\n"
+            "  override-status STATUS\n    sets and locks the thermal status of the device to STATUS.\n"
+            "    status code is defined in android.os.Temperature.\n"
+            "  reset\n    unlocks the thermal status of the device.\n",
+            exit_code=0 if args[:1] in (["help"], []) else 255,
+        )
+
+    def dump(self) -> str:
+        reading = self._power.last
+        temperatures = self._temperature_lines(reading)
+        listeners = "\tcallbacks: 0\n\tkilled: false\n\tbroadcasts count: -1\n"
+        nan7 = ", ".join(["NaN"] * 7)
+        hot = ", ".join(["NaN"] + [_java_float(t) for t in self._thresholds])
+        return (
+            f"IsStatusOverride: {'true' if self.override_status is not None else 'false'}\n"
+            f"ThermalEventListeners:\n{listeners}ThermalStatusListeners:\n{listeners}"
+            f"Thermal Status: {self.status()}\n"
+            f"Cached temperatures:\n{temperatures}"
+            "HAL Ready: true\nHAL connection:\n\tThermalHAL AIDL 1  connected: yes\n"
+            f"Current temperatures from HAL:\n{temperatures}"
+            "Current cooling devices from HAL:\n"
+            "Temperature static thresholds from HAL:\n"
+            f"\tTemperatureThreshold{{mType={self.TYPE_SKIN}, mName=skin, "
+            f"mHotThrottlingThresholds=[{hot}], mColdThrottlingThresholds=[{nan7}]}}\n"
+        )
+
+    def _temperature_lines(self, reading: PowerReading) -> str:
+        sensors = [
+            (reading.soc_temp_c, self.TYPE_CPU, "cpu", 0),
+            (reading.skin_temp_c, self.TYPE_BATTERY, "battery", 0),
+            (reading.skin_temp_c, self.TYPE_SKIN, "skin", reading.thermal_status),
+        ]
+        return "".join(
+            f"\tTemperature{{mValue={_java_float(value)}, mType={kind}, mName={name}, mStatus={status}}}\n"
+            for value, kind, name, status in sensors
+        )
+
+
+def _java_float(value: float) -> str:
+    if math.isnan(value):
+        return "NaN"
+    return repr(round(value, 3))
+
+
+class SystemServer:
+    def __init__(self, profile: VirtualProfile, props: PropertyStore, power: PowerModel,
+                 state_file: Path, proc_dir: Callable[[], Path]):
+        self._profile = profile
+        self._props = props
+        self._power = power
+        self._state_file = state_file
+        self._proc_dir = proc_dir
+        self.battery = BatteryService(profile, power)
+        self.thermal = ThermalService(profile, power)
+        self.log = LogBuffer()
+        self._fixed_performance = False
+        persisted = _read_state(state_file)
+        self._settings = {ns: {**DEFAULT_SETTINGS[ns], **persisted.get("settings", {}).get(ns, {})}
+                          for ns in DEFAULT_SETTINGS}
+        self._packages: dict[str, str] = dict(persisted.get("packages", {}))
+        props.on_change(self._property_changed)
+        self._commands: dict[str, Callable[[list[str], dict], Result]] = {
+            "getprop": self._getprop,
+            "setprop": self._setprop,
+            "dumpsys": self._dumpsys,
+            "cmd": self._cmd,
+            "settings": lambda args, _req: self._settings_command(args),
+            "pm": self._pm,
+            "am": lambda args, _req: self._am(args),
+            "logcat": self._logcat,
+            "log": lambda args, _req: self._log_command(args),
+            "service": lambda args, _req: self._service(args),
+        }
+
+    async def serve(self, socket_path: Path) -> asyncio.AbstractServer:
+        socket_path.unlink(missing_ok=True)
+        # Bound by its name relative to its directory: a deep state directory would exceed the
+        # 107 bytes an AF_UNIX path may have.
+        previous_cwd = os.getcwd()
+        os.chdir(socket_path.parent)
+        try:
+            server = await asyncio.start_unix_server(self._handle_client, path=socket_path.name,
+                                                     limit=MAX_REQUEST_BYTES)
+        finally:
+            os.chdir(previous_cwd)
+        os.chmod(socket_path, 0o666)
+        return server
+
+    async def _handle_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            line = await reader.readline()
+            result = self.execute_json(line)
+            writer.write(json.dumps({
+                "stdout": result.stdout, "stderr": result.stderr,
+                "exit_code": result.exit_code, **result.extra,
+            }).encode() + b"\n")
+            await writer.drain()
+        except (ValueError, ConnectionError, asyncio.LimitOverrunError):
+            pass
+        finally:
+            writer.close()
+
+    def execute_json(self, line: bytes) -> Result:
+        try:
+            request = json.loads(line)
+            command = request["command"]
+            args = request["args"]
+            if not isinstance(command, str) or not isinstance(args, list) or not all(isinstance(a, str) for a in args):
+                raise TypeError
+        except (ValueError, KeyError, TypeError):
+            return _usage_error("squeezebench: malformed request to the system server", 255)
+        handler = self._commands.get(command)
+        if handler is None:
+            return _usage_error(f"{command}: not found", 127)
+        try:
+            return handler(args, request)
+        except (ValueError, TypeError, KeyError, IndexError) as e:
+            log.warning("%s %s failed: %s", command, args, e)
+            return _usage_error(f"{command}: {e}", 255)
+
+    # Properties -------------------------------------------------------------------------
+
+    def _property_changed(self, name: str, value: str) -> None:
+        if name == SUSPEND_CHARGING_PROPERTY:
+            self._power.charging_suspended = value.strip().lower() in ("true", "1")
+            state = "suspended" if self._power.charging_suspended else "resumed"
+            self.log.add("I", "healthd", f"battery charger input {state} ({name}={value})")
+
+    def _getprop(self, args: list[str], _request: dict) -> Result:
+        args = [a for a in args if a not in ("-T", "-Z")]
+        if not args:
+            return Result(stdout="".join(f"[{k}]: [{v}]\n" for k, v in self._props.items_sorted()))
+        default = args[1] if len(args) > 1 else ""
+        return Result(stdout=self._props.get(args[0], default) + "\n")
+
+    def _setprop(self, args: list[str], _request: dict) -> Result:
+        if len(args) != 2:
+            return _usage_error("usage: setprop NAME VALUE\n\nSets an Android system property.")
+        try:
+            self._props.set(args[0], args[1])
+        except PropertyRefused as e:
+            log.info("setprop %s refused: %s", args[0], e)
+            return _usage_error(f"setprop: failed to set property '{args[0]}' to '{args[1]}'")
+        return Result()
+
+    # dumpsys / cmd / service ------------------------------------------------------------
+
+    def _dumpsys(self, args: list[str], request: dict) -> Result:
+        if not args:
+            return Result(stdout="".join(self._dump_service(name, [], request).stdout for name in SERVICES))
+        if args[0] == "-l":
+            return Result(stdout="Currently running services:\n" + "".join(f"  {s}\n" for s in SERVICES))
+        service, rest = args[0], args[1:]
+        if service not in SERVICES:
+            return Result(stderr=f"Can't find service: {service}\n")
+        return self._dump_service(service, rest, request)
+
+    def _dump_service(self, service: str, args: list[str], request: dict) -> Result:
+        if service == "battery":
+            return self.battery.command(args)
+        if service == "thermalservice":
+            return Result(stdout=self.thermal.dump())
+        if service == "meminfo":
+            return self._meminfo(args)
+        if service == "power":
+            return Result(stdout=self._power_dump())
+        if service == "cpuinfo":
+            return Result(stdout=self._cpuinfo())
+        if service == "package":
+            return self._pm(["list", "packages", "-f"], request)
+        if service == "settings":
+            return Result(stdout="".join(
+                f"{ns} {k}={v}\n" for ns, values in self._settings.items() for k, v in sorted(values.items())
+            ))
+        return Result(stdout="ACTIVITY MANAGER (dumpsys activity)\n  (nothing)\n")
+
+    def _cmd(self, args: list[str], request: dict) -> Result:
+        if not args:
+            return _usage_error("cmd: No service specified; use -l to list all running services. Use -w to start and wait for a service.", 20)
+        if args[0] == "-l":
+            return Result(stdout="Currently running services:\n" + "".join(f"  {s}\n" for s in SERVICES))
+        service, rest = args[0], args[1:]
+        if service == "battery":
+            return self.battery.command(rest) if rest else Result(stdout=self.battery._help())
+        if service == "thermalservice":
+            return self.thermal.command(rest)
+        if service == "package":
+            return self._pm(rest, request)
+        if service == "activity":
+            return self._am(rest)
+        if service == "settings":
+            return self._settings_command(rest)
+        if service == "power":
+            return self._power_command(rest)
+        if service in SERVICES:
+            return _usage_error(f"cmd: {service} has no shell commands on a virtual device", 255)
+        return _usage_error(f"cmd: Can't find service: {service}", 20)
+
+    def _service(self, args: list[str]) -> Result:
+        if args[:1] == ["list"]:
+            lines = [f"Found {len(SERVICES)} services:"]
+            lines += [f"{i}\t{s}: [android.os.I{s.capitalize()}]" for i, s in enumerate(SERVICES)]
+            return Result(stdout="\n".join(lines) + "\n")
+        if args[:1] == ["check"] and len(args) == 2:
+            found = "found" if args[1] in SERVICES else "not found"
+            return Result(stdout=f"Service {args[1]}: {found}\n")
+        return _usage_error("Usage: service [-h|-?]\n       service list\n       service check SERVICE")
+
+    def _power_command(self, args: list[str]) -> Result:
+        if args[:1] == ["set-fixed-performance-mode-enabled"] and len(args) == 2 and args[1] in ("true", "false"):
+            self._fixed_performance = args[1] == "true"
+            return Result()
+        return _usage_error("Power manager (power) commands:\n  set-fixed-performance-mode-enabled [true|false]", 255)
+
+    def _power_dump(self) -> str:
+        reading = self._power.last
+        return (
+            "POWER MANAGER (dumpsys power)\n\nPower Manager State:\n"
+            f"  mIsPowered={'true' if reading.usb_online else 'false'}\n"
+            f"  mPlugType={2 if reading.usb_online else 0}\n"
+            f"  mBatteryLevel={reading.level_percent}\n"
+            "  mWakefulness=Awake\n"
+            f"  mFixedPerformanceModeEnabled={'true' if self._fixed_performance else 'false'}\n"
+        )
+
+    def _cpuinfo(self) -> str:
+        reading = self._power.last
+        load = os.getloadavg()
+        return (
+            f"Load: {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}\n"
+            f"CPU usage of this virtual device: {reading.busy_cores * 100:.0f}% "
+            f"({reading.busy_cores:.2f} busy cores, simulated power {reading.power_w:.2f} W)\n"
+        )
+
+    # meminfo ----------------------------------------------------------------------------
+
+    def _meminfo(self, args: list[str]) -> Result:
+        targets = [a for a in args if not a.startswith("-")]
+        header = "Applications Memory Usage (in Kilobytes):\n" + _uptime_line() + "\n"
+        if not targets:
+            rows = sorted(self._processes(), key=lambda p: -p[2].get("Pss", 0))
+            body = "Total PSS by process:\n" + "".join(
+                f"{_kb(mem.get('Pss', 0)):>12}K: {name} (pid {pid})\n" for pid, name, mem in rows
+            )
+            return Result(stdout=header + body + _total_ram_lines())
+        wanted = targets[0]
+        for pid, name, mem in self._processes():
+            if wanted == str(pid) or wanted == name:
+                return Result(stdout=header + _meminfo_block(pid, name, mem))
+        return Result(stdout=f"No process found for: {wanted}\n")
+
+    def _processes(self) -> list[tuple[int, str, dict[str, int]]]:
+        proc = self._proc_dir()
+        found = []
+        for entry in sorted(os.listdir(proc), key=lambda n: int(n) if n.isdigit() else -1):
+            if not entry.isdigit() or entry == "1":
+                continue
+            try:
+                cmdline = (proc / entry / "cmdline").read_bytes().split(b"\0")
+                rollup = (proc / entry / "smaps_rollup").read_text()
+            except OSError:
+                continue
+            name = _process_name(cmdline)
+            found.append((int(entry), name, _parse_kb_fields(rollup)))
+        return found
+
+    # settings ---------------------------------------------------------------------------
+
+    def _settings_command(self, args: list[str]) -> Result:
+        if args[:1] == ["--user"]:
+            args = args[2:]  # one user on a virtual device
+        if len(args) < 2 or args[1] not in self._settings:
+            return _usage_error("usage:  settings [--user <USER_ID> | current] get namespace key\n"
+                                "        settings [--user <USER_ID> | current] put namespace key value\n"
+                                "        settings [--user <USER_ID> | current] delete namespace key\n"
+                                "        settings [--user <USER_ID> | current] list namespace\n"
+                                "\n'namespace' is one of {system, secure, global}, case-insensitive")
+        verb, namespace, rest = args[0], args[1], args[2:]
+        values = self._settings[namespace]
+        if verb == "get" and len(rest) == 1:
+            return Result(stdout=values.get(rest[0], "null") + "\n")
+        if verb == "put" and len(rest) >= 2:
+            values[rest[0]] = rest[1]
+            self._save_state()
+            return Result()
+        if verb == "delete" and len(rest) == 1:
+            deleted = values.pop(rest[0], None) is not None
+            self._save_state()
+            return Result(stdout=f"Deleted {1 if deleted else 0} rows\n")
+        if verb == "list" and not rest:
+            return Result(stdout="".join(f"{k}={v}\n" for k, v in sorted(values.items())))
+        return _usage_error(f"settings: invalid command {verb!r}")
+
+    # pm / am ----------------------------------------------------------------------------
+
+    def _pm(self, args: list[str], request: dict) -> Result:
+        if not args:
+            return _usage_error("usage: pm [list|path|install|uninstall|clear] ...")
+        verb, rest = args[0], args[1:]
+        if verb == "list" and rest[:1] == ["packages"]:
+            return Result(stdout=self._list_packages(rest[1:]))
+        if verb == "list" and rest[:1] == ["features"]:
+            return Result(stdout="feature:android.hardware.touchscreen\nfeature:android.hardware.usb.accessory\n")
+        if verb == "path" and len(rest) == 1:
+            path = self._all_packages().get(rest[0])
+            return Result(stdout=f"package:{path}\n") if path else Result(exit_code=1)
+        if verb == "install":
+            return self._install(request)
+        if verb == "uninstall" and rest:
+            package = rest[-1]
+            if self._packages.pop(package, None) is None:
+                return Result(stdout="Failure [DELETE_FAILED_INTERNAL_ERROR]\n", exit_code=1)
+            self._save_state()
+            self.log.add("I", "PackageManager", f"uninstalled {package}")
+            return Result(stdout="Success\n")
+        if verb == "clear" and rest:
+            known = rest[-1] in self._all_packages()
+            return Result(stdout="Success\n") if known else Result(stdout="Failed\n", exit_code=1)
+        return _usage_error(f"pm: unknown command {' '.join(args)!r}", 1)
+
+    def _all_packages(self) -> dict[str, str]:
+        return {**SYSTEM_PACKAGES, **self._packages}
+
+    def _list_packages(self, options: list[str]) -> str:
+        third_party_only = "-3" in options
+        system_only = "-s" in options
+        show_path = "-f" in options
+        filters = [o for o in options if not o.startswith("-")]
+        lines = []
+        for package, path in sorted(self._all_packages().items()):
+            is_system = package in SYSTEM_PACKAGES
+            if (third_party_only and is_system) or (system_only and not is_system):
+                continue
+            if filters and filters[0] not in package:
+                continue
+            lines.append(f"package:{path}={package}" if show_path else f"package:{package}")
+        return "".join(line + "\n" for line in lines)
+
+    def _install(self, request: dict) -> Result:
+        # The stand-in inside read the APK and parsed its manifest (it sees the device's files).
+        apk = request.get("apk") or {}
+        if apk.get("error"):
+            return Result(stdout=f"Failure [{apk['error']}]\n", exit_code=1)
+        package = apk.get("package")
+        if not isinstance(package, str) or not package:
+            return Result(stdout="Failure [INSTALL_FAILED_INVALID_APK]\n", exit_code=1)
+        self._packages[package] = f"/data/app/{package}-1/base.apk"
+        self._save_state()
+        self.log.add("I", "PackageManager", f"installed {package}")
+        return Result(stdout="Success\n")
+
+    def _am(self, args: list[str]) -> Result:
+        if not args:
+            return _usage_error("usage: am [start|force-stop|broadcast|kill] ...")
+        verb = args[0]
+        if verb in ("force-stop", "kill", "kill-all", "stop-app"):
+            return Result()
+        if verb == "broadcast":
+            action = _option_value(args, "-a") or "null"
+            return Result(stdout=f"Broadcasting: Intent {{ act={action} flg=0x400000 }}\nBroadcast completed: result=0\n")
+        if verb == "start":
+            component = _option_value(args, "-n") or ""
+            package = component.split("/", 1)[0]
+            lines = [f"Starting: Intent {{ cmp={component} }}"]
+            if package not in self._all_packages():
+                lines += ["Error type 3", f"Error: Activity class {{{component}}} does not exist."]
+            else:
+                lines.append("Error: Activity not started, a squeezebench virtual device cannot run app code")
+            return Result(stdout="\n".join(lines) + "\n", exit_code=1)
+        return _usage_error(f"am: unknown command {verb!r}", 1)
+
+    # logcat / log -----------------------------------------------------------------------
+
+    def _logcat(self, args: list[str], request: dict) -> Result:
+        if "-c" in args:
+            self.log.clear()
+            return Result()
+        cursor = request.get("cursor", 0)
+        if not isinstance(cursor, int):
+            cursor = 0
+        lines, next_cursor = self.log.since(cursor)
+        lines = [line for line in lines if _logcat_filter_accepts(line, args)]
+        tail = _option_value(args, "-t")
+        if tail and tail.isdigit() and cursor == 0:
+            lines = lines[-int(tail):]
+        return Result(stdout="".join(line + "\n" for line in lines), extra={"cursor": next_cursor})
+
+    def _log_command(self, args: list[str]) -> Result:
+        priority, tag, words = "I", "log", []
+        i = 0
+        while i < len(args):
+            if args[i] == "-p" and i + 1 < len(args):
+                priority = args[i + 1][:1].upper()
+                i += 2
+            elif args[i] == "-t" and i + 1 < len(args):
+                tag = args[i + 1]
+                i += 2
+            else:
+                words.append(args[i])
+                i += 1
+        if priority not in PRIORITIES:
+            return _usage_error(f"log: invalid priority {priority!r}")
+        self.log.add(priority, tag, " ".join(words), pid=0)
+        return Result()
+
+    # Persistence ------------------------------------------------------------------------
+
+    def _save_state(self) -> None:
+        changed_settings = {
+            ns: {k: v for k, v in values.items() if DEFAULT_SETTINGS[ns].get(k) != v}
+            for ns, values in self._settings.items()
+        }
+        write_json_atomic(self._state_file, {
+            "kind": "squeezebench.virtual-system-state", "schema_version": 1,
+            "settings": changed_settings, "packages": self._packages,
+        })
+
+
+def _read_state(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) and data.get("schema_version") == 1 else {}
+
+
+def _option_value(args: list[str], option: str) -> str | None:
+    for i, arg in enumerate(args[:-1]):
+        if arg == option:
+            return args[i + 1]
+    return None
+
+
+def _logcat_filter_accepts(line: str, args: list[str]) -> bool:
+    """logcat filterspecs (`TAG:P`, `*:S`): a line passes if its tag's minimum priority allows it."""
+    specs = {}
+    for arg in args:
+        if ":" in arg and not arg.startswith("-"):
+            tag, _, priority = arg.partition(":")
+            specs[tag] = priority[:1].upper()
+    if not specs:
+        return True
+    fields = line.split(None, 5)
+    priority, tag = fields[4], fields[5].split(":", 1)[0].strip()
+    minimum = specs.get(tag, specs.get("*", "V"))
+    if minimum == "S":
+        return False
+    return PRIORITIES.index(priority) >= PRIORITIES.index(minimum)
+
+
+def _uptime_line() -> str:
+    try:
+        uptime_s = float(Path("/proc/uptime").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        uptime_s = 0.0
+    ms = int(uptime_s * 1000)
+    return f"Uptime: {ms} Realtime: {ms}\n"
+
+
+def _kb(value: int) -> str:
+    return f"{value:,}"
+
+
+def _total_ram_lines() -> str:
+    info = _parse_kb_fields(Path("/proc/meminfo").read_text())
+    return (
+        f"\nTotal RAM: {_kb(info.get('MemTotal', 0))}K (status normal)\n"
+        f" Free RAM: {_kb(info.get('MemAvailable', 0))}K\n"
+    )
+
+
+def _meminfo_block(pid: int, name: str, mem: dict[str, int]) -> str:
+    pss, rss = mem.get("Pss", 0), mem.get("Rss", 0)
+    private_dirty, private_clean = mem.get("Private_Dirty", 0), mem.get("Private_Clean", 0)
+    swap_pss = mem.get("SwapPss", 0)
+    return (
+        f"** MEMINFO in pid {pid} [{name}] **\n"
+        "                   Pss  Private  Private  SwapPss      Rss\n"
+        "                 Total    Dirty    Clean    Dirty    Total\n"
+        "                ------   ------   ------   ------   ------\n"
+        f"  Native Heap {pss:>8} {private_dirty:>8} {private_clean:>8} {swap_pss:>8} {rss:>8}\n"
+        f"        TOTAL {pss:>8} {private_dirty:>8} {private_clean:>8} {swap_pss:>8} {rss:>8}\n"
+        "\n App Summary\n"
+        "                       Pss(KB)                        Rss(KB)\n"
+        "                        ------                         ------\n"
+        "           Java Heap:        0                              0\n"
+        f"         Native Heap: {pss:>8}                       {rss:>8}\n"
+        "                Code:        0                              0\n"
+        "               Stack:        0                              0\n"
+        "            Graphics:        0                              0\n"
+        "       Private Other:        0\n"
+        "              System:        0\n"
+        "             Unknown:                                       0\n"
+        "\n"
+        f"           TOTAL PSS: {pss:>8}            TOTAL RSS: {rss:>8}      TOTAL SWAP PSS: {swap_pss:>8}\n"
+    )
+
+
+def _parse_kb_fields(text: str) -> dict[str, int]:
+    fields = {}
+    for line in text.splitlines():
+        key, _, rest = line.partition(":")
+        parts = rest.split()
+        if parts and parts[0].isdigit():
+            fields[key.strip()] = int(parts[0])
+    return fields
+
+
+def _process_name(cmdline: list[bytes]) -> str:
+    args = [a.decode(errors="replace") for a in cmdline if a]
+    if not args:
+        return "?"
+    # An interpreter running a script is known by the script, as an app by its package.
+    if os.path.basename(args[0]).startswith("python") and len(args) > 1 and not args[1].startswith("-"):
+        return os.path.basename(args[1])
+    return os.path.basename(args[0])

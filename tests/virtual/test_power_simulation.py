@@ -1,0 +1,67 @@
+"""The battery and thermal simulation on a running device, driven by real CPU work inside it."""
+
+from __future__ import annotations
+
+import re
+import time
+
+from harness.virtual import fleet
+
+from .support import Client, bundled_adb
+
+BUSY_S = 3
+BUSY_CPU_S = 3
+IDLE_S = 3
+BATTERY = "/sys/class/power_supply/battery"
+
+
+def battery_and_cpu_temperature(client: Client) -> tuple[int, int, float]:
+    """(charge_counter µAh, battery temp in tenths °C, SoC temperature °C) read on the device."""
+    result = client.shell(f"cat {BATTERY}/charge_counter {BATTERY}/temp; dumpsys thermalservice")
+    assert result.exit_code == 0, result
+    text = result.stdout.decode()
+    counter, temp = (int(v) for v in text.split()[:2])
+    soc = float(re.search(r"Temperature\{mValue=([\d.]+), mType=0, mName=cpu", text).group(1))
+    return counter, temp, soc
+
+
+def test_cpu_work_drains_and_heats_while_idle_barely_changes(bundled):
+    bundled.shell("setprop power.battery_input.suspended true")
+    try:
+        assert bundled.shell(f"sleep 0.5; cat {BATTERY}/status").stdout == b"Discharging\n"
+        assert int(bundled.shell(f"cat {BATTERY}/current_now").stdout) < 0  # negative = discharging
+        idle_start = battery_and_cpu_temperature(bundled)
+        idle_began = time.monotonic()
+        bundled.shell(f"sleep {IDLE_S}")
+        idle_end = battery_and_cpu_temperature(bundled)
+        busy_began = time.monotonic()
+        # Bounded by CPU time, not wall time, so that a loaded host cannot make it do less work.
+        bundled.shell(f"python3 -c 'import time\nwhile time.process_time() < {BUSY_CPU_S}: pass'")
+        busy_end = battery_and_cpu_temperature(bundled)
+        busy_wall_s = time.monotonic() - busy_began
+        idle_wall_s = busy_began - idle_began
+    finally:
+        bundled.shell("setprop power.battery_input.suspended false")
+    idle_drain_uah = idle_start[0] - idle_end[0]
+    assert idle_drain_uah > 0  # idle power still comes out of the battery
+    work_drain_uah = (idle_end[0] - busy_end[0]) - idle_drain_uah / idle_wall_s * busy_wall_s
+    # The profile's 1.2 W per busy core for BUSY_CPU_S seconds, at about 3.9 V: ~250 µAh.
+    assert work_drain_uah > 120
+    busy_heating_c = busy_end[2] - idle_end[2]
+    assert busy_heating_c > 0.15
+    assert abs(idle_end[2] - idle_start[2]) < busy_heating_c / 2
+    assert busy_end[1] >= idle_end[1]  # the battery warms far slower than the SoC, but not less
+    assert bundled.shell(f"sleep 0.5; cat {BATTERY}/status").stdout == b"Charging\n"
+
+
+def test_thermal_status_rises_through_android_levels_under_load(adb_server):
+    [device] = fleet.start(1, "virtual-hot", adb_server=adb_server)
+    try:
+        hot = Client("bundled-cli", adb_server, device.serial, bundled_adb())
+        assert b"Thermal Status: 0\n" in hot.shell("dumpsys thermalservice").stdout
+        hot.shell(f"timeout {BUSY_S} sh -c 'while :; do :; done'")
+        status = int(re.search(rb"Thermal Status: (\d)", hot.shell("dumpsys thermalservice").stdout).group(1))
+        assert status >= 1
+        assert re.search(rb"W ThermalManager: thermal status 0 -> [1-6]", hot.shell("logcat -d").stdout)
+    finally:
+        fleet.stop(device, delete=True)
