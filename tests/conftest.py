@@ -4,6 +4,7 @@ the whole session runs with a temporary HOME and a private adb server port."""
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import sys
 import tempfile
@@ -21,10 +22,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+_session_home: Path | None = None
+
+
 def pytest_configure(config):
     # Done at configure time (before any test module is imported) so that nothing can read the
     # real HOME or default adb port first.
-    base = Path(tempfile.mkdtemp(prefix="squeezebench-test-home-"))
+    global _session_home
+    base = _session_home = Path(tempfile.mkdtemp(prefix="squeezebench-test-home-"))
     os.environ["HOME"] = str(base)
     os.environ["XDG_CACHE_HOME"] = str(base / ".cache")
     os.environ["XDG_STATE_HOME"] = str(base / ".local" / "state")
@@ -37,6 +42,11 @@ def pytest_configure(config):
     os.environ.pop("ANDROID_ADB_SERVER_HOST", None)
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
     os.environ["PATH"] = f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"
+
+
+def pytest_unconfigure(config):
+    if _session_home is not None:
+        shutil.rmtree(_session_home, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -171,22 +171,28 @@ def open_session(server, serial: str) -> DeviceSession:
 
 
 def default_threads(session: DeviceSession) -> int:
-    """The profile's choice, else one thread per core up to 4 (the usual big-core count)."""
-    if session.profile is not None and getattr(session.profile, "default_threads", None):
-        return session.profile.default_threads
+    """The phone profile's choice, else one thread per core up to 4 (the usual big-core count)."""
+    profile_threads = getattr(session.profile, "default_threads", None)
+    if profile_threads:
+        return profile_threads
     return max(1, min(4, session.passport.cpu_count or 1))
+
+
+def friendly_name(session: DeviceSession) -> str:
+    name = getattr(session.profile, "friendly_name", None) or session.passport.model or session.device.serial
+    return f"{name} (virtual)" if session.passport.is_virtual and "virtual" not in name.lower() else name
 
 
 def resolve_taskset(session: DeviceSession, taskset: str | None) -> str | None:
     if taskset != "big":
         return taskset
-    mask = getattr(session.profile, "big_core_mask", None) if session.profile is not None else None
+    mask = getattr(session.profile, "big_core_mask", None)
     if not mask:
         raise UsageError(
             f"--taskset big: no big-core mask known for {session.passport.model or session.device.serial}",
             "give a hex mask such as --taskset f0, or add big_core_mask to its device profile",
         )
-    return mask
+    return format(mask, "x")
 
 
 def agent_argv(settings: BenchSettings, out_dir: str, runner_argv: list[str]) -> list[str]:

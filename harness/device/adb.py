@@ -147,10 +147,21 @@ def client(address: AdbServerAddress, socket_timeout_s: float | None = None):
     return adbutils.AdbClient(host=address.host, port=address.port, socket_timeout=socket_timeout_s)
 
 
+def require_server(address: AdbServerAddress) -> None:
+    """adbutils starts a server on the default port when it cannot connect; check first so a
+    dead private or remote server is reported instead of silently replaced."""
+    if not server_is_up(address):
+        raise DeviceError(
+            f"adb server {address} is not answering",
+            "it may have been killed; squeezebench restarts local servers it needs on the next command",
+        )
+
+
 def connect(address: AdbServerAddress, target: str, timeout_s: float = 10.0) -> None:
     """`adb connect target` on that server; raises unless the server reports it connected."""
     import adbutils
 
+    require_server(address)
     try:
         answer = client(address).connect(target, timeout=timeout_s)
     except (adbutils.AdbError, OSError) as e:
@@ -176,6 +187,7 @@ def device_states(address: AdbServerAddress) -> dict[str, str]:
     """serial -> state (`device`, `unauthorized`, `offline`, ...) for every device the server knows."""
     import adbutils
 
+    require_server(address)
     try:
         return {info.serial: info.state for info in client(address).list()}
     except (adbutils.AdbError, OSError) as e:

@@ -104,7 +104,7 @@ def select_devices(servers: list[adb.AdbServerAddress], wanted: list[str] | None
 def describe(server: adb.AdbServerAddress, serial: str, state: str) -> DeviceStatus:
     """Probe one device: passport, matching profile, runner availability, problems to fix."""
     from harness.bench.runners import runner_for
-    from harness.device.profiles import match_profile
+    from harness.device.profiles import profile_for_device
     from harness.errors import SqueezebenchError
 
     if state != "device":
@@ -113,7 +113,7 @@ def describe(server: adb.AdbServerAddress, serial: str, state: str) -> DeviceSta
         passport = read_passport(Device(server, serial))
     except DeviceError as e:
         return DeviceStatus(serial, "offline", str(server), problems=(e.one_line(),))
-    profile = match_profile(passport.props)
+    profile = profile_for_device(passport.props)
     problems, warnings = [], []
     runner = None
     try:
@@ -131,7 +131,7 @@ def describe(server: adb.AdbServerAddress, serial: str, state: str) -> DeviceSta
         str(server),
         passport=passport,
         profile_name=profile.name if profile else None,
-        friendly_name=profile.friendly_name if profile else passport.model,
+        friendly_name=getattr(profile, "friendly_name", None) or passport.model,
         runner=runner,
         problems=tuple(problems),
         warnings=tuple(warnings),

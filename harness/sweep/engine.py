@@ -167,7 +167,7 @@ def _open_sessions(refs, store: RunStore, reporter: Reporter) -> dict:
                 "adb_server": str(ref.server),
                 "passport": session.passport.to_dict(),
                 "profile": getattr(session.profile, "name", None),
-                "friendly_name": getattr(session.profile, "friendly_name", None) or session.passport.model,
+                "friendly_name": ondevice.friendly_name(session),
                 "runner": session.runner.to_dict(),
             },
         )
