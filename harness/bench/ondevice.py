@@ -19,6 +19,7 @@ from harness.bench import stats
 from harness.bench.runners import RunnerBinary
 from harness.device.connection import Device, file_sha256
 from harness.device.passport import Passport
+from harness.device.profiles import DELEGATES
 from harness.errors import DeviceError, DeviceGoneError, UsageError
 from harness.jsonfile import write_json_atomic
 from harness.paths import ANDROID_APP_DIR
@@ -29,7 +30,6 @@ BENCH_SCHEMA_VERSION = 1
 
 DEVICE_ROOT = "/data/local/tmp/squeezebench"
 AGENT_LOCAL = ANDROID_APP_DIR / "agent.sh"
-DELEGATES = ("cpu", "xnnpack-off", "gpu", "nnapi")
 # Time the runner may need beyond its measured phases: loading, delegate init, teardown.
 RUNNER_INIT_ALLOWANCE_S = 60.0
 # adb's own transport may add this much after the agent's watchdog has fired.

@@ -14,6 +14,7 @@ from harness.cli.common import (
     print_json,
     say,
 )
+from harness.device.profiles import DELEGATES
 from harness.errors import UsageError
 
 HELP = "sweep models x compression levels x devices x settings; resumable; ends in a summary table"
@@ -35,7 +36,7 @@ def add_arguments(parser):
     parser.add_argument("--random-calibration", action="store_true", help="calibrate int8 on random data (ruins accuracy; recorded)")
     parser.add_argument("--devices", help="comma-separated serials, SERIAL@HOST:PORT for another host's (default: every connected device)")
     parser.add_argument("--threads", help="comma-separated thread counts (default: each device's profile)")
-    parser.add_argument("--delegates", help="comma-separated: cpu, xnnpack-off, gpu, nnapi (default cpu)")
+    parser.add_argument("--delegates", help="comma-separated: cpu (XNNPACK), xnnpack-off, gpu, nnapi; or 'auto' for each device profile's list (default cpu)")
     add_adb_server_option(parser, repeatable=True)
     add_measurement_options(parser)
     parser.add_argument("--resume", metavar="RUN", help="finish an interrupted run (its id or directory)")
@@ -52,7 +53,6 @@ def add_arguments(parser):
 
 
 def spec_from_args(args):
-    from harness.bench.ondevice import DELEGATES
     from harness.convert.levels import parse_levels
     from harness.sweep.spec import SweepSpec
 
@@ -63,8 +63,8 @@ def spec_from_args(args):
         parse_levels(levels)  # unknown names fail now, not after the conversions
     delegates = tuple(csv_list(args.delegates)) if args.delegates else ("cpu",)
     for delegate in delegates:
-        if delegate not in DELEGATES:
-            raise UsageError(f"unknown delegate {delegate!r}", f"use one of {', '.join(DELEGATES)}")
+        if delegate not in (*DELEGATES, "auto") or (delegate == "auto" and len(delegates) > 1):
+            raise UsageError(f"unknown delegate {delegate!r}", f"use 'auto' or some of {', '.join(DELEGATES)}")
     return SweepSpec(
         models=tuple(_model_ref(m) for m in args.models),
         levels=levels,

@@ -23,7 +23,9 @@ from harness.paths import DEVICE_PROFILES_DIR
 
 SCHEMA_VERSION = 1
 KINDS = ("virtual", "phone")
-DELEGATES = ("cpu", "xnnpack", "gpu", "nnapi", "hexagon", "qnn")
+# The delegates squeezebench can ask benchmark_model for: cpu (XNNPACK, the runner's default),
+# xnnpack-off (plain TFLite kernels), gpu, nnapi.
+DELEGATES = ("cpu", "xnnpack-off", "gpu", "nnapi")
 # The virtual device runs real work on the host, so its ABI is the host's.
 VIRTUAL_ABIS = ("x86_64",)
 # Characters that would break the CNXN banner (`;`-separated `key=value`, no `:` in values)

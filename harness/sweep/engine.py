@@ -71,7 +71,7 @@ def run_sweep(
         sessions = _open_sessions(refs, store, reporter)
         models = _convert_models(spec, store, reporter)
         if not resume:
-            store.add_cells(plan_cells(models, _threads_per_device(spec, sessions), list(spec.delegates)))
+            store.add_cells(plan_cells(models, _settings_per_device(spec, sessions)))
         _execute(spec, store, sessions, models, reporter)
         store.finish()
     finally:
@@ -219,10 +219,16 @@ def _unique_name(base: str, taken: dict) -> str:
     return name
 
 
-def _threads_per_device(spec: SweepSpec, sessions: dict) -> dict[str, list[int]]:
-    if spec.threads:
-        return {serial: list(spec.threads) for serial in sessions}
-    return {serial: [ondevice.default_threads(session)] for serial, session in sessions.items()}
+def _settings_per_device(spec: SweepSpec, sessions: dict) -> dict[str, tuple[list[int], list[str]]]:
+    """Thread counts and delegates per device: as asked, or the device profile's ('auto')."""
+    settings = {}
+    for key, session in sessions.items():
+        threads = list(spec.threads) if spec.threads else [ondevice.default_threads(session)]
+        delegates = list(spec.delegates)
+        if delegates == ["auto"]:
+            delegates = list(getattr(session.profile, "delegates", ()) or ("cpu",))
+        settings[key] = (threads, delegates)
+    return settings
 
 
 def _execute(spec: SweepSpec, store: RunStore, sessions: dict, models: dict, reporter: Reporter) -> None:

@@ -30,10 +30,11 @@ def conversion_summary(document: dict, model_dir: str) -> dict:
     }
 
 
-def plan_cells(models: dict[str, dict], devices: dict[str, list[int]], delegates: list[str]) -> list[dict]:
+def plan_cells(models: dict[str, dict], devices: dict[str, tuple[list[int], list[str]]]) -> list[dict]:
     """One cell per (model, level, device, threads, delegate).
 
-    models: model name -> conversion summary; devices: serial -> thread counts to run there.
+    models: model name -> conversion summary; devices: device key -> (thread counts, delegates)
+    to run there.
     A level whose conversion failed still gets its cells, skipped with the converter's reason,
     so the report shows the hole and why.
     """
@@ -42,7 +43,7 @@ def plan_cells(models: dict[str, dict], devices: dict[str, list[int]], delegates
         for level, info in model["levels"].items():
             if info.get("reference_only"):
                 continue
-            for serial, thread_counts in devices.items():
+            for serial, (thread_counts, delegates) in devices.items():
                 for threads in thread_counts:
                     for delegate in delegates:
                         ok = info.get("status") == "ok"
