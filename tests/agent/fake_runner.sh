@@ -1,0 +1,75 @@
+#!/bin/sh
+# A stand-in for benchmark_model, run by the agent in tests: MODE [ARGS...].
+# Records its argument vector NUL-separated in $FAKE_DEVICE/argv so a test can compare it byte
+# for byte, then behaves as MODE says.
+mode=$1
+shift
+printf '%s\0' "$@" >"$FAKE_DEVICE/argv"
+
+benchmark_output() {
+	echo "INFO: STARTING!"
+	echo "INFO: Log parameter values verbosely: [0]"
+	echo "INFO: Graph: [$1]"
+	echo "INFO: Loaded model $1"
+	echo "INFO: The input model file size (MB): 13.9786"
+	echo "INFO: Initialized session in 39.204ms."
+	echo "INFO: Running benchmark for at least 1 iterations and at least 0.5 seconds but terminate if exceeding 150 seconds."
+	echo "INFO: count=35 first=21507 curr=13826 min=13478 max=21507 avg=14368.6 std=1413"
+	echo "INFO: Running benchmark for at least 50 iterations and at least 1 seconds but terminate if exceeding 150 seconds."
+	echo "INFO: count=72 first=13878 curr=13791 min=13399 max=16190 avg=13848.8 std=389 p5=13466 median=13807 p95=14365"
+	echo "INFO: Inference timings in us: Init: 39204, First inference: 21507, Warmup (avg): 14368.6, Inference (avg): 13848.8"
+}
+
+set_current() {
+	echo "$1" >"$FAKE_SYSROOT/sys/class/power_supply/battery/.current_now.tmp"
+	mv "$FAKE_SYSROOT/sys/class/power_supply/battery/.current_now.tmp" "$FAKE_SYSROOT/sys/class/power_supply/battery/current_now"
+}
+
+uptime() {
+	read -r up _ </proc/uptime
+	echo "$up"
+}
+
+case $mode in
+ok)
+	benchmark_output "$1"
+	echo "a line on stderr" >&2
+	;;
+load)
+	# Draws LOAD_CURRENT from the battery (and the rails' active power) for LOAD_S seconds.
+	printf '%s ' "$(uptime)" >>"$FAKE_DEVICE/activity"
+	set_current "$LOAD_CURRENT"
+	sleep "$LOAD_S"
+	set_current "$IDLE_CURRENT"
+	uptime >>"$FAKE_DEVICE/activity"
+	benchmark_output "$1"
+	;;
+crash)
+	echo "INFO: Initialized session in 39.204ms."
+	echo "INFO: Running benchmark for at least 1 iterations and at least 0.5 seconds but terminate if exceeding 150 seconds."
+	kill -s SEGV $$
+	;;
+fail)
+	echo "ERROR: Could not open '$1'."
+	echo "ERROR: Failed to initialize the interpreter" >&2
+	exit 3
+	;;
+hang)
+	echo "started"
+	sleep 1000
+	;;
+stubborn)
+	# Ignoring TERM is inherited by the sleep: only KILL ends either.
+	trap '' TERM
+	echo "started"
+	sleep 1000
+	;;
+daemon)
+	# Leaves a child behind in its process group, as a careless runner might.
+	sleep 1000 &
+	benchmark_output "$1"
+	;;
+affinity)
+	grep Cpus_allowed_list /proc/self/status
+	;;
+esac

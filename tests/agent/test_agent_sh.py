@@ -1,0 +1,315 @@
+"""android_app/agent.sh under dash, posh and mksh with toybox as the only userland."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+
+import pytest
+
+from harness.bench.agent_result import parse_energy_samples
+from harness.bench.energy import compute_energy
+
+from .support import AGENT, IDLE_CURRENT_UA, SHELLS, VOLTAGE_UV, finish, shell_path
+
+# Arguments a shell would mangle if the agent ever evaluated or split them.
+TRICKY_ARGS = ["/data/local/tmp/my model.tflite", "--graph=it's \"quoted\"", "a;b", "$(touch pwned)",
+               "`touch pwned`", "${HOME}", "*", "modèle-é-日本", "  two  spaces  ", "", "-n", "line\nbreak"]
+LOAD_CURRENT_UA = -450_000
+LOAD_S = 1.5
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_a_run_is_recorded_and_its_energy_computes(device, shell):
+    run = device.run_agent(
+        shell, ["load", *TRICKY_ARGS], "--idle-baseline-s", "0.8", "--sample-interval-ms", "50",
+        env={"LOAD_CURRENT": str(LOAD_CURRENT_UA), "LOAD_S": str(LOAD_S)},
+    )
+
+    assert run.returncode == 0, run.stderr
+    assert run.leftovers == []
+    assert (run.out / "done").read_text() == "ok\n"
+    assert not (run.out / ".agent-tmp").exists()
+    assert not (device.root / "pwned").exists()
+    assert device.runner_argv() == TRICKY_ARGS
+    result = run.result
+    assert result.version == 1
+    assert shell in result.shell
+    assert result.runner.status == "ok" and result.runner.exit_code == 0 and result.runner.signal is None
+    # runner.argv is for the record; newlines become spaces, everything else survives quoting.
+    recorded = [arg.replace("\n", " ") for arg in TRICKY_ARGS]
+    assert result.runner.argv[1:] == ("load", *recorded)
+    assert result.runner.process_group == "own"
+    assert result.start_uptime_s <= result.runner.start_uptime_s < result.runner.end_uptime_s <= result.end_uptime_s
+    assert "Inference timings in us" in (run.out / "runner.log").read_text()
+    for state in (result.before, result.after):
+        assert [cpu.index for cpu in state.cpus] == [0, 1, 2, 3]
+        assert state.cpus[0].online is None and state.cpus[1].online is True
+        assert state.cpus[2].governor == "schedutil" and state.cpus[3].max_freq_khz == 2_400_000
+        assert state.battery.source == "battery" and state.battery.status == "Discharging"
+        assert state.battery.temp_c == 30.0 and state.battery.voltage_now == VOLTAGE_UV
+        assert state.thermal_status == 0
+        assert state.external_power_online == ()
+    assert result.cooldown.result == "not-requested"
+    assert result.energy.source == "battery-gauge" and result.energy.gauge_path == "battery"
+    assert result.extra == {}
+
+    samples = parse_energy_samples((run.out / "energy.csv").read_text())
+    assert {s.phase for s in samples} == {"idle", "run"}
+    n_inferences = 107  # what the fake runner's log reports: 35 warm-up + 72 measured
+    energy = compute_energy(result, samples, None, n_inferences=n_inferences, is_virtual=False,
+                            charging_suspended=None)
+    assert energy.validity == "valid", energy.reason
+    assert energy.method == "battery-gauge"
+    assert "current sign flipped" in energy.normalisation
+    idle_mw = -IDLE_CURRENT_UA * VOLTAGE_UV / 1e9
+    assert energy.idle_power_mw == pytest.approx(idle_mw, rel=1e-6)
+    load_start, load_end = map(float, (device.state_dir / "activity").read_text().split())
+    expected_j = (LOAD_CURRENT_UA - IDLE_CURRENT_UA) * -VOLTAGE_UV / 1e12 * (load_end - load_start)
+    # Gauge samples 50 ms apart around two load steps: a few percent; a loaded host stretches them.
+    assert energy.energy_per_inference_j * n_inferences == pytest.approx(expected_j, rel=0.2)
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+@pytest.mark.parametrize(
+    ("mode", "timeout_s", "status", "exit_code", "signal_number"),
+    [("crash", 0, "killed", 139, 11), ("stubborn", 1, "timeout", 137, 9)],
+)
+def test_crashes_and_hangs_end_with_the_right_status(device, shell, mode, timeout_s, status, exit_code,
+                                                    signal_number):
+    run = device.run_agent(shell, [mode], "--idle-baseline-s", "0", "--timeout-s", str(timeout_s))
+
+    assert run.returncode == 0, run.stderr
+    assert run.leftovers == []
+    runner = run.result.runner
+    assert (runner.status, runner.exit_code, runner.signal) == (status, exit_code, signal_number)
+    assert runner.timeout_s == timeout_s
+    assert (run.out / "done").read_text() == f"{status}\n"
+
+
+@pytest.mark.parametrize(
+    ("mode", "timeout_s", "status", "exit_code", "log_text"),
+    [
+        ("fail", 0, "failed", 3, "Could not open"),
+        ("hang", 1, "timeout", 143, "started"),
+        ("daemon", 0, "ok", 0, "Inference timings"),
+    ],
+)
+def test_failures_timeouts_and_stray_children(device, mode, timeout_s, status, exit_code, log_text):
+    run = device.run_agent("dash", [mode, "model.tflite"], "--idle-baseline-s", "0", "--timeout-s", str(timeout_s))
+
+    assert run.leftovers == []  # "daemon" left a sleep behind in its process group
+    assert (run.result.runner.status, run.result.runner.exit_code) == (status, exit_code)
+    assert log_text in (run.out / "runner.log").read_text()
+
+
+def test_a_missing_runner_is_a_failed_run(device):
+    run = device.run_agent("dash", [], "--idle-baseline-s", "0", runner=device.root / "no such runner")
+
+    assert run.returncode == 0, run.stderr
+    assert (run.result.runner.status, run.result.runner.exit_code) == ("failed", 127)
+
+
+@pytest.mark.parametrize(("shell", "sent", "agent_exit", "mode", "runner_exit"), [
+    ("dash", signal.SIGTERM, 143, "stubborn", 137),  # ignores TERM: KILL after the grace period
+    ("posh", signal.SIGTERM, 143, "hang", 143),
+    ("mksh", signal.SIGTERM, 143, "hang", 143),
+    ("dash", signal.SIGHUP, 129, "hang", 143),
+])
+def test_a_signal_to_the_agent_stops_everything_and_keeps_the_record(device, shell, sent, agent_exit, mode,
+                                                                     runner_exit):
+    process = device.run_agent(shell, [mode], "--idle-baseline-s", "0", wait=False)
+    wait_for_text(process.out / "runner.log", "started")
+    process.send_signal(sent)
+    run = finish(process)
+
+    assert run.returncode == agent_exit, run.stderr
+    assert run.leftovers == []
+    result = run.result
+    assert result.interrupted == sent.name.removeprefix("SIG")
+    assert result.runner.status == "killed" and result.runner.exit_code == runner_exit
+    assert result.after.battery.status == "Discharging"  # the after snapshot was still taken
+    assert (run.out / "done").read_text() == "killed\n"
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_a_signal_before_the_runner_starts_leaves_it_not_run(device, shell):
+    process = device.run_agent(shell, ["ok"], "--idle-baseline-s", "30", "--sample-interval-ms", "50", wait=False)
+    wait_for_text(process.out / "energy.csv", ",idle,")
+    process.send_signal(signal.SIGTERM)
+    run = finish(process)
+
+    assert run.returncode == 143, run.stderr
+    assert run.leftovers == []
+    assert (run.result.runner.status, run.result.runner.exit_code) == ("not-run", None)
+    assert run.result.cooldown.result == "not-requested" and run.result.after.uptime_s is not None
+    assert not (device.state_dir / "argv").exists()  # the runner never ran
+    assert (run.out / "done").read_text() == "not-run\n"
+
+
+def test_a_signal_during_cooldown_is_recorded(device):
+    device.state["thermal_status"] = [3]
+    process = device.run_agent("mksh", ["ok"], "--cooldown-s", "60", wait=False)
+    wait_for_text(process.out / "result.txt", "cooldown.battery_temp_dC_at_start=")
+    process.send_signal(signal.SIGTERM)
+    run = finish(process)
+
+    assert run.returncode == 143 and run.leftovers == []
+    assert run.result.cooldown.result == "interrupted" and run.result.runner.status == "not-run"
+
+
+def test_cooldown_waits_for_thermal_status_zero(device):
+    device.state["thermal_status"] = [2, 2, 2, 0]  # the first call is the `before` snapshot
+    run = device.run_agent("dash", ["ok"], "--idle-baseline-s", "0", "--cooldown-s", "30")
+
+    cooldown = run.result.cooldown
+    assert cooldown.result == "cool"
+    assert cooldown.thermal_status_at_start == 2 and cooldown.thermal_status_at_end == 0
+    assert cooldown.waited_s >= 1.0  # polled once a second until status 0 (third poll)
+    assert run.result.before.thermal_status == 2 and run.result.after.thermal_status == 0
+
+
+def test_cooldown_gives_up_after_its_limit(device):
+    device.state["thermal_status"] = [3]
+    run = device.run_agent("mksh", ["ok"], "--idle-baseline-s", "0", "--cooldown-s", "0.5")
+
+    cooldown = run.result.cooldown
+    assert (cooldown.result, cooldown.requested_s, cooldown.thermal_status_at_end) == ("timeout", 0.5, 3)
+    assert cooldown.waited_s >= 0.5
+    assert run.result.runner.status == "ok"  # the run happens anyway; the host flags it
+
+
+@pytest.mark.parametrize(("limit_c", "result"), [("29.9", "timeout"), ("30.1", "cool")])
+def test_cooldown_gates_on_battery_temperature(device, limit_c, result):
+    run = device.run_agent("posh", ["ok"], "--idle-baseline-s", "0", "--cooldown-s", "1",
+                           "--cooldown-temp-c", limit_c)
+
+    cooldown = run.result.cooldown
+    assert cooldown.result == result
+    assert cooldown.temp_limit_c == float(limit_c)
+    assert cooldown.battery_temp_c_at_start == 30.0
+
+
+def test_cooldown_is_recorded_when_not_requested(device):
+    device.state["thermal_status"] = [4]
+    run = device.run_agent("dash", ["ok"], "--idle-baseline-s", "0")
+
+    cooldown = run.result.cooldown
+    assert (cooldown.result, cooldown.waited_s, cooldown.thermal_status_at_start) == ("not-requested", 0.0, 4)
+
+
+RAILS_IDLE_MW = {"[VSYS_PWR_SOC]:SoC": 300.0, "[S2M_VDD_CPUCL2]:CPU(BIG)": 20.0, "[VSYS_PWR_DISPLAY]:Display": 0.0}
+RAILS_ACTIVE_MW = {"[VSYS_PWR_SOC]:SoC": 700.0, "[S2M_VDD_CPUCL2]:CPU(BIG)": 1200.0, "[VSYS_PWR_DISPLAY]:Display": 0.0}
+
+
+def test_power_rails_are_dumped_and_preferred_even_while_charging(device):
+    device.state["rails"] = {"idle_mw": RAILS_IDLE_MW, "active_mw": RAILS_ACTIVE_MW}
+    device.write_battery(status="Charging", current_now=300_000)
+    device.write_supply("usb", online=1)
+    run = device.run_agent("dash", ["load", "m.tflite"], "--idle-baseline-s", "1",
+                           env={"LOAD_CURRENT": "100000", "LOAD_S": "1"})
+
+    result = run.result
+    assert result.energy.source == "power-rails" and result.energy.rails_hal == "2.0"
+    assert result.energy.rails_files == ("rails_idle_start.txt", "rails_run_start.txt", "rails_run_end.txt")
+    assert set(result.energy.rails_uptime_s) == {"idle_start", "run_start", "run_end"}
+    rails = {name: (run.out / name).read_text() for name in result.energy.rails_files}
+    assert all("PowerStats HAL 2.0 energy meter" in text for text in rails.values())
+    samples = parse_energy_samples((run.out / "energy.csv").read_text())
+    assert result.before.external_power_online == ("usb",)
+
+    energy = compute_energy(result, samples, rails, n_inferences=10, is_virtual=False, charging_suspended=False)
+    assert (energy.method, energy.validity) == ("power-rails", "valid"), energy.reason
+    assert energy.rails == tuple(sorted(RAILS_IDLE_MW))
+    # Exact counters; the dump times are known to within the dumps' duration (a Python start here).
+    assert energy.idle_power_mw == pytest.approx(sum(RAILS_IDLE_MW.values()), rel=0.1)
+    load_start, load_end = map(float, (device.state_dir / "activity").read_text().split())
+    extra_mw = sum(RAILS_ACTIVE_MW.values()) - sum(RAILS_IDLE_MW.values())
+    expected_j = extra_mw / 1000 * (load_end - load_start)
+    assert energy.energy_per_inference_j * 10 == pytest.approx(expected_j, rel=0.1)
+    # The battery gauge alone would have refused this run.
+    gauge_only = compute_energy(result, samples, None, n_inferences=10, is_virtual=False, charging_suspended=False)
+    assert gauge_only.validity == "invalid: charging" and gauge_only.energy_per_inference_j is None
+
+
+def test_without_sysfs_battery_dumpsys_battery_fills_in(device):
+    for entry in device.battery_dir.iterdir():
+        entry.unlink()
+    device.battery_dir.rmdir()
+    device.state["battery"] = {"level": 64, "status": 2, "temperature": 312, "usb": True, "updates_stopped": True}
+    run = device.run_agent("mksh", ["ok"], "--idle-baseline-s", "0", "--cooldown-s", "1", "--cooldown-temp-c", "31")
+
+    result = run.result
+    battery = result.before.battery
+    assert (battery.source, battery.capacity_pct, battery.status, battery.temp_c) == ("dumpsys", 64, "Charging", 31.2)
+    assert battery.current_now is None and battery.updates_stopped is True
+    assert "dumpsys-usb" in result.before.external_power_online
+    assert result.energy.source == "none" and result.energy.samples_file is None
+    assert not (run.out / "energy.csv").exists()
+    assert result.cooldown.result == "timeout"  # 31.2 °C from BatteryService is above 31
+    energy = compute_energy(result, [], None, n_inferences=10, is_virtual=False, charging_suspended=None)
+    assert (energy.method, energy.validity, energy.energy_per_inference_j) == (None, "invalid: no energy source", None)
+
+
+def test_taskset_pins_the_runner(device):
+    run = device.run_agent("posh", ["affinity"], "--idle-baseline-s", "0", "--taskset", "1")
+
+    assert run.result.runner.taskset_mask == "1"
+    assert "Cpus_allowed_list:\t0\n" in (run.out / "runner.log").read_text()
+
+
+def test_a_rerun_in_the_same_directory_leaves_nothing_of_the_first(device):
+    device.state["rails"] = {"idle_mw": RAILS_IDLE_MW, "active_mw": RAILS_ACTIVE_MW}
+    first = device.run_agent("dash", ["ok"], "--idle-baseline-s", "0")
+    assert (first.out / "rails_run_end.txt").exists()
+    device.state["rails"] = None
+    second = device.run_agent("dash", ["fail"], "--idle-baseline-s", "0")
+
+    assert second.result.runner.status == "failed"
+    assert sorted(p.name for p in second.out.iterdir()) == ["done", "energy.csv", "result.txt", "runner.log"]
+
+
+@pytest.mark.parametrize(("arguments", "message"), [
+    (["--out", "OUT", "--bogus", "--", "runner"], "unknown option '--bogus'"),
+    (["--out", "OUT", "--cooldown-s", "soon", "--", "runner"], "--cooldown-s needs seconds like 2 or 0.5, got 'soon'"),
+    (["--out", "OUT", "--cooldown-temp-c", "hot", "--", "runner"], "--cooldown-temp-c needs degrees Celsius"),
+    (["--out", "OUT", "--taskset", "0xfg", "--", "runner"], "--taskset needs a hex CPU mask"),
+    (["--out", "OUT", "--sample-interval-ms", "5", "--", "runner"], "at least 10"),
+    (["--out", "OUT", "--", ], "no runner given after --"),
+    (["--", "runner"], "--out DIR is required"),
+    (["--out", "OUT", "--timeout-s"], "--timeout-s needs a value"),
+])
+def test_bad_options_are_one_line_errors(device, arguments, message):
+    out = device.root / "never"
+    completed = subprocess.run(
+        [shell_path("posh"), str(AGENT), *[str(out) if a == "OUT" else a for a in arguments]],
+        env={"PATH": str(device.userland)}, capture_output=True, text=True, timeout=30,
+    )
+
+    assert completed.returncode == 2
+    first_line = completed.stderr.splitlines()[0]
+    assert first_line.startswith("agent.sh: error: ") and message in first_line
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(("shell", "missing"), [("dash", "sleep"), ("posh", "kill")])
+def test_a_missing_tool_is_named(device, tmp_path, shell, missing):
+    empty_bin = tmp_path / "empty-bin"
+    empty_bin.mkdir()
+    completed = subprocess.run(
+        [shell_path(shell), str(AGENT), "--out", str(tmp_path / "out"), "--", "runner"],
+        env={"PATH": str(empty_bin)}, capture_output=True, text=True, timeout=30,
+    )
+
+    assert completed.returncode == 1
+    assert completed.stderr == f"agent.sh: error: '{missing}' is missing: the agent needs it from the shell or toybox\n"
+
+
+def wait_for_text(path, text, limit_s=30.0):
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        if path.exists() and text in path.read_text():
+            return
+        time.sleep(0.05)
+    pytest.fail(f"{path} never contained {text!r}")
