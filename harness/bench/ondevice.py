@@ -195,15 +195,22 @@ def resolve_taskset(session: DeviceSession, taskset: str | None) -> str | None:
     return format(mask, "x")
 
 
+def plain_number(value: float) -> str:
+    """A number as the agent's sh arithmetic reads it: never in exponent notation."""
+    if float(value).is_integer():
+        return str(int(value))
+    return f"{value:.3f}".rstrip("0")
+
+
 def agent_argv(settings: BenchSettings, out_dir: str, runner_argv: list[str]) -> list[str]:
     argv = [
         "sh", f"{DEVICE_ROOT}/agent.sh",
         "--out", out_dir,
-        "--cooldown-s", f"{settings.cooldown_s:g}",
-        "--cooldown-temp-c", f"{settings.cooldown_temp_c:g}",
-        "--idle-baseline-s", f"{settings.idle_baseline_s:g}",
+        "--cooldown-s", plain_number(settings.cooldown_s),
+        "--cooldown-temp-c", plain_number(settings.cooldown_temp_c),
+        "--idle-baseline-s", plain_number(settings.idle_baseline_s),
         "--sample-interval-ms", str(settings.sample_interval_ms),
-        "--timeout-s", f"{math.ceil(settings.derived_timeout_s)}",
+        "--timeout-s", str(math.ceil(settings.derived_timeout_s)),
     ]  # fmt: skip
     if settings.taskset:
         argv += ["--taskset", settings.taskset]
@@ -303,12 +310,26 @@ def _run_agent_and_collect(session, remote_model, settings, out_dir, document, t
     _fill_measurements(document, session, settings, out_dir, result)
 
 
+# The fuel gauge and BatteryService notice a suspended charger on their next tick (~1 s).
+CHARGING_SETTLE_TIMEOUT_S = 3.0
+_BATTERY_STATUS_FILE = "/sys/class/power_supply/battery/status"
+
+
 def _suspend_charging(device: Device, wanted: bool) -> str | None:
-    """Stop battery charging during the run where the device supports it (Jetpack's method)."""
+    """Stop battery charging during the run where the device supports it (Jetpack's method),
+    and wait until the battery reports it, so the idle baseline is not taken while charging.
+    A device that keeps charging is measured anyway; its energy is then marked invalid."""
     if not wanted:
         return None
     previous = device.shell(["getprop", "power.battery_input.suspended"], check=False).stdout.strip()
     device.shell(["setprop", "power.battery_input.suspended", "true"], check=False)
+    if previous != "true":
+        deadline = time.monotonic() + CHARGING_SETTLE_TIMEOUT_S
+        while time.monotonic() < deadline:
+            status = device.shell(["cat", _BATTERY_STATUS_FILE], check=False).stdout.strip()
+            if status and status not in ("Charging", "Full"):
+                break
+            time.sleep(0.25)
     return previous or "false"
 
 
@@ -349,6 +370,7 @@ def _fill_measurements(document, session, settings, out_dir: Path, result) -> No
     document["memory_mb"] = parsed.get("memory_mb")
     document["delegation"] = parsed.get("delegation")
 
+    # The energy window is the runner's whole process (load, warm-up, measured runs).
     n_measured = (latency or {}).get("count") or 0
     n_warmup = (parsed.get("warmup_us") or {}).get("count") or 0
     energy = compute_energy(

@@ -34,8 +34,8 @@ def describe_bench(doc: dict) -> str:
     energy = doc.get("energy")
     if energy:
         lines.append(
-            f"  energy: {fmt_energy_mj(energy.get('mj_per_inference'))} per inference, "
-            f"{energy.get('avg_power_mw') and round(energy['avg_power_mw'])} mW net "
+            f"  energy: {fmt_energy_mj(energy.get('energy_per_inference_mj'))} per inference, "
+            f"{energy.get('net_power_mw') and round(energy['net_power_mw'])} mW net "
             f"[{energy.get('method')}, {energy.get('validity')}]"
         )
     delegation = doc.get("delegation") or {}

@@ -41,9 +41,9 @@ def _cell_text(cell: dict | None, fp32_median: float | None) -> str:
     speedup = f" ({fmt_ratio(fp32_median / median)})" if median and fp32_median else ""
     energy = ((cell.get("summary") or {}).get("energy") or {})
     energy_text = ""
-    if energy.get("mj_per_inference") is not None:
+    if energy.get("energy_per_inference_mj") is not None:
         marker = "" if energy.get("validity") == "valid" else "*"
-        energy_text = f", {fmt_energy_mj(energy['mj_per_inference'])}{marker}"
+        energy_text = f", {fmt_energy_mj(energy['energy_per_inference_mj'])}{marker}"
     return f"{fmt_us(median)}{speedup}{energy_text}"
 
 

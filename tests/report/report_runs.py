@@ -140,7 +140,7 @@ def build_run(
     summaries = {m.name: m.summary() for m in models}
     for name, summary in summaries.items():
         store.update("models", name, summary)
-    store.add_cells(plan_cells(summaries, {d.serial: [4] for d in devices}, ["cpu"]))
+    store.add_cells(plan_cells(summaries, {d.serial: ([4], ["cpu"]) for d in devices}))
     by_name, by_serial = {m.name: m for m in models}, {d.serial: d for d in devices}
     for cell in list(store.cells):
         if cell["status"] == "skipped":
@@ -192,8 +192,8 @@ def _bench_document(store, cell, model, device, status, reason, rng, slowdown, c
         if device.energy_method:
             validity = "invalid: charging (charging could not be suspended)" if device.charging else "valid"
             document["energy"] = {
-                "method": device.energy_method, "validity": validity, "mj_per_inference": energy_mj,
-                "avg_power_mw": 900.0, "gross_power_mw": 1400.0, "idle_power_mw": 500.0, "n_samples": 40,
+                "method": device.energy_method, "validity": validity, "energy_per_inference_mj": energy_mj,
+                "net_power_mw": 900.0, "gross_power_mw": 1400.0, "idle_power_mw": 500.0, "n_samples": 40,
                 "interval_ms": 250, "normalisation": [],
             }  # fmt: skip
         else:
