@@ -22,16 +22,12 @@ def _z(confidence: float) -> float:
 
 
 def t_quantile(confidence: float, dof: int) -> float:
-    """Two-sided Student-t quantile (Cornish-Fisher expansion; within 0.5% for dof >= 3)."""
-    z = _z(confidence)
+    """Two-sided Student-t quantile."""
     if dof <= 0:
         return math.inf
-    return (
-        z
-        + (z**3 + z) / (4 * dof)
-        + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * dof**2)
-        + (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / (384 * dof**3)
-    )
+    from scipy.stats import t
+
+    return float(t.ppf(0.5 + confidence / 2, dof))
 
 
 def median_ci(samples: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float, float] | None:

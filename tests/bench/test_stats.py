@@ -1,0 +1,47 @@
+"""Confidence intervals behave as intervals should: right coverage, right quantiles."""
+
+import random
+
+import pytest
+
+from harness.bench import stats
+
+
+def test_median_interval_covers_the_true_median_about_95_percent_of_the_time():
+    rng = random.Random(7)
+    true_median = 1000.0  # lognormal(mu=ln 1000): its median is exactly 1000
+    trials, covered = 600, 0
+    for _ in range(trials):
+        samples = [rng.lognormvariate(6.907755, 0.3) for _ in range(60)]
+        lo, hi = stats.median_ci(samples)
+        covered += lo <= true_median <= hi
+    assert 0.91 <= covered / trials <= 0.99
+
+
+def test_mean_interval_uses_student_t():
+    # Two-sided 95% values from any t table.
+    for dof, table_value in ((3, 3.182), (10, 2.228), (30, 2.042), (1000, 1.962)):
+        assert stats.t_quantile(0.95, dof) == pytest.approx(table_value, abs=1e-3)
+    lo, hi = stats.mean_ci(100.0, 10.0, 25)
+    assert (lo, hi) == pytest.approx((100 - 2.0639 * 2, 100 + 2.0639 * 2), rel=1e-3)
+
+
+def test_too_few_samples_give_no_interval():
+    assert stats.median_ci([1, 2, 3]) is None
+    assert stats.mean_ci(1.0, 0.5, 1) is None
+
+
+def test_summary_from_samples_matches_definitions():
+    samples = [float(x) for x in range(1, 101)]
+    summary = stats.summarize_samples(samples)
+    assert summary["median"] == 50.5
+    assert summary["p5"] == pytest.approx(5.95)
+    assert summary["p95"] == pytest.approx(95.05)
+    assert summary["min"] == 1 and summary["max"] == 100 and summary["first"] == 1
+    lo, hi = summary["ci95_median"]
+    assert lo < 50.5 < hi
+
+
+def test_noisy_is_a_coefficient_of_variation_above_ten_percent():
+    assert stats.is_noisy(stats.with_intervals({"mean": 100.0, "std": 11.0, "count": 50}))
+    assert not stats.is_noisy(stats.with_intervals({"mean": 100.0, "std": 9.0, "count": 50}))
