@@ -1,0 +1,101 @@
+"""The `squeezebench.conversion` document (convert.json), one entry per level.
+
+Format history (bump SCHEMA_VERSION and add an `update_to_N` migration for every change that
+renames, removes or changes the meaning of a field; adding a field needs neither):
+  1  squeezebench 0.1.0: model, data, converter versions, reference_level, levels[] with size,
+     gzip size, ratios to the reference, sha256, inputs/outputs, op_counts, conversion_s, cached,
+     accuracy, fidelity, details, notes, reference_only.
+"""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+
+from harness import __version__
+from harness.errors import ExitCode
+from harness.jsonfile import load_versioned
+
+KIND = "squeezebench.conversion"
+SCHEMA_VERSION = 1
+FILE_NAME = "convert.json"
+MIGRATIONS: dict = {}
+
+STATUS_OK = "ok"
+STATUS_FAILED = "failed"
+STATUS_SKIPPED = "skipped"
+
+# Fields a level entry always has, so readers never need .get() for them.
+LEVEL_FIELDS = (
+    "level",
+    "status",
+    "reason",
+    "reference_only",
+    "file",
+    "size_bytes",
+    "gzip_size_bytes",
+    "size_ratio_to_fp32",
+    "gzip_ratio_to_fp32",
+    "sha256",
+    "inputs",
+    "outputs",
+    "op_counts",
+    "conversion_s",
+    "cached",
+    "accuracy",
+    "fidelity",
+    "details",
+    "notes",
+)
+
+
+def new_document(*, model: dict, data: dict, converter: dict, reference_level: str, notes: list[str]) -> dict:
+    return {
+        "kind": KIND,
+        "schema_version": SCHEMA_VERSION,
+        "harness_version": __version__,
+        "created_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "model": model,
+        "data": data,
+        "converter": converter,
+        "reference_level": reference_level,
+        "notes": notes,
+        "levels": [],
+    }
+
+
+def level_entry(level: str, status: str, **fields) -> dict:
+    entry = {name: None for name in LEVEL_FIELDS}
+    entry.update(level=level, status=status, reference_only=False, cached=False, details={}, notes=[])
+    unknown = set(fields) - set(LEVEL_FIELDS)
+    if unknown:
+        raise KeyError(f"not level fields: {sorted(unknown)}")
+    entry.update(fields)
+    return entry
+
+
+def requested_levels(document: dict) -> list[dict]:
+    """The levels the user asked for (not the fp32 produced only as the reference)."""
+    return [entry for entry in document["levels"] if not entry["reference_only"]]
+
+
+def exit_code(document: dict) -> ExitCode:
+    statuses = [entry["status"] for entry in requested_levels(document)]
+    if not statuses or STATUS_OK not in statuses:
+        return ExitCode.NOTHING_RAN
+    if any(status != STATUS_OK for status in statuses):
+        return ExitCode.PARTIAL
+    return ExitCode.OK
+
+
+def level_path(out_dir: Path, entry: dict) -> Path | None:
+    """Where a level's .tflite is (its `file` is relative to the document's directory)."""
+    return Path(out_dir) / entry["file"] if entry.get("file") else None
+
+
+def load_conversion(path: Path) -> dict:
+    """Read convert.json (or the directory holding it), upgraded to SCHEMA_VERSION."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / FILE_NAME
+    return load_versioned(path, kind=KIND, current_version=SCHEMA_VERSION, migrations=MIGRATIONS)

@@ -1,0 +1,99 @@
+"""What is inside a .tflite file, read from its flatbuffer with LiteRT's own schema module.
+
+Size, gzip size, sha256, input/output tensors (dtype, shape, quantization), operator counts by type
+and how many tensors carry sparse encoding. Reads bytes only; LiteRT's interpreter is not needed.
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections import Counter
+
+from harness.convert.cache import sha256_bytes
+
+FILE_IDENTIFIER = b"TFL3"
+# Fixed mtime: the same model always gzips to the same size.
+_GZIP_LEVEL = 9
+
+
+def has_tflite_identifier(data: bytes) -> bool:
+    return len(data) >= 8 and data[4:8] == FILE_IDENTIFIER
+
+
+def gzip_size_bytes(data: bytes) -> int:
+    return len(gzip.compress(data, compresslevel=_GZIP_LEVEL, mtime=0))
+
+
+def inspect_tflite(data: bytes) -> dict:
+    """Facts about a TFLite flatbuffer; the caller has checked that LiteRT accepts it."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.Model.GetRootAs(data, 0)
+    names = _enum_names(schema.BuiltinOperator)
+    type_names = _enum_names(schema.TensorType)
+    main = model.Subgraphs(0)
+    return {
+        "size_bytes": len(data),
+        "gzip_size_bytes": gzip_size_bytes(data),
+        "sha256": sha256_bytes(data),
+        "inputs": [_tensor_facts(main.Tensors(main.Inputs(i)), type_names) for i in range(main.InputsLength())],
+        "outputs": [_tensor_facts(main.Tensors(main.Outputs(i)), type_names) for i in range(main.OutputsLength())],
+        "op_counts": _op_counts(model, names),
+        "sparse_tensor_count": _sparse_tensor_count(model),
+        "subgraph_count": model.SubgraphsLength(),
+    }
+
+
+def _enum_names(enum_class) -> dict[int, str]:
+    return {v: k for k, v in vars(enum_class).items() if not k.startswith("_") and isinstance(v, int)}
+
+
+def _op_counts(model, names: dict[int, str]) -> dict[str, int]:
+    counts: Counter[str] = Counter()
+    for s in range(model.SubgraphsLength()):
+        subgraph = model.Subgraphs(s)
+        for o in range(subgraph.OperatorsLength()):
+            code = model.OperatorCodes(subgraph.Operators(o).OpcodeIndex())
+            counts[_op_name(code, names)] += 1
+    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+
+
+def _op_name(code, names: dict[int, str]) -> str:
+    # Codes below 127 live in the deprecated int8 field; newer ones in builtin_code.
+    builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+    name = names.get(builtin, f"BUILTIN_{builtin}")
+    if name == "CUSTOM":
+        custom = code.CustomCode()
+        return f"CUSTOM:{custom.decode() if custom else '?'}"
+    return name
+
+
+def _sparse_tensor_count(model) -> int:
+    return sum(
+        1
+        for s in range(model.SubgraphsLength())
+        for t in range(model.Subgraphs(s).TensorsLength())
+        if model.Subgraphs(s).Tensors(t).Sparsity() is not None
+    )
+
+
+def _tensor_facts(tensor, type_names: dict[int, str]) -> dict:
+    shape = [int(d) for d in tensor.ShapeAsNumpy()] if not tensor.ShapeIsNone() else []
+    signature = [int(d) for d in tensor.ShapeSignatureAsNumpy()] if not tensor.ShapeSignatureIsNone() else shape
+    return {
+        "name": (tensor.Name() or b"").decode(),
+        "dtype": type_names.get(tensor.Type(), str(tensor.Type())).lower(),
+        "shape": shape,
+        "shape_signature": signature,
+        "quantization": _quantization(tensor.Quantization()),
+    }
+
+
+def _quantization(params) -> dict | None:
+    if params is None or params.ScaleIsNone() or params.ScaleLength() == 0:
+        return None
+    scales = [float(s) for s in params.ScaleAsNumpy()]
+    zero_points = [int(z) for z in params.ZeroPointAsNumpy()] if not params.ZeroPointIsNone() else [0] * len(scales)
+    if len(scales) == 1:
+        return {"scale": scales[0], "zero_point": zero_points[0]}
+    return {"scale": scales, "zero_point": zero_points, "axis": int(params.QuantizedDimension())}

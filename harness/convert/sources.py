@@ -1,0 +1,270 @@
+"""Model inputs: a zoo name, Keras 3 `.keras`, legacy `.h5`, a SavedModel directory, or `.tflite`.
+
+`resolve_source` is cheap (no TensorFlow): it finds the file, hashes it and says what kind it is,
+which is all a fully cached run needs. `load_source` does the TensorFlow work: it loads the model
+for the converter and, for the levels that change weights (tfmot, distillation), provides a
+tf_keras (Keras 2) model, rebuilding a Keras 3 model when it has to.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.convert import zoo
+from harness.convert.cache import sha256_file, sha256_tree
+from harness.convert.data import InputSpec
+from harness.errors import InputError
+
+KERAS_SUFFIXES = {".keras": "keras", ".h5": "h5", ".hdf5": "h5"}
+SAVED_MODEL_FILE = "saved_model.pb"
+KERAS_METADATA_FILE = "keras_metadata.pb"
+
+
+@dataclass(frozen=True)
+class Source:
+    text: str  # as the user gave it
+    name: str
+    kind: str  # zoo | keras | h5 | saved_model | tflite
+    path: Path
+    sha256: str
+    weights: str  # trained | random | user
+    zoo_data: Path | None = None
+    zoo_data_origin: str | None = None
+    keras_problem: str | None = None  # known before loading: why tfmot/distillation cannot run
+    notes: tuple[str, ...] = ()
+
+    @property
+    def is_tflite(self) -> bool:
+        return self.kind == "tflite"
+
+    @property
+    def task_accuracy_possible(self) -> bool:
+        return self.weights != "random"
+
+
+def model_name(text: str) -> str:
+    """The name a model is known by (zoo name, file stem, SavedModel directory name)."""
+    if text in zoo.ZOO:
+        return text
+    path = Path(text).expanduser()
+    return path.resolve().name if path.is_dir() else path.stem
+
+
+def resolve_source(text: str, progress=None) -> Source:
+    """Find and hash a model input; InputError when it is missing or not a kind we read."""
+    if text in zoo.ZOO:
+        return _zoo_source(text, progress)
+    path = Path(text).expanduser()
+    if not path.exists():
+        raise InputError(
+            f"model {text!r} not found: no such file or directory, and not a zoo model",
+            f"check the path, or use one of: {', '.join(zoo.ZOO)}",
+        )
+    try:
+        if path.is_dir():
+            return _saved_model_source(text, path)
+        suffix = path.suffix.lower()
+        if suffix == ".tflite":
+            return Source(text, model_name(text), "tflite", path, sha256_file(path), "user",
+                          keras_problem="a .tflite input is measured as-is")
+        if suffix in KERAS_SUFFIXES:
+            return Source(text, model_name(text), KERAS_SUFFIXES[suffix], path, sha256_file(path), "user")
+    except PermissionError as e:
+        raise InputError(f"model {text!r} cannot be read: {e.strerror}", "check the file's permissions") from None
+    raise InputError(
+        f"model {text!r}: unknown kind of file ({path.suffix or 'no extension'})",
+        "give a .keras, .h5, .tflite file, a SavedModel directory or a zoo name",
+    )
+
+
+def _zoo_source(name: str, progress) -> Source:
+    artifact = zoo.ensure_artifact(name, progress)
+    return Source(
+        text=name,
+        name=name,
+        kind="zoo",
+        path=artifact.model_path,
+        sha256=sha256_file(artifact.model_path),
+        weights=artifact.model.weights,
+        zoo_data=artifact.data_path,
+        zoo_data_origin=artifact.data_origin,
+        notes=tuple(artifact.notes),
+    )
+
+
+def _saved_model_source(text: str, path: Path) -> Source:
+    if not (path / SAVED_MODEL_FILE).is_file():
+        raise InputError(
+            f"model {text!r} is a directory without {SAVED_MODEL_FILE}, so not a SavedModel",
+            "point at the SavedModel directory itself",
+        )
+    problem = None
+    if not (path / KERAS_METADATA_FILE).is_file():
+        problem = (
+            "the SavedModel has no Keras metadata (not saved by tf_keras), so pruning, clustering "
+            "and distillation cannot rebuild it; give the .keras or .h5 file instead"
+        )
+    return Source(text, model_name(text), "saved_model", path, sha256_tree(path), "user", keras_problem=problem)
+
+
+@dataclass
+class LoadedModel:
+    """A source loaded by TensorFlow; `tf_keras_model` is None when `keras_problem` says why."""
+
+    source: Source
+    converter_model: object | None  # a Keras 3 or tf_keras model; None: use the SavedModel
+    tf_keras_model: object | None
+    keras_problem: str | None
+    input_spec: InputSpec
+    notes: list[str] = field(default_factory=list)
+    _saved_model_dir: Path | None = None
+    _scratch: tempfile.TemporaryDirectory | None = None
+
+    def saved_model_dir(self) -> Path:
+        """The model as a SavedModel, exported once and shared by all quantization-only levels."""
+        if self.source.kind == "saved_model":
+            return self.source.path
+        if self._saved_model_dir is None:
+            self._scratch = tempfile.TemporaryDirectory(prefix="squeezebench-savedmodel-")
+            target = Path(self._scratch.name) / "model"
+            _export_saved_model(self.converter_model, target)
+            self._saved_model_dir = target
+        return self._saved_model_dir
+
+
+def load_source(source: Source) -> LoadedModel:
+    """Load with TensorFlow; InputError when the file is corrupt or not a model."""
+    from harness.convert import tfenv
+
+    tfenv.tensorflow()
+    with tfenv.captured_output() as captured:
+        try:
+            loaded = _LOADERS[source.kind](source)
+        except InputError:
+            raise
+        except Exception as e:  # Keras and TensorFlow raise anything from OSError to KeyError here
+            raise InputError(
+                f"cannot load {source.text} as a {_KIND_NAMES[source.kind]}: {_first_line(e)}",
+                "check that the file is complete and was saved by Keras/TensorFlow",
+            ) from None
+    loaded.notes.extend(captured.notes())
+    return loaded
+
+
+_KIND_NAMES = {
+    "zoo": "zoo model",
+    "keras": "Keras .keras model",
+    "h5": "Keras .h5 model",
+    "saved_model": "SavedModel",
+}
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0][:300]
+
+
+def _load_tf_keras_file(source: Source) -> LoadedModel:
+    _, tf_keras, _ = _tf()
+    model = tf_keras.models.load_model(source.path, compile=False)
+    return LoadedModel(source, model, model, None, _keras_input_spec(model))
+
+
+def _load_keras3_file(source: Source) -> LoadedModel:
+    import keras
+
+    from harness.convert.keras_bridge import BridgeError, rebuild_in_tf_keras
+
+    try:
+        model = keras.saving.load_model(source.path, compile=False)
+    except Exception as keras3_error:
+        # A .keras file written by tf_keras (Keras 2.13+) is not always readable by Keras 3.
+        try:
+            return _load_tf_keras_file(source)
+        except Exception:
+            raise keras3_error from None
+    try:
+        tf_keras_model, problem = rebuild_in_tf_keras(model), None
+    except BridgeError as e:
+        tf_keras_model, problem = None, f"cannot rebuild this Keras 3 model in tf_keras for tfmot: {e}"
+    return LoadedModel(source, model, tf_keras_model, problem, _keras_input_spec(model))
+
+
+def _load_h5(source: Source) -> LoadedModel:
+    try:
+        return _load_tf_keras_file(source)
+    except Exception as tf_keras_error:
+        import keras
+
+        try:
+            model = keras.saving.load_model(source.path, compile=False)
+        except Exception:
+            raise tf_keras_error from None
+        return LoadedModel(
+            source, model, None, "this .h5 loads only with Keras 3; save it as .keras", _keras_input_spec(model)
+        )
+
+
+def _load_saved_model(source: Source) -> LoadedModel:
+    tf, tf_keras, _ = _tf()
+    spec = _saved_model_input_spec(tf.saved_model.load(str(source.path)))
+    keras_model, problem = None, source.keras_problem
+    if problem is None:
+        try:
+            keras_model = tf_keras.models.load_model(source.path, compile=False)
+        except Exception as e:
+            problem = f"tf_keras cannot load this SavedModel as a Keras model ({_first_line(e)})"
+    return LoadedModel(source, None, keras_model, problem, spec)
+
+
+_LOADERS = {
+    "zoo": _load_tf_keras_file,
+    "h5": _load_h5,
+    "keras": _load_keras3_file,
+    "saved_model": _load_saved_model,
+}
+
+
+def _tf():
+    from harness.convert import tfenv
+
+    return tfenv.tensorflow()
+
+
+def _keras_input_spec(model) -> InputSpec:
+    inputs = model.inputs
+    if len(inputs) != 1:
+        raise InputError(
+            f"the model has {len(inputs)} inputs; squeezebench converts single-input models",
+            "wrap the model so it takes one input tensor",
+        )
+    dtype = inputs[0].dtype
+    dtype_name = getattr(dtype, "name", None) or str(dtype)
+    return InputSpec(tuple(None if d is None else int(d) for d in inputs[0].shape), dtype_name)
+
+
+def _saved_model_input_spec(loaded) -> InputSpec:
+    signatures = getattr(loaded, "signatures", {})
+    if "serving_default" not in signatures:
+        raise InputError("the SavedModel has no serving_default signature", "export it with a serving signature")
+    _, kwargs = signatures["serving_default"].structured_input_signature
+    if len(kwargs) != 1:
+        raise InputError(
+            f"the SavedModel's serving_default takes {len(kwargs)} inputs; squeezebench converts single-input models",
+            "export a signature with one input tensor",
+        )
+    (tensor_spec,) = kwargs.values()
+    return InputSpec(tuple(None if d is None else int(d) for d in tensor_spec.shape), tensor_spec.dtype.name)
+
+
+def _export_saved_model(model, target: Path) -> None:
+    from harness.convert import tfenv
+
+    tf, tf_keras, _ = tfenv.tensorflow()
+    with tfenv.captured_output():
+        if isinstance(model, tf_keras.Model):
+            tf_keras.models.save_model(model, target, save_format="tf", include_optimizer=False)
+        else:  # Keras 3
+            model.export(str(target), format="tf_saved_model")
