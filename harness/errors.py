@@ -50,6 +50,10 @@ class SqueezebenchError(Exception):
         self.problem = problem
         self.fix = fix
 
+    def __reduce__(self):
+        # Errors cross process boundaries (parallel conversions): keep the fix and the context.
+        return (_rebuild_error, (type(self), self.__dict__))
+
     def one_line(self) -> str:
         text = self.problem if not self.fix else f"{self.problem} ({self.fix})"
         # A message is one line even when it quotes a multi-line converter or device message.
@@ -102,3 +106,10 @@ class DeviceGoneError(DeviceError):
 
 class ResultsError(InputError):
     """A results file or directory that cannot be read (not one, corrupt, or from a newer version)."""
+
+
+def _rebuild_error(cls, state: dict) -> SqueezebenchError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, state.get("problem"))
+    error.__dict__.update(state)
+    return error
