@@ -48,6 +48,7 @@ def add_arguments(parser):
         action="store_true",
         help="let virtual devices on this host measure at the same time (they share its CPUs: latencies interfere)",
     )
+    parser.add_argument("--no-report", dest="report", action="store_false", help="skip writing results/<run-id>/report/ at the end")
     parser.add_argument("--device-wait", type=float, metavar="SECONDS", help="how long to wait for a device another squeezebench holds (default: as long as it takes)")
     add_output_options(parser)
 
@@ -122,11 +123,24 @@ def run(args) -> int:
         reporter=reporter,
     )
     document = outcome.store.document
+    report_dir = write_run_report(outcome.store) if args.report else None
     if args.json:
         print_json({"run_dir": str(outcome.store.root), "counts": outcome.counts, "run": document})
     else:
         say(args, "\n" + summary_tables(document))
         counts = ", ".join(f"{n} {status}" for status, n in sorted(outcome.counts.items()))
         say(args, f"\n{len(document['cells'])} cells: {counts}")
-        say(args, f"results: {outcome.store.root}   report: squeezebench report {outcome.store.root}")
+        say(args, f"results: {outcome.store.root}")
+        if report_dir:
+            say(args, f"report:  {report_dir / 'report.md'} and {report_dir / 'report.html'}")
     return outcome.exit_code
+
+
+def write_run_report(store) -> Path:
+    """Every run ends in a report (Markdown + plots, CSV, JSON, HTML) beside its results."""
+    from harness.report.build import FORMATS, write_report
+    from harness.report.load import result_set
+
+    out_dir = store.root / "report"
+    write_report(result_set([store]), out_dir, list(FORMATS))
+    return out_dir

@@ -123,6 +123,12 @@ class RunStore:
             self.document.setdefault(section, {})[key] = value
             self._save_locked()
 
+    def mutate(self, change) -> None:
+        """Apply change(document) and save, atomically with respect to the other threads."""
+        with self._lock:
+            change(self.document)
+            self._save_locked()
+
     def set(self, key: str, value) -> None:
         with self._lock:
             self.document[key] = value

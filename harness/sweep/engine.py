@@ -281,7 +281,21 @@ class DeviceWorker(threading.Thread):
             if status == ondevice.STATUS_DEVICE_LOST:
                 self.give_up(self.cells[index + 1 :], self.store.cell(cell["id"])["reason"])
                 break
+        self.record_transfers()
         self.reporter.device_finished(self.key)
+
+    def record_transfers(self) -> None:
+        """What had to be pushed (a warm second run pushes nothing), kept in run.json and said."""
+        log = self.session.transfer_log
+        pushed = [t for t in log if t["pushed"]]
+        megabytes = sum(t["bytes"] for t in pushed) / 1e6
+        self.store.mutate(
+            lambda document: document["devices"].setdefault(self.key, {}).setdefault("transfers", []).extend(log)
+        )
+        self.reporter.message(
+            f"[{self.key}] pushed {len(pushed)} file(s), {megabytes:.1f} MB; "
+            f"{len(log) - len(pushed)} already on the device (same sha256)"
+        )
 
     def run_cell(self, cell: dict) -> str:
         for _attempt in range(MAX_ATTEMPTS_PER_CELL):
