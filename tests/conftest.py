@@ -59,3 +59,64 @@ def adb_server():
     adb.ensure_server(address)
     yield address
     adb.kill_server(address)
+
+
+@pytest.fixture(scope="session")
+def tiny_tflite(tmp_path_factory) -> Path:
+    """A small real conv net converted by the real converter (fp32), for device-side tests."""
+    import tensorflow as tf
+    import tf_keras
+
+    tf_keras.utils.set_random_seed(0)
+    model = tf_keras.Sequential(
+        [
+            tf_keras.layers.Input((32, 32, 3)),
+            tf_keras.layers.Conv2D(16, 3, activation="relu"),
+            tf_keras.layers.MaxPooling2D(),
+            tf_keras.layers.Conv2D(32, 3, activation="relu"),
+            tf_keras.layers.GlobalAveragePooling2D(),
+            tf_keras.layers.Dense(10),
+        ]
+    )
+    path = tmp_path_factory.mktemp("tiny") / "tiny.tflite"
+    path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
+    return path
+
+
+@pytest.fixture(scope="session")
+def virtual_devices(adb_server):
+    """Start virtual devices on the session's adb server: virtual_devices(count, profile, **options).
+    Every device started is stopped and deleted at the end of the session."""
+    from harness.virtual import fleet
+
+    started = []
+
+    def start(count: int = 1, profile: str = "virtual-default", **options):
+        devices = fleet.start(count, profile, adb_server=adb_server, **options)
+        started.extend(devices)
+        return devices
+
+    yield start
+    for device in started:
+        fleet.stop(device, delete=True)
+
+
+@pytest.fixture(scope="session")
+def cli():
+    """cli(*args, timeout_s=600, check=False, cwd=None): the real console script, as users run it."""
+    return run_cli
+
+
+def run_cli(*args: str, timeout_s: float = 600, check: bool = False, cwd: Path | None = None):
+    import subprocess
+
+    done = subprocess.run(
+        [str(VENV_BIN / "squeezebench"), *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        cwd=cwd,
+    )
+    if check and done.returncode != 0:
+        raise AssertionError(f"squeezebench {' '.join(map(str, args))} exited {done.returncode}:\n{done.stderr}")
+    return done
