@@ -291,6 +291,7 @@ def _run_agent_and_collect(session, remote_model, settings, out_dir, document, t
     host_timeout_s = (
         settings.derived_timeout_s + settings.cooldown_s + settings.idle_baseline_s + HOST_TIMEOUT_MARGIN_S
     )
+    reap_orphans(device)
     previous_suspend = _suspend_charging(device, settings.suspend_charging)
     try:
         started = time.monotonic()
@@ -313,6 +314,19 @@ def _run_agent_and_collect(session, remote_model, settings, out_dir, document, t
 # The fuel gauge and BatteryService notice a suspended charger on their next tick (~1 s).
 CHARGING_SETTLE_TIMEOUT_S = 3.0
 _BATTERY_STATUS_FILE = "/sys/class/power_supply/battery/status"
+
+
+def reap_orphans(device: Device) -> None:
+    """Stop agents left running by a squeezebench that died mid-benchmark, and their cell dirs.
+
+    Called with the device lock held, so no agent on the device belongs to a live benchmark of
+    this host. The agent traps TERM and takes its runner and sampler down with it."""
+    # "[a]gent.sh": the pattern must not match this shell's own command line. No signal option:
+    # toybox's pkill takes "-TERM -f PATTERN" as the pattern "-f" and kills everything.
+    device.shell_script(
+        f"pkill -f '{DEVICE_ROOT}/[a]gent.sh'; pkill -f '{DEVICE_ROOT}/[r]unner/'; rm -rf {DEVICE_ROOT}/cells; true",
+        check=False,
+    )
 
 
 def _suspend_charging(device: Device, wanted: bool) -> str | None:

@@ -1,0 +1,158 @@
+"""`squeezebench run`, the main job, end to end: real conversions, real adb server, virtual devices."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.store.run import open_run
+
+FAST = ["--runs", "5", "--min-secs", "0.2", "--idle-baseline", "1"]
+
+
+def cells_by_status(run_dir: Path) -> dict[str, list[dict]]:
+    by_status: dict[str, list[dict]] = {}
+    for cell in open_run(run_dir).cells:
+        by_status.setdefault(cell["status"], []).append(cell)
+    return by_status
+
+
+def run_dir_from(stdout: str) -> Path:
+    return Path(json.loads(stdout)["run_dir"])
+
+
+@pytest.fixture
+def own_adb_world(tmp_path):
+    """An environment with its own (not yet started) adb server port and state: no device attached."""
+    from conftest import free_port  # noqa: PLC0415 - the suite's own helper
+
+    env = dict(os.environ)
+    env["ANDROID_ADB_SERVER_PORT"] = str(free_port())
+    env["SQUEEZEBENCH_STATE"] = str(tmp_path / "state")
+    yield env
+    from harness.device import adb
+
+    adb.kill_server(adb.AdbServerAddress("127.0.0.1", int(env["ANDROID_ADB_SERVER_PORT"])))
+
+
+def test_the_main_command_starts_a_virtual_device_and_ends_in_a_report(own_adb_world, tmp_path):
+    done = subprocess.run(
+        ["squeezebench", "run", "digits-cnn", *FAST],
+        env=own_adb_world, cwd=tmp_path, capture_output=True, text=True, timeout=900,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "no phone is attached: started virtual device" in done.stderr
+    levels = ["fp32", "fp16", "int8-dynamic", "int8", "int16x8", "pruned-50", "pruned-75", "clustered-16", "distilled"]
+    table_lines = {line.split()[0] for line in done.stdout.splitlines() if line.strip()}
+    assert set(levels) <= table_lines, done.stdout
+    [run_dir] = (tmp_path / "results").iterdir()
+    store = open_run(run_dir)
+    assert sorted(c["level"] for c in store.cells) == sorted(levels)
+    assert all(c["status"] == "ok" and "virtual" in c["summary"]["flags"] for c in store.cells)
+    assert store.document["finished_utc"]
+    report = run_dir / "report"
+    assert "| int8 |" in (report / "report.md").read_text()
+    assert (report / "report.html").stat().st_size > 10_000 and list((report / "plots").glob("*.png"))
+    # The device it started for itself is gone again.
+    from harness.device import adb
+
+    server = adb.AdbServerAddress("127.0.0.1", int(own_adb_world["ANDROID_ADB_SERVER_PORT"]))
+    assert [s for s, state in adb.device_states(server).items() if state == "device"] == []
+
+
+def test_three_devices_then_a_warm_rerun_converts_and_pushes_nothing(cli, virtual_devices, tmp_path):
+    devices = virtual_devices(3)
+    serials = ",".join(d.serial for d in devices)
+    args = ["run", "digits-cnn", "--devices", serials, "--virtual-parallel", "--no-report", "--json",
+            "--results", tmp_path, *FAST]
+    first = cli(*args, timeout_s=900)
+    assert first.returncode == 0, first.stderr
+    run_dir = run_dir_from(first.stdout)
+    statuses = cells_by_status(run_dir)
+    assert list(statuses) == ["ok"] and len(statuses["ok"]) == 9 * 3
+    second = cli(*args, timeout_s=900)
+    assert second.returncode == 0, second.stderr
+    assert "9 levels in" in second.stderr and "(9 from cache)" in second.stderr
+    rerun = open_run(run_dir_from(second.stdout))
+    for key in (d.serial for d in devices):
+        transfers = rerun.document["devices"][key]["transfers"]
+        assert transfers and not any(t["pushed"] for t in transfers), transfers
+    assert second.stderr.count("pushed 0 file(s)") == 3
+
+
+def wait_for(predicate, timeout_s: float, what: str):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def ok_cells(results: Path):
+    runs = list(results.glob("*/run.json"))
+    if not runs:
+        return None
+    try:
+        document = json.loads(runs[0].read_text())
+    except json.JSONDecodeError:
+        raise AssertionError("run.json is not valid JSON at some moment: writes are not atomic") from None
+    return [c for c in document["cells"] if c["status"] == "ok"]
+
+
+def test_a_killed_run_resumes_to_the_same_cells_leaving_finished_ones_untouched(virtual_devices, tmp_path):
+    [device] = virtual_devices(1)
+    levels = "fp32,fp16,int8-dynamic,int8"
+    proc = subprocess.Popen(
+        ["squeezebench", "run", "digits-cnn", "--levels", levels, "--devices", device.serial, "--no-report",
+         "--results", str(tmp_path), *FAST],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    try:
+        done_before = wait_for(lambda: ok_cells(tmp_path), 600, "a first finished cell")
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    [run_dir] = [p.parent for p in tmp_path.glob("*/run.json")]
+    before = {c["id"]: c for c in open_run(run_dir).cells}
+    assert len(before) == 4 and any(c["status"] != "ok" for c in before.values())
+
+    done = subprocess.run(["squeezebench", "run", "--resume", str(run_dir), "--no-report"],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    after = {c["id"]: c for c in open_run(run_dir).cells}
+    assert set(after) == set(before) == {f"digits-cnn|{lv}|{device.serial}|t2|cpu" for lv in levels.split(",")}
+    assert all(c["status"] == "ok" for c in after.values())
+    for cell in done_before:
+        assert after[cell["id"]]["finished_utc"] == cell["finished_utc"]
+        assert after[cell["id"]]["summary"] == cell["summary"]
+
+
+def test_two_runs_on_one_device_never_overlap_their_benchmarks(virtual_devices, tmp_path):
+    [device] = virtual_devices(1)
+    runs = [
+        subprocess.Popen(
+            ["squeezebench", "run", "digits-cnn", "--levels", "fp32,int8,fp16", "--devices", device.serial,
+             "--virtual-parallel", "--no-report", "--results", str(tmp_path / f"r{i}"), *FAST],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )
+        for i in range(2)
+    ]
+    outputs = [p.communicate(timeout=600)[1] for p in runs]
+    assert [p.returncode for p in runs] == [0, 0], outputs
+    intervals = []
+    for run_json in tmp_path.glob("r*/*/run.json"):
+        store = open_run(run_json.parent)
+        for cell in store.cells:
+            runner = store.load_bench(cell)["agent"]["runner"]
+            intervals.append((runner["start_uptime_s"], runner["end_uptime_s"], cell["id"]))
+    assert len(intervals) == 6
+    intervals.sort()
+    for (start_a, end_a, a), (start_b, end_b, b) in zip(intervals, intervals[1:]):
+        assert end_a <= start_b, f"{a} ({start_a}-{end_a}) overlaps {b} ({start_b}-{end_b})"
+    assert any("busy, waiting for" in out for out in outputs)
