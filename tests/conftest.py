@@ -44,6 +44,12 @@ def pytest_configure(config):
     os.environ["PATH"] = f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"
 
 
+@pytest.fixture(scope="session")
+def unused_port():
+    """unused_port() -> a TCP port free on loopback right now."""
+    return free_port
+
+
 def pytest_unconfigure(config):
     if _session_home is not None:
         shutil.rmtree(_session_home, ignore_errors=True)

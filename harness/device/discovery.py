@@ -87,6 +87,8 @@ def select_devices(servers: list[adb.AdbServerAddress], wanted: list[str] | None
         serial, _, server_text = name.partition("@")
         candidates = [adb.AdbServerAddress.parse(server_text)] if server_text else servers
         found = [server for server in candidates if serial in states.get(server, {})]
+        if not server_text and primary in found:
+            found = [primary]  # a plain serial names the first server's device, as result keys do
         if not found:
             known = ", ".join(ref(sv, sr).key for sv in servers for sr in sorted(states[sv])) or "none"
             raise DeviceError(

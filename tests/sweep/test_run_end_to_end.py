@@ -11,7 +11,7 @@ import pytest
 
 from harness.store.run import open_run
 
-FAST = ["--runs", "5", "--min-secs", "0.2", "--idle-baseline", "1"]
+FAST = ["--runs", "5", "--min-secs", "0.1", "--idle-baseline", "0", "--runner-arg=--warmup_min_secs=0"]
 
 
 def cells_by_status(run_dir: Path) -> dict[str, list[dict]]:
@@ -26,12 +26,10 @@ def run_dir_from(stdout: str) -> Path:
 
 
 @pytest.fixture
-def own_adb_world(tmp_path):
+def own_adb_world(tmp_path, unused_port):
     """An environment with its own (not yet started) adb server port and state: no device attached."""
-    from conftest import free_port  # noqa: PLC0415 - the suite's own helper
-
     env = dict(os.environ)
-    env["ANDROID_ADB_SERVER_PORT"] = str(free_port())
+    env["ANDROID_ADB_SERVER_PORT"] = str(unused_port())
     env["SQUEEZEBENCH_STATE"] = str(tmp_path / "state")
     yield env
     from harness.device import adb

@@ -16,7 +16,7 @@ kind = "phone"
 friendly_name = "Example Phone 8"
 big_core_mask = "f0"
 default_threads = 4
-delegates = ["xnnpack", "gpu"]
+delegates = ["cpu", "gpu"]
 
 [match]
 model = ["EX-8"]
@@ -48,7 +48,7 @@ def test_phone_profiles_load_and_match_model_before_soc_before_platform(tmp_path
           .replace("ExampleChip 3", "OtherChip").replace("exboard", "otherboard"))
     phone = load_profile("example-8")
     assert isinstance(phone, PhoneProfile)
-    assert (phone.big_core_mask, phone.default_threads, phone.delegates) == (0xF0, 4, ("xnnpack", "gpu"))
+    assert (phone.big_core_mask, phone.default_threads, phone.delegates) == (0xF0, 4, ("cpu", "gpu"))
     assert match_profile({"ro.product.model": "EX-8", "ro.soc.model": "OtherChip"}).name == "example-8"
     assert match_profile({"ro.product.model": "unknown", "ro.soc.model": "otherchip"}).name == "other"
     assert match_profile({"ro.board.platform": "exboard"}).name == "example-8"
@@ -87,7 +87,7 @@ def test_bad_virtual_profiles_are_refused_naming_file_and_key(tmp_path, edit, me
 
 @pytest.mark.parametrize("edit, message", [
     (lambda t: t.replace('big_core_mask = "f0"', 'big_core_mask = "zz"'), "hex CPU mask"),
-    (lambda t: t.replace('["xnnpack", "gpu"]', '["xnnpack", "tpu"]'), "unknown delegate 'tpu'"),
+    (lambda t: t.replace('["cpu", "gpu"]', '["cpu", "tpu"]'), "unknown delegate 'tpu'"),
     (lambda t: t.replace('model = ["EX-8"]\nsoc_model = ["ExampleChip 3"]\nboard_platform = ["exboard"]\n', ""),
      "needs at least one of model"),
     (lambda t: t.replace("default_threads = 4", "default_threads = 0"), "at least 1"),
