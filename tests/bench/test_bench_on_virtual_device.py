@@ -55,17 +55,23 @@ def device(virtual_devices):
 
 @pytest.mark.parametrize("level", ["fp32", "int8"])
 def test_mobilenet_latency_matches_litert_in_process(cli, mobilenet_v2, device, tmp_path, level):
+    """Interleaved host loops and device benches; other load on a shared machine only ever adds
+    time, so the fastest median of each side is the one to compare."""
     model = mobilenet_v2[level]
-    before = in_process_median_us(model, threads=2)
-    document = bench(cli, model, device.serial, tmp_path / "b", "--threads", "2", "--runs", "30")
-    after = in_process_median_us(model, threads=2)
-    assert document["status"] == "ok", document["reason"]
-    reference = (before + after) / 2
-    median = document["latency_us"]["median"]
+    host_medians = [in_process_median_us(model, threads=2)]
+    documents = []
+    for round_ in range(2):
+        documents.append(bench(cli, model, device.serial, tmp_path / f"b{round_}", "--threads", "2", "--runs", "30"))
+        host_medians.append(in_process_median_us(model, threads=2))
+    for document in documents:
+        assert document["status"] == "ok", document["reason"]
+    reference = min(host_medians)
+    median = min(d["latency_us"]["median"] for d in documents)
     assert abs(median / reference - 1) < 0.10, f"device {median:.0f} µs vs in-process {reference:.0f} µs"
+    document = documents[0]
     assert document["latency_us"]["source"] == "samples" and document["latency_us"]["count"] >= 30
     lo, hi = document["latency_us"]["ci95_median"]
-    assert lo <= median <= hi
+    assert lo <= document["latency_us"]["median"] <= hi
     assert document["energy"]["method"] == "simulated"
     assert document["energy"]["validity"] == "valid" and document["energy"]["energy_per_inference_mj"] > 0
     assert "virtual" in document["flags"]

@@ -81,7 +81,5 @@ def test_one_run_sweeps_local_and_remote_devices(cli, lab_host, adb_server, virt
     assert {c["device"]: c["status"] for c in run["cells"]} == {local.serial: "ok", remote_key: "ok"}
     assert run["devices"][remote_key]["adb_server"] == str(lab_address)
     assert run["devices"][local.serial]["adb_server"] == str(adb_server)
-    # The lab's device was really reached through the lab's server: it is not on ours.
-    assert lab_serial not in adb.device_states(adb_server) or lab_serial == local.serial
     for cell in run["cells"]:
         assert cell["summary"]["latency_us"]["median"] > 0
