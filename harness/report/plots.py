@@ -21,6 +21,24 @@ FIGSIZE_IN = (7.5, 4.2)
 DPI = 144
 FONT_PT = 10
 FLAG_MARK = "*"
+# Above this max/min ratio a linear axis squashes the small values into the baseline.
+LOG_SCALE_SPAN = 10.0
+
+
+def _log_axis(ax, which: str) -> None:
+    """Log scale with plain-number ticks at 1-2-5 steps: 20, 50, 100 read faster than 10^2."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    (ax.set_xscale if which == "x" else ax.set_yscale)("log")
+    axis = ax.xaxis if which == "x" else ax.yaxis
+    axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
+def _wants_log(values) -> bool:
+    positive = [v for v in values if v is not None and v > 0]
+    return len(positive) > 1 and max(positive) / min(positive) > LOG_SCALE_SPAN
 
 
 def _style(index: int) -> dict:
@@ -89,6 +107,7 @@ def _bar_plot(
     figure, (ax,) = _figure()
     width = 0.8 / max(1, len(setups))
     flagged_any = invalid_any = False
+    drawn = []
     for index, setup in enumerate(setups):
         rows, style, labelled = setup_rows(model_frame, setup), _style(index), False
         for level_index, level in enumerate(levels):
@@ -102,6 +121,7 @@ def _bar_plot(
                 continue
             is_invalid = bool(invalid and invalid(row))
             invalid_any |= is_invalid
+            drawn.append(value)
             yerr = _error_span(row, value, scale, errors)
             label = None if labelled else _series_label(row) + (f", {method(row)}" if method else "")
             ax.bar(
@@ -115,6 +135,9 @@ def _bar_plot(
                 ax.text(
                     x, value + (yerr[1][0] if yerr else 0), FLAG_MARK, ha="center", va="bottom", fontsize=FONT_PT + 2
                 )
+    if _wants_log(drawn):
+        _log_axis(ax, "y")
+        ylabel += ", log scale"
     tilt = len(levels) > 5
     ax.set_xticks(range(len(levels)), levels, rotation=20 if tilt else 0, ha="right" if tilt else "center")
     ax.set_xlabel("compression level", fontsize=FONT_PT)
@@ -157,11 +180,6 @@ def _trade_off_axes(ax, groups, xlabel: str, ylabel: str) -> None:
             edgecolors="black",
             linewidths=0.4,
         )
-        # Neighbours along x alternate above and below, so levels of equal quality stay readable.
-        for rank, (x, y, level) in enumerate(sorted(points)):
-            ax.annotate(
-                level, (x, y), textcoords="offset points", xytext=(4, 4 if rank % 2 == 0 else -11), fontsize=FONT_PT - 3
-            )
         front = pareto_front([(x, y) for x, y, _ in points])
         ax.step(
             [p[0] for p in front],
@@ -181,8 +199,52 @@ def _trade_off_axes(ax, groups, xlabel: str, ylabel: str) -> None:
             linewidths=1.4,
             zorder=4,
         )
+    all_points = [p for _, _, points in groups for p in points]
+    if _wants_log([p[0] for p in all_points]):
+        _log_axis(ax, "x")
+        xlabel += ", log scale"
+    _label_points(ax, all_points)
     ax.set_xlabel(xlabel, fontsize=FONT_PT)
     ax.set_ylabel(ylabel, fontsize=FONT_PT)
+
+
+# Candidate label offsets (points from the marker), tried in order until one does not collide.
+_LABEL_OFFSETS_PT = [(4, 4), (4, -11), (-4, 4), (-4, -11), (4, 15), (4, -22), (-4, 15), (-4, -22), (4, 26), (4, -33)]
+
+
+def _label_points(ax, points) -> None:
+    """Name every point with its level, levels at the same spot in one label, without overlaps.
+
+    Placement is greedy in display space: each label takes the first candidate offset whose
+    box does not overlap a label already placed (estimated from the text length)."""
+    ax.autoscale_view()
+    to_display = ax.transData.transform
+    points_per_px = 72.0 / ax.figure.dpi
+    merged: dict[tuple[int, int], list] = {}
+    for x, y, level in sorted(points):
+        px, py = to_display((x, y))
+        merged.setdefault((round(px / 3), round(py / 3)), [x, y, []])[2].append(level)
+    placed: list[tuple[float, float, float, float]] = []
+    char_w, line_h = (FONT_PT - 3) * 0.6, (FONT_PT - 3) * 1.25
+    for x, y, levels in merged.values():
+        text = ", ".join(levels)
+        px, py = to_display((x, y))
+        width, height = len(text) * char_w, line_h
+        for dx, dy in _LABEL_OFFSETS_PT:
+            left = px + dx / points_per_px - (width / points_per_px if dx < 0 else 0)
+            bottom = py + dy / points_per_px
+            box = (left, bottom, left + width / points_per_px, bottom + height / points_per_px)
+            if not any(_overlap(box, other) for other in placed):
+                break
+        placed.append(box)
+        ax.annotate(
+            text, (x, y), textcoords="offset points", xytext=(dx, dy), fontsize=FONT_PT - 3,
+            ha="right" if dx < 0 else "left",
+        )  # fmt: skip
+
+
+def _overlap(a, b) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
 def _trade_off_plot(model_frame, model: str):
