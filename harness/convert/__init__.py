@@ -22,21 +22,15 @@ from pathlib import Path
 __all__ = ["convert_model", "resolve_levels"]
 
 
-def convert_model(
-    source: str,
-    levels: str | list[str],
-    out_dir: Path,
-    *,
-    data: Path | None = None,
-    random_calibration: bool = False,
-    jobs: int = 1,
-    progress=None,
-) -> dict:
-    from harness.convert import ladder
+def __getattr__(name: str):
+    # `convert_model(source, levels, out_dir, *, data=None, random_calibration=False, jobs=1,
+    # progress=None) -> dict` lives in ladder.py; loaded on first use so importing this package
+    # stays light.
+    if name == "convert_model":
+        from harness.convert.ladder import convert_model
 
-    return ladder.convert_model(
-        source, levels, out_dir, data=data, random_calibration=random_calibration, jobs=jobs, progress=progress
-    )
+        return convert_model
+    raise AttributeError(f"module 'harness.convert' has no attribute {name!r}")
 
 
 def resolve_levels(
