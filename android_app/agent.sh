@@ -331,6 +331,10 @@ defer_signals() {
 	trap 'PENDING=TERM' TERM
 	trap 'PENDING=HUP' HUP
 	trap 'PENDING=INT' INT
+	# When the adb connection goes (host killed, cable out), adbd hangs up the agent and closes
+	# its stdout and stderr at once: a write to them must fail, not kill the agent by SIGPIPE
+	# before it has stopped its runner, sampler and watchdog and written what it measured.
+	trap '' PIPE
 }
 
 checkpoint() {

@@ -5,7 +5,14 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from harness.cli.common import add_adb_server_option, add_measurement_options, add_output_options, print_json, say
+from harness.cli.common import (
+    add_adb_server_option,
+    add_measurement_options,
+    add_output_options,
+    positive_int,
+    print_json,
+    say,
+)
 from harness.errors import ExitCode, InputError, UsageError
 
 HELP = "benchmark one .tflite on one device (latency, memory, energy, thermal, delegation)"
@@ -21,7 +28,7 @@ def add_arguments(parser):
     parser.add_argument("model", help="a .tflite file")
     parser.add_argument("--device", "-s", metavar="SERIAL", help="device serial (default: the only connected device)")
     add_adb_server_option(parser)
-    parser.add_argument("--threads", type=int, help="runner threads (default: the device profile's, else up to 4)")
+    parser.add_argument("--threads", type=positive_int, help="runner threads (default: the device profile's, else up to 4)")
     parser.add_argument("--delegate", default="cpu", choices=["cpu", "xnnpack-off", "gpu", "nnapi"], help="default cpu (XNNPACK)")
     add_measurement_options(parser)
     parser.add_argument("--out", type=Path, help="where to keep bench.json and the raw output (default results/bench-<time>-<model>)")
@@ -30,11 +37,15 @@ def add_arguments(parser):
 
 def run(args) -> int:
     from harness.bench import ondevice, report_text
+    from harness.convert.inspect import verify_tflite_file
     from harness.device import adb, discovery
+    from harness.paths import results_dir
+    from harness.store.run import safe_component
 
     model = Path(args.model)
     if not model.is_file():
         raise InputError(f"{model}: no such file", "pass a .tflite file (squeezebench convert makes them)")
+    verify_tflite_file(model)
     server = adb.AdbServerAddress.from_environment(args.adb_server)
     adb.ensure_server(server)
     refs = discovery.select_devices([server], [args.device] if args.device else None)
@@ -44,7 +55,7 @@ def run(args) -> int:
         raise UsageError(f"{len(refs)} devices connected ({', '.join(r.key for r in refs)})", "pick one with --device SERIAL")
     session = ondevice.open_session(server, refs[0].serial)
     settings = settings_from_args(args, session, threads=args.threads, delegate=args.delegate)
-    out_dir = args.out or Path("results") / f"bench-{time.strftime('%Y%m%dT%H%M%S')}-{model.stem[:40]}"
+    out_dir = args.out or results_dir() / f"bench-{time.strftime('%Y%m%dT%H%M%S')}-{safe_component(model.stem, 40)}"
     from harness.device.lock import device_lock
 
     with device_lock(str(server), session.device.serial, purpose=f"squeezebench bench {model.name}"):

@@ -52,7 +52,7 @@ def add_measurement_options(parser: argparse.ArgumentParser) -> None:
 
 def add_output_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
-    parser.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
+    parser.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors (and, with --json, the JSON)")
 
 
 def _typed(convert, test, what):

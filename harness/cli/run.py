@@ -11,11 +11,13 @@ from harness.cli.common import (
     add_output_options,
     csv_list,
     int_list,
+    non_negative_float,
     print_json,
     say,
 )
 from harness.device.profiles import DELEGATES
 from harness.errors import UsageError
+from harness.sweep.spec import DEFAULT_RECOVER_WAIT_S
 
 HELP = "sweep models x compression levels x devices x settings; resumable; ends in a summary table"
 DESCRIPTION = (
@@ -25,8 +27,9 @@ DESCRIPTION = (
     "connected, a virtual device is started for the run (its results are marked virtual)."
 )
 
-# Options that define a sweep; --resume takes them from the interrupted run instead.
-_SPEC_OPTIONS = ("levels", "data", "devices", "threads", "delegates")
+# The options that still mean something with --resume; every other one defines the sweep, which
+# --resume takes from the interrupted run.
+_RESUME_OPTIONS = ("resume", "results", "report", "json", "quiet")
 
 
 def add_arguments(parser):
@@ -49,7 +52,15 @@ def add_arguments(parser):
         help="let virtual devices on this host measure at the same time (they share its CPUs: latencies interfere)",
     )
     parser.add_argument("--no-report", dest="report", action="store_false", help="skip writing results/<run-id>/report/ at the end")
-    parser.add_argument("--device-wait", type=float, metavar="SECONDS", help="how long to wait for a device another squeezebench holds (default: as long as it takes)")
+    parser.add_argument("--device-wait", type=non_negative_float, metavar="SECONDS", help="how long to wait for a device another squeezebench holds (default: as long as it takes)")
+    parser.add_argument(
+        "--recover-wait",
+        type=non_negative_float,
+        default=DEFAULT_RECOVER_WAIT_S,
+        metavar="SECONDS",
+        help=f"how long to wait for a lost device or adb server to come back (a local server is restarted) "
+        f"before its remaining cells are marked device-lost for --resume (default {DEFAULT_RECOVER_WAIT_S:g})",
+    )
     add_output_options(parser)
 
 
@@ -90,6 +101,7 @@ def spec_from_args(args):
         virtual_parallel=args.virtual_parallel,
         auto_virtual=args.auto_virtual,
         device_wait_s=args.device_wait,
+        recover_wait_s=args.recover_wait,
     )
 
 
@@ -105,7 +117,7 @@ def run(args) -> int:
     from harness.sweep.summary import summary_tables
 
     if args.resume:
-        given = [name for name in _SPEC_OPTIONS if getattr(args, name)] + (["MODEL"] if args.models else [])
+        given = options_given_besides(args, _RESUME_OPTIONS)
         if given:
             raise UsageError(
                 f"--resume takes the sweep from the interrupted run; drop {', '.join(given)}",
@@ -134,6 +146,23 @@ def run(args) -> int:
         if report_dir:
             say(args, f"report:  {report_dir / 'report.md'} and {report_dir / 'report.html'}")
     return outcome.exit_code
+
+
+def options_given_besides(args, allowed: tuple[str, ...]) -> list[str]:
+    """The options (as typed: --levels, MODEL, ...) set to something other than their default,
+    except `allowed`."""
+    import argparse
+
+    reference = argparse.ArgumentParser()
+    add_arguments(reference)
+    defaults = vars(reference.parse_args([]))
+    given = []
+    for action in reference._actions:  # noqa: SLF001 - argparse has no public list of its options
+        if action.dest in allowed or action.dest not in defaults:
+            continue
+        if getattr(args, action.dest, defaults[action.dest]) != defaults[action.dest]:
+            given.append(action.option_strings[-1] if action.option_strings else action.metavar or action.dest)
+    return given
 
 
 def write_run_report(store) -> Path:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 from collections import Counter
+from pathlib import Path
 
 from harness.convert.cache import sha256_bytes
 
@@ -18,6 +19,34 @@ _GZIP_LEVEL = 9
 
 def has_tflite_identifier(data: bytes) -> bool:
     return len(data) >= 8 and data[4:8] == FILE_IDENTIFIER
+
+
+def verify_tflite_file(path: Path) -> None:
+    """Refuse, before anything is pushed, a file that is not a complete TFLite flatbuffer
+    (another format, truncated, corrupt), with LiteRT's own flatbuffer verifier. Operators are
+    not checked: the device's runner may have ones this host's LiteRT lacks, and says so if not."""
+    from harness.errors import InputError
+
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        raise InputError(f"{path}: cannot be read ({e.strerror})", "check the path and its permissions") from None
+    if not has_tflite_identifier(data):
+        raise InputError(
+            f"{path} is not a TFLite model (no TFL3 identifier)",
+            "give a .tflite file; 'squeezebench convert MODEL' makes them from Keras and SavedModel",
+        )
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    try:
+        # Building the interpreter runs the verifier; tensors are not allocated, no op is prepared.
+        Interpreter(model_content=data, experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    except ValueError as e:
+        if "not a valid Flatbuffer" in str(e):
+            raise InputError(
+                f"{path} is truncated or corrupt (LiteRT's flatbuffer verifier rejects it)",
+                "copy or convert the model again",
+            ) from None
 
 
 def gzip_size_bytes(data: bytes) -> int:

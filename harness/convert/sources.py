@@ -9,6 +9,8 @@ tf_keras (Keras 2) model, rebuilding a Keras 3 model when it has to.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -141,16 +143,37 @@ def load_source(source: Source) -> LoadedModel:
     tfenv.tensorflow()
     with tfenv.captured_output() as captured:
         try:
-            loaded = _LOADERS[source.kind](source)
+            with _no_code_from_model_files():
+                loaded = _LOADERS[source.kind](source)
         except InputError:
             raise
         except Exception as e:  # Keras and TensorFlow raise anything from OSError to KeyError here
             raise InputError(
                 f"cannot load {source.text} as a {_KIND_NAMES[source.kind]}: {_first_line(e)}",
-                "check that the file is complete and was saved by Keras/TensorFlow",
+                _UNSAFE_FIX if _is_unsafe_refusal(e) else "check that the file is complete and was saved by Keras/TensorFlow",
             ) from None
     loaded.notes.extend(captured.notes())
     return loaded
+
+
+_UNSAFE_FIX = (
+    "squeezebench never runs Python code stored in a model file; replace the Lambda layer by a "
+    "built-in or registered layer and save the model again"
+)
+
+
+@contextmanager
+def _no_code_from_model_files() -> Iterator[None]:
+    """A Lambda layer stores Python bytecode, which loading would run. Keras 3 refuses it by
+    default; tf_keras only inside this scope (its .h5 and SavedModel loaders ignore safe_mode)."""
+    from tf_keras.src.saving.serialization_lib import SafeModeScope
+
+    with SafeModeScope(True):
+        yield
+
+
+def _is_unsafe_refusal(error: BaseException) -> bool:
+    return "arbitrary code execution" in str(error)
 
 
 _KIND_NAMES = {

@@ -8,6 +8,7 @@ user's server). A binary is only run to start a server where none answers.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import socket
@@ -141,10 +142,37 @@ def kill_server(address: AdbServerAddress) -> None:
 
 
 def client(address: AdbServerAddress, socket_timeout_s: float | None = None):
-    """An adbutils client bound to this server (never the default port by accident)."""
-    import adbutils
+    """An adbutils client bound to this server that never starts a server by itself.
 
-    return adbutils.AdbClient(host=address.host, port=address.port, socket_timeout=socket_timeout_s)
+    adbutils, finding no server, runs `adb start-server` with the first adb on PATH on the
+    environment's port (5037 by default): a private or remote server that died mid-run would be
+    replaced, behind our back, by another one, possibly of another version, on the user's port.
+    With this client a dead server is an error the caller sees (AdbConnectionError)."""
+    return _strict_client_class()(host=address.host, port=address.port, socket_timeout=socket_timeout_s)
+
+
+@functools.cache
+def _strict_client_class():
+    import adbutils
+    from adbutils._adb import AdbConnection
+
+    class NoAutoStartConnection(AdbConnection):
+        def _safe_connect(self):
+            return self._create_socket()  # raises AdbConnectionError / AdbTimeout, starts nothing
+
+    class NoAutoStartClient(adbutils.AdbClient):
+        def __init__(self, host: str, port: int, socket_timeout: float | None = None):
+            super().__init__(host=host, port=port, socket_timeout=socket_timeout)
+            self._default_timeout_s = socket_timeout
+
+        def make_connection(self, timeout: float | None = None):
+            connection = NoAutoStartConnection(self.host, self.port)
+            timeout = timeout or self._default_timeout_s
+            if timeout:
+                connection.conn.settimeout(timeout)
+            return connection
+
+    return NoAutoStartClient
 
 
 def require_server(address: AdbServerAddress) -> None:

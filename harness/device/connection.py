@@ -11,15 +11,21 @@ import hashlib
 import posixpath
 import re
 import shlex
+import stat
+import struct
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
-from harness.device.adb import AdbServerAddress, client
+from harness.device.adb import AdbServerAddress, client, device_states
 from harness.errors import DeviceError, DeviceGoneError
 
 SHELL_TIMEOUT_S = 60.0
+# adb's sync protocol carries at most 64 KiB per DATA packet.
+SYNC_DATA_MAX_BYTES = 64 * 1024
 # Output of `getprop` with no argument: "[ro.product.model]: [Pixel 8]", one per line.
 _GETPROP_LINE = re.compile(r"^\[(?P<name>[^\]]+)\]: \[(?P<value>.*)\]$")
 
@@ -34,6 +40,10 @@ class ShellResult:
     @property
     def ok(self) -> bool:
         return self.exit_code == 0
+
+
+class SyncRefused(Exception):
+    """The device answered a file transfer with FAIL; the message is the device's."""
 
 
 def quote_command(argv: Sequence[str]) -> str:
@@ -75,6 +85,7 @@ class Device:
     def _translated_errors(self, action: str) -> Iterator[None]:
         """adbutils and socket errors become DeviceError / DeviceGoneError that say what failed."""
         import adbutils
+        from adbutils.errors import AdbConnectionError
 
         try:
             yield
@@ -82,21 +93,39 @@ class Device:
             raise DeviceError(
                 f"{action}: timed out ({e})", "is the device hung or the cable loose?", serial=self.serial
             ) from None
+        except AdbConnectionError as e:
+            raise DeviceGoneError(
+                f"{action}: the adb server at {self.server} is not answering ({e})",
+                "it was stopped or crashed; squeezebench restarts local servers, remote ones must be restarted on their host",
+                serial=self.serial,
+            ) from None
         except adbutils.AdbError as e:
             text = str(e)
-            if any(s in text for s in ("not found", "offline", "closed", "no devices", "unauthorized")):
+            # adbutils words a connection that closes under it in many ways ("Unknown data: b''",
+            # "connection closed", ...): whether the device is still there settles it.
+            gone = any(s in text for s in ("not found", "offline", "closed", "no devices", "unauthorized"))
+            if gone or not self.is_reachable():
                 raise DeviceGoneError(
                     f"{action}: device not available ({text})",
                     "reconnect it and run again (use --resume to keep what was measured)",
                     serial=self.serial,
                 ) from None
             raise DeviceError(f"{action}: {text}", serial=self.serial) from None
-        except (ConnectionError, OSError) as e:
+        except (EOFError, ConnectionError, OSError) as e:
+            # EOFError: adbutils' read of a stream that the server closed (device or server gone).
             raise DeviceGoneError(
-                f"{action}: lost the adb server connection ({e})",
-                f"check the adb server at {self.server}",
+                f"{action}: lost the connection to the device through the adb server at {self.server} "
+                f"({type(e).__name__}: {e})",
+                "check the cable or the device, and the adb server; --resume finishes the run",
                 serial=self.serial,
             ) from None
+
+    def is_reachable(self) -> bool:
+        """The adb server answers and lists this device as ready."""
+        try:
+            return device_states(self.server).get(self.serial) == "device"
+        except DeviceError:
+            return False
 
     def shell(
         self,
@@ -135,20 +164,42 @@ class Device:
         return parse_getprop(self.shell(["getprop"]).stdout)
 
     def push(self, local: Path, remote: str, mode: int = 0o644) -> int:
-        """Push a file; on failure the partial file is removed from the device."""
+        """Push a file; on failure the device's reason is kept and the partial file removed."""
         remote = check_device_path(remote)
+        name = Path(local).name
         try:
-            with self._translated_errors(f"push {local} -> {remote}"):
-                return self._adb_device.sync.push(str(local), remote, mode=mode, check=True)
-        except DeviceGoneError:
-            raise
-        except DeviceError as e:
+            with open(local, "rb") as source, self._translated_errors(f"push {name} to {remote}"):
+                return self._sync_send(source, remote, mode)
+        except SyncRefused as e:
             self.shell(["rm", "-f", remote], check=False)
             raise DeviceError(
-                f"push of {Path(local).name} to {remote} failed: {e.problem}",
-                "free space on the device (/data/local/tmp) and run again",
+                f"push of {name} to {remote} failed: the device says {str(e)!r}",
+                "free space on the device (/data/local/tmp) and run again" if "space" in str(e).lower()
+                else "check that /data/local/tmp is writable on the device",
                 serial=self.serial,
             ) from None
+
+    def _sync_send(self, source: BinaryIO, remote: str, mode: int) -> int:
+        """adb's sync SEND. adbutils' own push drops the device's reason for a refusal (it raises
+        a bare "FAIL"); this one reads it, e.g. "write failed: No space left on device"."""
+        size_bytes = 0
+        target = f"{remote},{stat.S_IFREG | mode}".encode()
+        with self._adb_device.open_transport() as connection:
+            connection.send_command("sync:")
+            connection.check_okay()
+            connection.conn.sendall(b"SEND" + struct.pack("<I", len(target)) + target)
+            # adbd keeps reading after a failed write, so the whole file goes before the answer.
+            for chunk in iter(lambda: source.read(SYNC_DATA_MAX_BYTES), b""):
+                connection.conn.sendall(b"DATA" + struct.pack("<I", len(chunk)) + chunk)
+                size_bytes += len(chunk)
+            connection.conn.sendall(b"DONE" + struct.pack("<I", int(time.time())))
+            answer = connection.read_exact(4)
+            if answer == b"FAIL":
+                (length,) = struct.unpack("<I", connection.read_exact(4))
+                raise SyncRefused(connection.read_exact(length).decode("utf-8", "replace"))
+            if answer != b"OKAY":
+                raise SyncRefused(f"unexpected sync answer {answer!r}")
+        return size_bytes
 
     def pull(self, remote: str, local: Path) -> int:
         with self._translated_errors(f"pull {remote}"):

@@ -103,6 +103,31 @@ def select_devices(servers: list[adb.AdbServerAddress], wanted: list[str] | None
     return refs
 
 
+def reconnect_network_device(server: adb.AdbServerAddress, serial: str, timeout_s: float = 3.0) -> None:
+    """Give a device reached by `adb connect HOST:PORT` a fresh transport, as a user would with
+    `adb disconnect` + `adb connect`: an adb server keeps an offline transport and retries it on
+    its own, which a device that restarted meanwhile may not accept. USB devices (no ':' in the
+    serial) come back by themselves. Raises DeviceError while the device does not answer."""
+    if ":" not in serial:
+        return
+    state = adb.device_states(server).get(serial)
+    if state == "device":
+        return
+    if state == "offline":
+        adb.disconnect(server, serial)
+    adb.connect(server, serial, timeout_s=timeout_s)
+
+
+def unusable_devices(servers: list[adb.AdbServerAddress]) -> list[tuple[DeviceRef, str]]:
+    """Devices the servers list in a state other than `device` (unauthorized, offline, ...)."""
+    return [
+        (DeviceRef(server, serial, primary=server == servers[0]), state)
+        for server in servers
+        for serial, state in sorted(adb.device_states(server).items())
+        if state != "device"
+    ]
+
+
 def describe(server: adb.AdbServerAddress, serial: str, state: str) -> DeviceStatus:
     """Probe one device: passport, matching profile, runner availability, problems to fix."""
     from harness.bench.runners import runner_for

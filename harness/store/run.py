@@ -76,7 +76,32 @@ def cell_summary(bench: dict) -> dict:
 
 
 def load_run_document(path: Path) -> dict:
-    return load_versioned(path, kind=RUN_KIND, current_version=RUN_SCHEMA_VERSION, migrations=MIGRATIONS)
+    document = load_versioned(path, kind=RUN_KIND, current_version=RUN_SCHEMA_VERSION, migrations=MIGRATIONS)
+    check_run_structure(path, document)
+    return document
+
+
+# What the store relies on in run.json: section -> type, and the string fields of every cell.
+_RUN_SECTIONS = {"run_id": str, "spec": dict, "devices": dict, "models": dict, "cells": list}
+_CELL_STRINGS = ("id", "status", "dir")
+
+
+def check_run_structure(path: Path, document: dict) -> None:
+    """Refuse a run.json that has the right kind and version but not the shape readers rely on
+    (edited by hand, or written by something else), in one line naming what is wrong."""
+
+    def refuse(what: str) -> ResultsError:
+        return ResultsError(f"{path}: {what}", "the file is damaged; restore it or start a new run")
+
+    for key, kind in _RUN_SECTIONS.items():
+        if not isinstance(document.get(key), kind):
+            raise refuse(f"'{key}' is missing or not a {kind.__name__}")
+    for index, cell in enumerate(document["cells"]):
+        if not isinstance(cell, dict) or not all(isinstance(cell.get(key), str) for key in _CELL_STRINGS):
+            raise refuse(f"cell {index} lacks one of {', '.join(_CELL_STRINGS)}")
+    for name, model in document["models"].items():
+        if not isinstance(model, dict) or not isinstance(model.get("dir"), str):
+            raise refuse(f"model {name!r} has no 'dir'")
 
 
 @dataclass
@@ -152,8 +177,20 @@ class RunStore:
         """A path named inside run.json, refused if it (or a symlink on the way) leaves the run."""
         candidate = (self.root / relative).resolve()
         if not candidate.is_relative_to(self.root.resolve()):
-            raise ResultsError(f"{self.root / RUN_FILE}: path {relative!r} points outside the run directory")
+            raise ResultsError(
+                f"{self.root / RUN_FILE}: path {relative!r} points outside the run directory",
+                "restore run.json, or replace the symlink in the run directory with the files themselves",
+            )
         return candidate
+
+    def check_paths(self) -> None:
+        """Every directory run.json names stays inside the run: a damaged or hostile run.json, or
+        a symlink in the run directory, must never make squeezebench read, write or delete
+        files elsewhere."""
+        for model in self.document["models"].values():
+            self.contained(model["dir"])
+        for cell in self.cells:
+            self.contained(cell["dir"])
 
     def load_bench(self, cell: dict) -> dict | None:
         path = self.cell_dir(cell) / "bench.json"
@@ -194,7 +231,9 @@ def open_run(path: Path) -> RunStore:
     run_file = root / RUN_FILE
     if not run_file.is_file():
         raise ResultsError(f"{root} is not a squeezebench run (no {RUN_FILE})", "pass a directory written by 'squeezebench run'")
-    return RunStore(root, load_run_document(run_file))
+    store = RunStore(root, load_run_document(run_file))
+    store.check_paths()
+    return store
 
 
 def find_run(results_root: Path, ref: str) -> RunStore:

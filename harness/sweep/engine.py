@@ -17,16 +17,15 @@ from pathlib import Path
 from harness.bench import ondevice
 from harness.device import adb
 from harness.device.lock import device_lock
-from harness.errors import DeviceError, ExitCode, UsageError
+from harness.errors import DeviceError, ExitCode, SqueezebenchError, UsageError
 from harness.paths import results_dir
 from harness.store.run import RunStore, cell_summary, create_run, find_run, safe_component, utc_now
 from harness.sweep.plan import conversion_summary, plan_cells
 from harness.sweep.progress import Reporter
 from harness.sweep.spec import SweepSpec
 
-# How long a worker waits for a lost device or adb server to come back before giving up on it.
-RECOVER_WAIT_S = 30.0
 MAX_ATTEMPTS_PER_CELL = 2
+RECOVER_POLL_S = 1.0
 
 
 @dataclass
@@ -62,11 +61,11 @@ def run_sweep(
     else:
         store = create_run(results_root, spec.to_dict(), command_line or [])
         reporter.message(f"run {store.run_id} -> {store.root}")
-    servers = adb_servers(spec)
-    for server in servers:
-        adb.ensure_server(server)
     virtual_started = []
     try:
+        servers = adb_servers(spec)
+        for server in servers:
+            adb.ensure_server(server)
         refs, virtual_started = _devices_for(spec, servers, store, reporter)
         sessions = _open_sessions(refs, store, reporter)
         models = _convert_models(spec, store, reporter)
@@ -74,6 +73,12 @@ def run_sweep(
             store.add_cells(plan_cells(models, _settings_per_device(spec, sessions)))
         _execute(spec, store, sessions, models, reporter)
         store.finish()
+    except SqueezebenchError:
+        if not resume and not store.cells:
+            # Refused before anything was planned (a bad model, no usable device): nothing was
+            # measured, so no empty run directory is left behind to confuse reports and --resume.
+            shutil.rmtree(store.root, ignore_errors=True)
+        raise
     finally:
         _stop_virtual(virtual_started, reporter)
     counts: dict[str, int] = {}
@@ -99,10 +104,11 @@ def _devices_for(spec: SweepSpec, servers, store: RunStore, reporter: Reporter):
     from harness.device import discovery
 
     if store.cells:  # resuming: the devices that still have cells to do
+        wanted = sorted({c["device"] for c in store.pending_cells()})
+        _reconnect_lost_devices(store, wanted)
         ports = store.document.get("virtual_auto_started") or []
         started = _start_virtual(spec, servers[0], reporter, ports=ports, reason="resuming") if ports else []
         available = {ref.key: ref for ref in discovery.select_devices(servers, None)}
-        wanted = sorted({c["device"] for c in store.pending_cells()})
         for key in wanted:
             if key not in available:
                 reporter.message(f"{key}: not connected; its cells stay pending")
@@ -110,8 +116,22 @@ def _devices_for(spec: SweepSpec, servers, store: RunStore, reporter: Reporter):
     if spec.devices:
         return discovery.select_devices(servers, list(spec.devices)), []
     refs = discovery.select_devices(servers, None)
+    unusable = discovery.unusable_devices(servers)
+    for ref, state in unusable:
+        reporter.message(f"{ref.key}: left out, it is {state} ({discovery.STATE_FIXES.get(state, 'reconnect it')})")
     if refs:
         return refs, []
+    waiting_for_user = [(ref, state) for ref, state in unusable if state != "offline"]
+    if waiting_for_user:
+        # A phone is plugged in but not usable (e.g. its USB debugging prompt is not accepted):
+        # its owner wants that fixed, not a virtual device instead. Stale offline entries (a
+        # device gone long ago) do not count.
+        ref, state = waiting_for_user[0]
+        raise DeviceError(
+            f"{ref.key} is {state}, and no other device is connected",
+            f"{discovery.STATE_FIXES.get(state, 'reconnect it')}; or name a device with --devices",
+            serial=ref.serial,
+        )
     if not spec.auto_virtual:
         raise DeviceError(
             f"no device on adb server {', '.join(map(str, servers))}",
@@ -120,6 +140,20 @@ def _devices_for(spec: SweepSpec, servers, store: RunStore, reporter: Reporter):
     started = _start_virtual(spec, servers[0], reporter, reason="no phone is attached")
     store.set("virtual_auto_started", [d.port for d in started])
     return [discovery.DeviceRef(servers[0], d.serial) for d in started], started
+
+
+def _reconnect_lost_devices(store: RunStore, keys: list[str]) -> None:
+    """Devices lost during the run may be back: network ones get a fresh adb transport."""
+    from harness.device import discovery
+
+    for key in keys:
+        device = store.document["devices"].get(key) or {}
+        if not device.get("serial") or not device.get("adb_server"):
+            continue
+        try:
+            discovery.reconnect_network_device(adb.AdbServerAddress.parse(device["adb_server"]), device["serial"])
+        except DeviceError:
+            pass  # still away: reported below as not connected
 
 
 def _start_virtual(spec: SweepSpec, server, reporter: Reporter, *, reason: str, ports=None):
@@ -251,16 +285,25 @@ def _execute(spec: SweepSpec, store: RunStore, sessions: dict, models: dict, rep
         stop.set()
         reporter.message("interrupted: finishing nothing new; cells in flight stay pending for --resume")
         raise
+    for worker in workers:
+        if worker.error is not None:
+            # A bug, not a device problem: it keeps its traceback, but only once the other
+            # devices have finished and saved everything; its unfinished cells --resume redoes.
+            raise worker.error
 
 
 HOST_CPU_LOCK_SERIAL = "virtual-devices-host-cpu"
 
 
 class DeviceWorker(threading.Thread):
+    # One restart of a local adb server at a time, however many devices lost it together.
+    _server_restart_lock = threading.Lock()
+
     def __init__(self, spec, key, store, session, cells, models, reporter, stop):
         super().__init__(name=f"device-{key}", daemon=True)
         self.spec, self.key, self.store, self.session = spec, key, store, session
         self.cells, self.models, self.reporter, self.stop = cells, models, reporter, stop
+        self.error: BaseException | None = None
 
     @property
     def serial(self) -> str:
@@ -271,6 +314,13 @@ class DeviceWorker(threading.Thread):
         return self.session.device.server
 
     def run(self) -> None:
+        try:
+            self.work_through_queue()
+        except BaseException as e:  # noqa: BLE001 - handed to the main thread, which re-raises it
+            self.error = e
+            self.reporter.message(f"[{self.key}] stopped by an internal error ({type(e).__name__}: {e})")
+
+    def work_through_queue(self) -> None:
         self.reporter.device_started(self.key, len(self.cells))
         for index, cell in enumerate(self.cells):
             if self.stop.is_set():
@@ -302,7 +352,7 @@ class DeviceWorker(threading.Thread):
             document = self.benchmark(cell)
             if document["status"] != ondevice.STATUS_DEVICE_LOST or not self.recover():
                 break
-            self.reporter.message(f"{self.key}: back after losing it; retrying {cell['model']} {cell['level']}")
+            self.reporter.message(f"[{self.key}] back after losing it; retrying {cell['model']} {cell['level']}")
         self.store.update_cell(
             cell["id"],
             status=document["status"],
@@ -365,26 +415,38 @@ class DeviceWorker(threading.Thread):
         return device_lock("localhost", HOST_CPU_LOCK_SERIAL, purpose=f"virtual device {self.key}")
 
     def recover(self) -> bool:
-        """After losing the device: bring the adb server back (if ours), reconnect, wait a bit."""
+        """After losing the device: bring the adb server back (if it is on this host), reconnect,
+        and wait up to spec.recover_wait_s for the device. A remote server is only waited for."""
+        wait_s = self.spec.recover_wait_s
+        self.reporter.message(f"[{self.key}] lost; waiting up to {wait_s:g} s for it to come back")
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline and not self.stop.is_set():
+            if self.device_is_back():
+                # It may come back with another /data (reset, another device on that port):
+                # check every file on it again rather than trust what was pushed before.
+                self.session.pushed.clear()
+                return True
+            time.sleep(RECOVER_POLL_S)
+        return False
+
+    def device_is_back(self) -> bool:
         from harness.device import discovery
 
-        deadline = time.monotonic() + RECOVER_WAIT_S
-        while time.monotonic() < deadline and not self.stop.is_set():
-            try:
-                if not adb.server_is_up(self.server) and self.server.is_local:
-                    self.reporter.message(f"adb server {self.server} is down; restarting it")
-                    adb.ensure_server(self.server)
-                states = adb.device_states(self.server)
-                if states.get(self.serial) != "device" and ":" in self.serial:
-                    adb.connect(self.server, self.serial, timeout_s=3)
-                    states = adb.device_states(self.server)
-                if states.get(self.serial) == "device":
-                    discovery.check_state(self.serial, "device")
-                    return True
-            except (DeviceError, OSError):
-                pass
-            time.sleep(1.0)
-        return False
+        try:
+            if not adb.server_is_up(self.server):
+                if not self.server.is_local:
+                    return False  # another host's server: only that host can restart it
+                self.restart_local_server()
+            discovery.reconnect_network_device(self.server, self.serial)
+            return adb.device_states(self.server).get(self.serial) == "device"
+        except (DeviceError, OSError):
+            return False
+
+    def restart_local_server(self) -> None:
+        with self._server_restart_lock:
+            if not adb.server_is_up(self.server):
+                self.reporter.message(f"adb server {self.server} is down; restarting it")
+                adb.ensure_server(self.server)
 
     def give_up(self, cells: list[dict], reason: str) -> None:
         for cell in cells:

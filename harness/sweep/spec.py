@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
+# How long a device worker waits for a lost device or adb server to come back before it gives up
+# on that device (its remaining cells are then marked device-lost, for --resume).
+DEFAULT_RECOVER_WAIT_S = 30.0
+
 
 @dataclass(frozen=True)
 class SweepSpec:
@@ -30,6 +34,7 @@ class SweepSpec:
     virtual_parallel: bool = False
     auto_virtual: bool = True
     device_wait_s: float | None = None  # how long to wait for a device another process holds
+    recover_wait_s: float = DEFAULT_RECOVER_WAIT_S
     extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:

@@ -1,0 +1,120 @@
+"""Helpers for the fault and bad-input tests: kill and restart devices and adb servers, look at
+what a device has left behind, run the real console script and read run.json as it is on disk."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from harness.bench.ondevice import DEVICE_ROOT
+from harness.device import adb
+from harness.device.connection import Device
+
+VENV_BIN = Path(sys.executable).parent
+# The quickest settings that still measure: 5 runs, no idle baseline, no warm-up time.
+FAST = ["--runs", "5", "--min-secs", "0.1", "--idle-baseline", "0", "--runner-arg=--warmup_min_secs=0"]
+# Cells that last long enough (about 2 s) to be caught in flight.
+SLOW_CELLS = ["--runs", "5", "--min-secs", "1", "--idle-baseline", "0", "--runner-arg=--warmup_min_secs=0"]
+
+
+def kill_daemon(device) -> None:
+    """SIGKILL a virtual device's daemon: the device vanishes as a phone whose cable is pulled."""
+    os.kill(device.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{device.pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def start_again(device):
+    """A virtual device on the port of one that was killed, with the /data it left behind."""
+    from harness.virtual import fleet
+
+    [again] = fleet.start(1, device.profile, adb_server=device.adb_server, port=device.port)
+    return again
+
+
+def adb_server_pid(address: adb.AdbServerAddress) -> int:
+    """The pid of the adb server process listening on that port (found in /proc)."""
+    port = str(address.port).encode()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"server" in argv and (port in argv or b"tcp:" + port in argv) and Path(argv[0].decode()).name == "adb":
+            return int(proc.name)
+    raise AssertionError(f"no adb server process for {address}")
+
+
+def device_leftovers(server, serial: str) -> tuple[list[str], list[str]]:
+    """What a benchmark may leave on a device: processes besides its init (agent, runner, a
+    sampler's sleep...) and entries under the cells directory."""
+    device = Device(server, serial)
+    listing = device.shell(["ps", "-A", "-o", "PID,ARGS"]).stdout.splitlines()[1:]
+    processes = [
+        line.strip() for line in listing if line.split(None, 1)[0] != "1" and "PID,ARGS" not in line
+    ]
+    cells = device.shell(["ls", "-A", f"{DEVICE_ROOT}/cells"], check=False).stdout.split()
+    return processes, cells
+
+
+def squeezebench(*args, **popen_options) -> subprocess.Popen:
+    """The real console script in its own process group (so a test can SIGKILL all of it)."""
+    return subprocess.Popen(
+        [str(VENV_BIN / "squeezebench"), *map(str, args)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True, **popen_options,
+    )  # fmt: skip
+
+
+def read_cells(results: Path) -> list[dict]:
+    """The cells of the one run under `results`, as on disk right now (run.json must always parse)."""
+    runs = list(Path(results).glob("*/run.json"))
+    if not runs:
+        return []
+    try:
+        return json.loads(runs[0].read_text())["cells"]
+    except json.JSONDecodeError as e:
+        raise AssertionError(f"{runs[0]} is not valid JSON at some moment: {e}") from None
+
+
+def wait_for(predicate, what: str, timeout_s: float = 120.0):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def in_flight_after_a_finished_one(results: Path, device_key: str):
+    """True once `device_key` has finished a cell and is running the next one."""
+
+    def check():
+        cells = [c for c in read_cells(results) if c["device"] == device_key]
+        return any(c["status"] == "ok" for c in cells) and any(c["status"] == "running" for c in cells)
+
+    return check
+
+
+def finish(proc: subprocess.Popen, timeout_s: float = 300) -> tuple[int, dict, str]:
+    """Wait for a `run --json` process: exit code, its JSON, its stderr."""
+    out, err = proc.communicate(timeout=timeout_s)
+    assert "Traceback" not in err, err
+    return proc.returncode, json.loads(out), err
+
+
+def assert_one_line_error(code: int, stderr: str, exit_code: int, *fragments: str) -> str:
+    assert code == exit_code, stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("squeezebench: error: "), stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]

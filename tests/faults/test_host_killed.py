@@ -1,0 +1,81 @@
+"""squeezebench itself is SIGKILLed in the middle of a cell: run.json is valid JSON at every moment
+(polled while the sweep runs), every finished cell is on disk, and --resume redoes the cell in
+flight, reaps what the dead run left on the device and leaves the finished cells untouched."""
+
+import os
+import signal
+
+import pytest
+
+from harness.bench.ondevice import DEVICE_ROOT
+from harness.device.connection import Device
+from harness.errors import ExitCode
+from harness.store.run import open_run
+
+from .support import SLOW_CELLS, device_leftovers, finish, in_flight_after_a_finished_one, squeezebench, wait_for
+
+
+def test_a_killed_run_is_valid_on_disk_and_resumes(virtual_devices, tiny_tflite, tmp_path):
+    [device] = virtual_devices(1)
+    proc = squeezebench(
+        "run", tiny_tflite, "--devices", device.serial, "--threads", "1,2", "--delegates", "cpu,xnnpack-off",
+        "--no-report", "--results", tmp_path, *SLOW_CELLS,
+    )  # fmt: skip
+    wait_for(in_flight_after_a_finished_one(tmp_path, device.serial), "a cell in flight after a finished one")
+    wait_for(lambda: agent_running(device), "the agent to run on the device")
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate()
+    # The connection is gone: the agent is hung up, stops its runner and helpers, and records it.
+    wait_for(lambda: device_leftovers(device.adb_server, device.serial)[0] == [], "the agent to wrap up", 30)
+    [cell_dir] = device_leftovers(device.adb_server, device.serial)[1]
+    result = Device(device.adb_server, device.serial).read_text(f"{DEVICE_ROOT}/cells/{cell_dir}/result.txt")
+    assert "agent.interrupted=HUP" in result.splitlines()
+
+    [run_dir] = [p.parent for p in tmp_path.glob("*/run.json")]
+    killed = open_run(run_dir)  # parses, right kind and version, paths inside the run
+    assert killed.document["finished_utc"] is None
+    before = {c["id"]: c for c in killed.cells}
+    finished = [c for c in before.values() if c["status"] == "ok"]
+    assert finished and [c["status"] for c in before.values()].count("running") == 1
+    for cell in finished:
+        assert killed.load_bench(cell)["status"] == "ok"
+
+    code, out, err = finish(squeezebench("run", "--resume", run_dir.name, "--results", tmp_path, "--no-report", "--json"))
+    assert code == ExitCode.OK, err
+    after = {c["id"]: c for c in out["run"]["cells"]}
+    assert set(after) == set(before) and {c["status"] for c in after.values()} == {"ok"}
+    for cell in finished:
+        assert after[cell["id"]]["finished_utc"] == cell["finished_utc"]
+        assert after[cell["id"]]["summary"] == cell["summary"]
+    assert out["run"]["finished_utc"]
+    assert device_leftovers(device.adb_server, device.serial) == ([], [])
+
+
+def agent_running(device) -> bool:
+    processes, _ = device_leftovers(device.adb_server, device.serial)
+    return any("agent.sh" in line for line in processes)
+
+
+def test_a_bug_in_one_device_worker_loses_nothing_the_others_measured(virtual_devices, tiny_tflite, tmp_path, monkeypatch):
+    """An unexpected exception (a bug) in one device's thread still ends the command with its
+    traceback, but only after the other devices finished; its cells stay unfinished for --resume."""
+    from harness.sweep import engine
+    from harness.sweep.spec import SweepSpec
+
+    healthy, buggy = virtual_devices(2)
+    real_benchmark = engine.DeviceWorker.benchmark
+
+    def benchmark(worker, cell):
+        if worker.key == buggy.serial:
+            raise RuntimeError("a bug in squeezebench")
+        return real_benchmark(worker, cell)
+
+    monkeypatch.setattr(engine.DeviceWorker, "benchmark", benchmark)
+    spec = SweepSpec(models=(str(tiny_tflite),), devices=(healthy.serial, buggy.serial), threads=(1, 2), runs=5,
+                     min_secs=0.1, idle_baseline_s=0, runner_args=("--warmup_min_secs=0",), virtual_parallel=True)
+    with pytest.raises(RuntimeError, match="a bug in squeezebench"):
+        engine.run_sweep(spec, results_root=tmp_path)
+    [run_dir] = [p.parent for p in tmp_path.glob("*/run.json")]
+    cells = open_run(run_dir).cells
+    assert {c["status"] for c in cells if c["device"] == healthy.serial} == {"ok"}
+    assert [c["status"] for c in cells if c["device"] == buggy.serial] == ["pending", "pending"]

@@ -1,0 +1,64 @@
+"""The runner crashes (segfault, abort, non-zero exit, truncated output) or hangs, through the
+bundled runner's fault switches: each is recorded with its status and the output tail, a hung one
+is killed after the timeout derived from the settings, and the device is left clean (no process
+of the benchmark, nothing under its cells directory)."""
+
+import json
+
+import pytest
+
+from harness.bench.ondevice import BenchSettings
+from harness.errors import ExitCode
+
+from .support import FAST, device_leftovers
+
+
+@pytest.fixture(scope="module")
+def device(virtual_devices):
+    [device] = virtual_devices(1)
+    return device
+
+
+def bench_with_fault(cli, model, device, out, fault, *extra):
+    done = cli("bench", model, "--device", device.serial, "--json", "--out", out, *FAST,
+               f"--runner-arg=--squeezebench_fault={fault}", *extra)  # fmt: skip
+    assert done.returncode == ExitCode.NOTHING_RAN, done.stderr
+    assert "Traceback" not in done.stderr
+    return json.loads(done.stdout)
+
+
+@pytest.mark.parametrize(
+    ("fault", "status", "reason"),
+    [
+        ("segfault", "crashed", "runner killed by signal 11"),
+        ("abort", "crashed", "runner killed by signal 6"),
+        ("exit:3", "failed", "runner exited with code 3"),
+        ("truncate", "failed", "runner output is incomplete or unparseable"),
+    ],
+)
+def test_a_crashing_runner_is_recorded_with_its_output_tail(cli, tiny_tflite, device, tmp_path, fault, status, reason):
+    document = bench_with_fault(cli, tiny_tflite, device, tmp_path / "b", fault)
+    assert document["status"] == status and reason in document["reason"]
+    if fault != "exit:3":  # the runner's last words are in the reason
+        assert "Running benchmark for at least 5 iterations" in document["reason"]
+    assert document["latency_us"] is None  # no number from a run that did not finish
+    assert (tmp_path / "b" / "runner.log").read_text().startswith("INFO: STARTING!")
+    assert device_leftovers(device.adb_server, device.serial) == ([], [])
+
+
+def test_a_hung_runner_is_killed_after_the_timeout_and_leaves_nothing_behind(cli, tiny_tflite, device, tmp_path):
+    document = bench_with_fault(cli, tiny_tflite, device, tmp_path / "b", "hang", "--timeout", "2")
+    assert document["status"] == "timeout"
+    assert document["reason"].startswith("runner hung and was killed after 2")
+    assert "Running benchmark for at least 5 iterations" in document["reason"]
+    assert document["agent"]["runner"]["timeout_s"] == 2
+    assert document["settings"]["derived_timeout_s"] == 2
+    assert device_leftovers(device.adb_server, device.serial) == ([], [])
+
+
+def test_the_timeout_follows_the_measurement_bounds():
+    """Without --timeout the runner may take its init allowance plus twice both phases' --max-secs."""
+    short, default = BenchSettings(max_secs=1), BenchSettings()
+    assert short.derived_timeout_s < default.derived_timeout_s
+    assert BenchSettings(max_secs=1, timeout_s=3).derived_timeout_s == 3
+    assert default.derived_timeout_s >= 4 * default.max_secs  # two phases, each bounded by max_secs, twice
