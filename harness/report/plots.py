@@ -280,6 +280,15 @@ def _trade_off_plot(model_frame, model: str):
 
 
 def model_plots(model_frame, key_prefix: str) -> list[Plot]:
+    """The plots of one model. Names are data, not mathtext: a '$' in a model or device name is
+    drawn as it is (matplotlib would otherwise parse '$(...)' as a formula and raise)."""
+    import matplotlib
+
+    with matplotlib.rc_context({"text.parse_math": False}):
+        return _model_plots(model_frame, key_prefix)
+
+
+def _model_plots(model_frame, key_prefix: str) -> list[Plot]:
     model = str(model_frame["model"].iloc[0])
     plots = []
     lat = latency_scale(model_frame["latency_p95_us"].tolist() + model_frame["latency_median_us"].tolist())

@@ -173,7 +173,8 @@ class VirtualDeviceDaemon:
         # Only ever talk to a server that answers: adbutils would otherwise try to start one.
         if not adb.server_is_up(self.adb_server):
             return
-        if self.serial not in adb.device_states(self.adb_server):
+        # "offline": the server lost us (e.g. we were restarted on the same port) and only retries.
+        if adb.device_states(self.adb_server).get(self.serial) in (None, "offline"):
             log.info("registering with the adb server at %s", self.adb_server)
             try:
                 adb.connect(self.adb_server, self.serial)

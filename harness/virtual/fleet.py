@@ -221,6 +221,8 @@ def _port_is_free(port: int) -> bool:
     import socket
 
     with socket.socket() as probe:
+        # As the daemon binds: a port in TIME_WAIT after a killed device is free for it.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:

@@ -96,7 +96,9 @@ def decode_header(raw: bytes, max_payload_bytes: int) -> PacketHeader:
 
 
 def checksum_matches(header: PacketHeader, payload: bytes, version: int) -> bool:
-    return version >= A_VERSION or sum(payload) == header.data_check
+    # A data_check of 0 means the sender skipped it: an adb server reconnecting a transport it
+    # already negotiated sends its CNXN that way, and modern adbd accepts it.
+    return version >= A_VERSION or header.data_check == 0 or sum(payload) == header.data_check
 
 
 def device_banner(product_name: str, model: str, device: str) -> bytes:
