@@ -11,7 +11,8 @@ import math
 import posixpath
 import re
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Mapping
 from pathlib import Path
 
 from harness import __version__
@@ -54,29 +55,63 @@ _UNSUPPORTED_PATTERNS = (
 
 
 @dataclass(frozen=True)
-class BenchSettings:
-    threads: int = 1
-    delegate: str = "cpu"
+class Measurement:
+    """How each benchmark is taken, whatever the model, device, threads or delegate: the same
+    knobs for `bench`, `run` and the Python API (the CLI's option names map onto these fields)."""
+
     runs: int = 50
     warmup_runs: int = 1
     min_secs: float = 1.0
     max_secs: float = 150.0
     cooldown_s: float = 0.0
     cooldown_temp_c: float = 35.0
-    taskset: str | None = None
+    taskset: str | None = None  # a hex mask, or "big" (the device profile's big cores)
     suspend_charging: bool = True
     idle_baseline_s: float = 2.0
     sample_interval_ms: int = 250
     timeout_s: float | None = None
-    extra_runner_args: tuple[str, ...] = ()
+    runner_args: tuple[str, ...] = ()
 
     def __post_init__(self):
+        if self.runs < 1 or self.warmup_runs < 0:
+            raise UsageError("--runs must be at least 1 and --warmup-runs at least 0")
+        if self.taskset not in (None, "big") and not re.fullmatch(r"[0-9a-fA-F]+", self.taskset):
+            raise UsageError(f"--taskset {self.taskset!r} is not a hex CPU mask", "e.g. --taskset f0, or big")
+
+    @classmethod
+    def from_options(cls, options) -> "Measurement":
+        """From a mapping (run.json's spec) or an object (argparse namespace) with these names."""
+        source = options if isinstance(options, Mapping) else vars(options)
+        values = {f.name: source[f.name] for f in fields(cls) if f.name in source}
+        values["runner_args"] = tuple(values.get("runner_args") or ())
+        return cls(**values)
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["runner_args"] = list(self.runner_args)
+        return data
+
+
+@dataclass(frozen=True)
+class BenchSettings(Measurement):
+    """One benchmark's settings: the measurement plus threads and delegate, taskset resolved."""
+
+    threads: int = 1
+    delegate: str = "cpu"
+
+    def __post_init__(self):
+        super().__post_init__()
         if self.delegate not in DELEGATES:
             raise UsageError(f"unknown delegate {self.delegate!r}", f"use one of {', '.join(DELEGATES)}")
-        if self.threads < 1 or self.runs < 1 or self.warmup_runs < 0:
-            raise UsageError("--threads and --runs must be at least 1, --warmup-runs at least 0")
-        if self.taskset is not None and not re.fullmatch(r"[0-9a-fA-F]+", self.taskset):
-            raise UsageError(f"--taskset {self.taskset!r} is not a hex CPU mask", "e.g. --taskset f0")
+        if self.threads < 1:
+            raise UsageError("--threads must be at least 1")
+        if self.taskset == "big":
+            raise ValueError("resolve 'big' to the device's mask first (resolve_taskset)")
+
+    @classmethod
+    def for_device(cls, session: "DeviceSession", measurement: Measurement, *, threads: int, delegate: str):
+        values = asdict(measurement) | {"taskset": resolve_taskset(session, measurement.taskset)}
+        return cls(**values, threads=threads, delegate=delegate)
 
     @property
     def derived_timeout_s(self) -> float:
@@ -100,13 +135,10 @@ class BenchSettings:
             "gpu": ["--use_gpu=true"],
             "nnapi": ["--use_nnapi=true"],
         }[self.delegate]
-        return flags + list(self.extra_runner_args)
+        return flags + list(self.runner_args)
 
     def to_dict(self) -> dict:
-        data = asdict(self)
-        data["extra_runner_args"] = list(self.extra_runner_args)
-        data["derived_timeout_s"] = self.derived_timeout_s
-        return data
+        return super().to_dict() | {"derived_timeout_s": self.derived_timeout_s}
 
 
 @dataclass

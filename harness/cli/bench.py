@@ -54,7 +54,12 @@ def run(args) -> int:
     if len(refs) > 1:
         raise UsageError(f"{len(refs)} devices connected ({', '.join(r.key for r in refs)})", "pick one with --device SERIAL")
     session = ondevice.open_session(server, refs[0].serial)
-    settings = settings_from_args(args, session, threads=args.threads, delegate=args.delegate)
+    settings = ondevice.BenchSettings.for_device(
+        session,
+        ondevice.Measurement.from_options(args),
+        threads=args.threads or ondevice.default_threads(session),
+        delegate=args.delegate,
+    )
     out_dir = args.out or results_dir() / f"bench-{time.strftime('%Y%m%dT%H%M%S')}-{safe_component(model.stem, 40)}"
     from harness.device.lock import device_lock
 
@@ -67,22 +72,3 @@ def run(args) -> int:
         say(args, f"\nresults: {out_dir / 'bench.json'}")
     return ExitCode.OK if document["status"] == ondevice.STATUS_OK else ExitCode.NOTHING_RAN
 
-
-def settings_from_args(args, session, *, threads: int | None, delegate: str):
-    from harness.bench import ondevice
-
-    return ondevice.BenchSettings(
-        threads=threads or ondevice.default_threads(session),
-        delegate=delegate,
-        runs=args.runs,
-        warmup_runs=args.warmup_runs,
-        min_secs=args.min_secs,
-        max_secs=args.max_secs,
-        cooldown_s=args.cooldown,
-        cooldown_temp_c=args.cooldown_temp,
-        taskset=ondevice.resolve_taskset(session, args.taskset),
-        suspend_charging=args.suspend_charging,
-        idle_baseline_s=args.idle_baseline,
-        timeout_s=args.timeout,
-        extra_runner_args=tuple(args.runner_arg),
-    )

@@ -24,7 +24,8 @@ def add_adb_server_option(parser: argparse.ArgumentParser, *, repeatable: bool =
 
 
 def add_measurement_options(parser: argparse.ArgumentParser) -> None:
-    """How each benchmark is run; the same for `bench` and `run`."""
+    """How each benchmark is run; the same for `bench` and `run`. Every dest is a field of
+    harness.bench.ondevice.Measurement, which `Measurement.from_options(args)` reads."""
     group = parser.add_argument_group("measurement")
     group.add_argument("--runs", type=positive_int, default=50, help="measured iterations, at least (default 50)")
     group.add_argument("--warmup-runs", type=non_negative_int, default=1, help="warm-up iterations (default 1)")
@@ -32,12 +33,13 @@ def add_measurement_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--max-secs", type=positive_float, default=150.0, help="stop a phase after this long (default 150)")
     group.add_argument(
         "--cooldown",
+        dest="cooldown_s",
         type=non_negative_float,
         default=0.0,
         metavar="SECONDS",
         help="wait up to this long for thermal status 0 and a cool battery before each benchmark (default: don't wait, flag)",
     )
-    group.add_argument("--cooldown-temp", type=float, default=35.0, metavar="CELSIUS", help="battery temperature counted as cool (default 35)")
+    group.add_argument("--cooldown-temp", dest="cooldown_temp_c", type=float, default=35.0, metavar="CELSIUS", help="battery temperature counted as cool (default 35)")
     group.add_argument("--taskset", metavar="MASK", help="pin the runner to a hex core mask, or 'big' for the profile's big cores")
     group.add_argument(
         "--no-suspend-charging",
@@ -45,9 +47,9 @@ def add_measurement_options(parser: argparse.ArgumentParser) -> None:
         action="store_false",
         help="leave charging on during runs (energy numbers are then marked invalid)",
     )
-    group.add_argument("--timeout", type=positive_float, metavar="SECONDS", help="kill a runner after this long (default: derived from --max-secs)")
-    group.add_argument("--idle-baseline", type=non_negative_float, default=2.0, metavar="SECONDS", help="idle power baseline before each run (default 2)")
-    group.add_argument("--runner-arg", action="append", default=[], metavar="ARG", help="extra benchmark_model flag, repeatable (e.g. --runner-arg=--use_xnnpack=false)")
+    group.add_argument("--timeout", dest="timeout_s", type=positive_float, metavar="SECONDS", help="kill a runner after this long (default: derived from --max-secs)")
+    group.add_argument("--idle-baseline", dest="idle_baseline_s", type=non_negative_float, default=2.0, metavar="SECONDS", help="idle power baseline before each run (default 2)")
+    group.add_argument("--runner-arg", dest="runner_args", action="append", default=[], metavar="ARG", help="extra benchmark_model flag, repeatable (e.g. --runner-arg=--use_xnnpack=false)")
 
 
 def add_output_options(parser: argparse.ArgumentParser) -> None:

@@ -15,6 +15,7 @@ from harness.cli.common import (
     print_json,
     say,
 )
+from harness.bench.ondevice import Measurement
 from harness.device.profiles import DELEGATES
 from harness.errors import UsageError
 from harness.sweep.spec import DEFAULT_RECOVER_WAIT_S
@@ -85,17 +86,7 @@ def spec_from_args(args):
         devices=tuple(csv_list(args.devices)) if args.devices else None,
         threads=tuple(int_list(args.threads, "--threads")) if args.threads else None,
         delegates=delegates,
-        runs=args.runs,
-        warmup_runs=args.warmup_runs,
-        min_secs=args.min_secs,
-        max_secs=args.max_secs,
-        cooldown_s=args.cooldown,
-        cooldown_temp_c=args.cooldown_temp,
-        taskset=args.taskset,
-        suspend_charging=args.suspend_charging,
-        idle_baseline_s=args.idle_baseline,
-        timeout_s=args.timeout,
-        runner_args=tuple(args.runner_arg),
+        measurement=Measurement.from_options(args),
         adb_servers=tuple(args.adb_server),
         virtual_profile=args.virtual_profile,
         virtual_parallel=args.virtual_parallel,

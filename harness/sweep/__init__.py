@@ -4,8 +4,9 @@
     outcome = harness.run(["digits-cnn"], levels="fp32,int8", threads=[1, 4])
     outcome.store.root, outcome.counts, outcome.exit_code
 
-Keyword arguments are the fields of `harness.sweep.spec.SweepSpec` (runs=, delegates=, devices=,
-cooldown_s=, adb_server=, ...), plus results_root= and resume=.
+Keyword arguments are the fields of `harness.sweep.spec.SweepSpec` (levels=, devices=, threads=,
+delegates=, adb_servers=, ...) and of `harness.bench.ondevice.Measurement` (runs=, min_secs=,
+cooldown_s=, ...), plus results_root= and resume=.
 """
 
 from __future__ import annotations
@@ -14,17 +15,24 @@ from pathlib import Path
 
 
 def run(models=(), *, results_root: Path | None = None, resume: str | None = None, progress: bool = False, **settings):
+    from dataclasses import fields
+
+    from harness.bench.ondevice import Measurement
     from harness.sweep.engine import run_sweep
     from harness.sweep.progress import Reporter
     from harness.sweep.spec import SweepSpec
 
     spec = None
     if not resume:
-        for name in ("devices", "threads", "delegates", "runner_args"):
+        for name in ("devices", "threads", "delegates", "adb_servers", "runner_args"):
             if isinstance(settings.get(name), (list, str)):
                 value = settings[name]
                 settings[name] = tuple(value.split(",") if isinstance(value, str) else value)
-        spec = SweepSpec(models=tuple([models] if isinstance(models, str) else models), **settings)
+        measurement_names = {f.name for f in fields(Measurement)}
+        measurement = Measurement(**{k: settings.pop(k) for k in list(settings) if k in measurement_names})
+        spec = SweepSpec(
+            models=tuple([models] if isinstance(models, str) else models), measurement=measurement, **settings
+        )
     return run_sweep(
         spec,
         results_root=results_root,

@@ -383,21 +383,8 @@ class DeviceWorker(threading.Thread):
             )
 
     def settings_for(self, cell: dict) -> ondevice.BenchSettings:
-        spec = self.spec
-        return ondevice.BenchSettings(
-            threads=cell["threads"],
-            delegate=cell["delegate"],
-            runs=spec.runs,
-            warmup_runs=spec.warmup_runs,
-            min_secs=spec.min_secs,
-            max_secs=spec.max_secs,
-            cooldown_s=spec.cooldown_s,
-            cooldown_temp_c=spec.cooldown_temp_c,
-            taskset=ondevice.resolve_taskset(self.session, spec.taskset),
-            suspend_charging=spec.suspend_charging,
-            idle_baseline_s=spec.idle_baseline_s,
-            timeout_s=spec.timeout_s,
-            extra_runner_args=tuple(spec.runner_args),
+        return ondevice.BenchSettings.for_device(
+            self.session, self.spec.measurement, threads=cell["threads"], delegate=cell["delegate"]
         )
 
     def device_held(self):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
+from harness.bench.ondevice import Measurement
+
 # How long a device worker waits for a lost device or adb server to come back before it gives up
 # on that device (its remaining cells are then marked device-lost, for --resume).
 DEFAULT_RECOVER_WAIT_S = 30.0
@@ -18,17 +20,7 @@ class SweepSpec:
     devices: tuple[str, ...] | None = None  # None: every connected device
     threads: tuple[int, ...] | None = None  # None: each device's default
     delegates: tuple[str, ...] = ("cpu",)
-    runs: int = 50
-    warmup_runs: int = 1
-    min_secs: float = 1.0
-    max_secs: float = 150.0
-    cooldown_s: float = 0.0
-    cooldown_temp_c: float = 35.0
-    taskset: str | None = None
-    suspend_charging: bool = True
-    idle_baseline_s: float = 2.0
-    timeout_s: float | None = None
-    runner_args: tuple[str, ...] = ()
+    measurement: Measurement = field(default_factory=Measurement)
     adb_servers: tuple[str, ...] = ()  # empty: adb's environment (ADB_SERVER_SOCKET, ...) or 127.0.0.1:5037
     virtual_profile: str = "virtual-default"
     virtual_parallel: bool = False
@@ -42,6 +34,7 @@ class SweepSpec:
         for name, value in data.items():
             if isinstance(value, tuple):
                 data[name] = list(value)
+        data["measurement"] = self.measurement.to_dict()
         return data
 
     @classmethod
@@ -52,4 +45,5 @@ class SweepSpec:
             if name not in known:
                 continue
             values[name] = tuple(value) if isinstance(value, list) else value
+        values["measurement"] = Measurement.from_options(data.get("measurement") or {})
         return cls(**values)

@@ -59,6 +59,7 @@ def agent_running(device) -> bool:
 def test_a_bug_in_one_device_worker_loses_nothing_the_others_measured(virtual_devices, tiny_tflite, tmp_path, monkeypatch):
     """An unexpected exception (a bug) in one device's thread still ends the command with its
     traceback, but only after the other devices finished; its cells stay unfinished for --resume."""
+    from harness.bench.ondevice import Measurement
     from harness.sweep import engine
     from harness.sweep.spec import SweepSpec
 
@@ -71,8 +72,9 @@ def test_a_bug_in_one_device_worker_loses_nothing_the_others_measured(virtual_de
         return real_benchmark(worker, cell)
 
     monkeypatch.setattr(engine.DeviceWorker, "benchmark", benchmark)
-    spec = SweepSpec(models=(str(tiny_tflite),), devices=(healthy.serial, buggy.serial), threads=(1, 2), runs=5,
-                     min_secs=0.1, idle_baseline_s=0, runner_args=("--warmup_min_secs=0",), virtual_parallel=True)
+    fast = Measurement(runs=5, min_secs=0.1, idle_baseline_s=0, runner_args=("--warmup_min_secs=0",))
+    spec = SweepSpec(models=(str(tiny_tflite),), devices=(healthy.serial, buggy.serial), threads=(1, 2),
+                     measurement=fast, virtual_parallel=True)
     with pytest.raises(RuntimeError, match="a bug in squeezebench"):
         engine.run_sweep(spec, results_root=tmp_path)
     [run_dir] = [p.parent for p in tmp_path.glob("*/run.json")]
