@@ -3,9 +3,9 @@
     .venv/bin/python benchmarks/convert_cache.py [--model digits-cnn] [--levels all]
 
 Runs the real command line (`python -m harness convert MODEL --levels LEVELS`) in fresh processes
-with a private, empty conversion cache: once to build the zoo model if MODEL is one (timed
-separately: it is not a conversion), once cold, once more identical. The target is a second run
-under 5% of the first one's time.
+with a private, empty conversion cache and a temporary HOME (benchmarks/_support.py): once to
+build the zoo model if MODEL is one (timed separately: it is not a conversion), once cold, once
+more identical. The target is a second run under 5% of the first one's time.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -52,8 +51,10 @@ def main() -> int:
     parser.add_argument("--model", default="digits-cnn")
     parser.add_argument("--levels", default="all")
     args = parser.parse_args()
-    sys.path.insert(0, str(REPO))
-    with tempfile.TemporaryDirectory(prefix="squeezebench-cache-bench-") as scratch:
+    import _support as support
+
+    with support.private_world("convert-cache", start_adb=False) as world:
+        scratch = world.root
         env = dict(os.environ, SQUEEZEBENCH_CACHE=str(Path(scratch) / "cache"))
         zoo_build_s = build_zoo_model(args.model, env)
         first_s, first = timed_convert(args.model, args.levels, Path(scratch) / "first", env)

@@ -3,12 +3,15 @@ printed as JSON.
 
     .venv/bin/python benchmarks/convert_parallel.py [--model mobilenet_v2] [--levels all] [--jobs 2]
 
-Each run is the real command line in a fresh process with its own empty conversion cache (the zoo
-model is built first, untimed), so both the serial and the parallel run convert everything:
+Each run is the real command line in a fresh process with its own empty conversion cache, so both
+the serial and the parallel run convert everything (cold):
   serial_s    --jobs 1, cold
   parallel_s  --jobs N, cold (each worker process imports TensorFlow and loads the model itself)
-  cached_s    the same command again on the serial run's cache
-Every run must produce the same files (sha256) for the comparison to count.
+  cached_s    the same command again on the serial run's cache (warm: nothing converted)
+The zoo model itself is not a conversion: it is built once into the persistent benchmark cache
+(_support.PERF_CACHE, untimed) and copied into each fresh cache. Peak memory is the largest
+resident set of the process tree (ru_maxrss of the waited-for children, so the largest single
+process). Every run must produce the same files (sha256) for the comparison to count.
 """
 
 from __future__ import annotations
@@ -16,28 +19,37 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+import _support as support
 
 
-def timed_convert(args, out_dir: Path, cache: Path, jobs: int) -> tuple[float, dict]:
+def timed_convert(args, out_dir: Path, cache: Path, jobs: int) -> tuple[float, dict, float]:
+    """(wall s, convert.json, peak RSS MB of the largest process) of one CLI run in a fresh process."""
     env = dict(os.environ, SQUEEZEBENCH_CACHE=str(cache))
-    command = [sys.executable, "-m", "harness", "convert", args.model, "--levels", args.levels]
+    command = [*support.SQUEEZEBENCH, "convert", args.model, "--levels", args.levels]
+    before_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     start = time.perf_counter()
-    subprocess.run(
-        [*command, "--out", str(out_dir), "--jobs", str(jobs), "--quiet"],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        check=False,
-    )
-    return time.perf_counter() - start, json.loads((out_dir / "convert.json").read_text())
+    subprocess.run([*command, "--out", str(out_dir), "--jobs", str(jobs), "--quiet"], cwd=support.REPO, env=env,
+                   stdout=subprocess.DEVNULL, check=True)
+    elapsed_s = time.perf_counter() - start
+    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    # ru_maxrss of children is a running maximum: a smaller later run reports the earlier peak.
+    peak_mb = peak_kb / 1024 if peak_kb > before_kb else None
+    return elapsed_s, json.loads((out_dir / "convert.json").read_text()), peak_mb
+
+
+def seed_zoo(model: str, cache: Path) -> None:
+    """The zoo model from the persistent cache (built there once, untimed)."""
+    env = dict(os.environ, SQUEEZEBENCH_CACHE=str(support.PERF_CACHE))
+    code = f"from harness.convert import zoo; zoo.ensure_artifact({model!r})"
+    subprocess.run([sys.executable, "-c", code], cwd=support.REPO, env=env, check=True)
+    shutil.copytree(support.PERF_CACHE / "zoo", cache / "zoo")
 
 
 def main() -> int:
@@ -46,36 +58,35 @@ def main() -> int:
     parser.add_argument("--levels", default="all")
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="squeezebench-parallel-bench-") as scratch:
-        root = Path(scratch)
+    started = time.perf_counter()
+    with support.private_world("convert-parallel", start_adb=False) as world:
+        root = world.root
         serial_cache, parallel_cache = root / "serial-cache", root / "parallel-cache"
-        code = f"from harness.convert import zoo; zoo.ensure_artifact({args.model!r})"
-        env = dict(os.environ, SQUEEZEBENCH_CACHE=str(serial_cache))
-        subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, check=True)
+        seed_zoo(args.model, serial_cache)
         shutil.copytree(serial_cache, parallel_cache)  # the same zoo model, no conversions
-        serial_s, serial = timed_convert(args, root / "serial", serial_cache, 1)
-        parallel_s, parallel = timed_convert(args, root / "parallel", parallel_cache, args.jobs)
-        cached_s, cached = timed_convert(args, root / "cached", serial_cache, 1)
+        serial_s, serial, serial_mb = timed_convert(args, root / "serial", serial_cache, 1)
+        parallel_s, parallel, parallel_mb = timed_convert(args, root / "parallel", parallel_cache, args.jobs)
+        cached_s, cached, _ = timed_convert(args, root / "cached", serial_cache, 1)
     files = [(e["level"], e["status"], e["sha256"]) for e in serial["levels"]]
-    print(
-        json.dumps(
-            {
-                "model": args.model,
-                "levels": {e["level"]: e["status"] for e in serial["levels"]},
-                "jobs": args.jobs,
-                "cpu_count": os.cpu_count(),
-                "serial_s": round(serial_s, 2),
-                "parallel_s": round(parallel_s, 2),
-                "parallel_speedup": round(serial_s / parallel_s, 3),
-                "cached_s": round(cached_s, 3),
-                "cached_ratio": round(cached_s / serial_s, 4),
-                "conversion_s_by_level": {e["level"]: e["conversion_s"] for e in serial["levels"]},
-                "same_files": files == [(e["level"], e["status"], e["sha256"]) for e in parallel["levels"]]
-                and files == [(e["level"], e["status"], e["sha256"]) for e in cached["levels"]],
-            },
-            indent=2,
-        )
-    )
+    support.print_result({
+        "benchmark": "convert_parallel",
+        "model": args.model,
+        "levels": {e["level"]: e["status"] for e in serial["levels"]},
+        "jobs": args.jobs,
+        "serial_s": round(serial_s, 2),
+        "parallel_s": round(parallel_s, 2),
+        "parallel_speedup": round(serial_s / parallel_s, 3),
+        "cached_s": round(cached_s, 3),
+        "cached_ratio": round(cached_s / serial_s, 4),
+        "cached_all_levels": all(e.get("cached") for e in cached["levels"] if e["status"] == "ok"),
+        "conversion_s_by_level": {e["level"]: e.get("conversion_s") for e in serial["levels"]},
+        "sum_of_level_conversion_s": round(sum(e.get("conversion_s") or 0 for e in serial["levels"]), 1),
+        "peak_rss_mb": {"serial": serial_mb and round(serial_mb), "parallel_largest_process": parallel_mb and round(parallel_mb)},
+        "same_files": files == [(e["level"], e["status"], e["sha256"]) for e in parallel["levels"]]
+        and files == [(e["level"], e["status"], e["sha256"]) for e in cached["levels"]],
+        "host": support.host_facts(),
+        "script_wall_s": round(time.perf_counter() - started, 1),
+    })
     return 0
 
 
