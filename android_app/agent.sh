@@ -4,8 +4,8 @@
 # toybox, and under dash and posh. See README.md beside it for the options and every result key.
 #
 #   sh agent.sh --out DIR [--cooldown-s N] [--cooldown-temp-c T] [--idle-baseline-s N]
-#               [--sample-interval-ms N] [--taskset MASK] [--timeout-s N] [--sysroot DIR]
-#               -- RUNNER [RUNNER ARGS...]
+#               [--sample-interval-ms N] [--taskset MASK] [--timeout-s N] [--rails-hal none|1.0|2.0]
+#               [--sysroot DIR] -- RUNNER [RUNNER ARGS...]
 #
 # The agent does no arithmetic on measured values: it writes them raw and the host computes.
 # Runner arguments are only ever expanded as "$@": never evaluated, never word-split.
@@ -15,7 +15,7 @@ NL='
 '
 CR=$(printf '\r' 2>/dev/null)
 
-USAGE='usage: sh agent.sh --out DIR [--cooldown-s N] [--cooldown-temp-c T] [--idle-baseline-s N] [--sample-interval-ms N] [--taskset MASK] [--timeout-s N] [--sysroot DIR] -- RUNNER [ARGS...]'
+USAGE='usage: sh agent.sh --out DIR [--cooldown-s N] [--cooldown-temp-c T] [--idle-baseline-s N] [--sample-interval-ms N] [--taskset MASK] [--timeout-s N] [--rails-hal none|1.0|2.0] [--sysroot DIR] -- RUNNER [ARGS...]'
 
 usage_error() {
 	printf 'agent.sh: error: %s\n%s\n' "$1" "$USAGE" >&2
@@ -82,10 +82,11 @@ parse_arguments() {
 	taskset_mask=
 	timeout_s=0
 	sysroot=
+	rails_hint=
 	while [ $# -gt 0 ]; do
 		case $1 in
 		--) shift; break ;;
-		--out | --cooldown-s | --cooldown-temp-c | --idle-baseline-s | --sample-interval-ms | --taskset | --timeout-s | --sysroot)
+		--out | --cooldown-s | --cooldown-temp-c | --idle-baseline-s | --sample-interval-ms | --taskset | --timeout-s | --rails-hal | --sysroot)
 			[ $# -ge 2 ] || usage_error "$1 needs a value"
 			case $1 in
 			--out) out=$2 ;;
@@ -95,6 +96,9 @@ parse_arguments() {
 			--sample-interval-ms) uint_option "$1" "$2"; interval_ms=$uint ;;
 			--taskset) taskset_mask=$2 ;;
 			--timeout-s) seconds_option "$1" "$2"; timeout_s=$2 ;;
+			--rails-hal)
+				case $2 in none | 1.0 | 2.0) rails_hint=$2 ;; *) usage_error "--rails-hal needs none, 1.0 or 2.0, got '$2'" ;; esac
+				;;
 			--sysroot) sysroot=$2 ;;
 			esac
 			shift 2
@@ -307,7 +311,8 @@ snapshot() {
 	if [ -n "$BAT_DIR" ]; then snapshot_battery_sysfs "$1"; else snapshot_battery_dumpsys "$1"; fi
 	kv "$1.battery.input_suspended" "$(getprop_value power.battery_input.suspended)"
 	snapshot_supplies "$1"
-	kv "$1.thermal.status" "$(thermal_status)"
+	snap_thermal=$(thermal_status)
+	kv "$1.thermal.status" "$snap_thermal"
 	snapshot_cpus "$1"
 }
 
@@ -411,7 +416,9 @@ start_sampler() {
 stop_sampler() {
 	[ -n "$SAMPLER_PID" ] || return 0
 	: >"$TMP/stop-$1"
-	reap "$SAMPLER_PID"
+	# TERM cuts its nap short (it would otherwise end up to one interval later); its trap runs
+	# between commands, so a sample line is never cut in half.
+	stop_background "$SAMPLER_PID"
 	SAMPLER_PID=
 }
 
@@ -457,7 +464,9 @@ record_agent() {
 # Waits (polling every second, at most --cooldown-s) for thermal status 0 and a battery under the
 # limit; a signal ends the wait with result `interrupted`.
 cooldown() {
-	cd_status=$(thermal_status)
+	# Without a cool-down to wait for, the `before` snapshot just taken has the status (one
+	# dumpsys less: 50-100 ms on a phone).
+	if is_positive "$cooldown_s"; then cd_status=$(thermal_status); else cd_status=$snap_thermal; fi
 	read_battery_temp
 	kv cooldown.requested_s "$cooldown_s"
 	kv cooldown.temp_limit_c "$cooldown_temp_c"
@@ -515,8 +524,13 @@ is_cool() {
 }
 
 # Sets RAILS_HAL when the power-stats HAL answers: "2.0" (dumpsys, AIDL) or "1.0" (lshal, HIDL).
+# --rails-hal says it without probing (the host learnt it from an earlier run on this device).
 detect_rails() {
 	RAILS_HAL=
+	case $rails_hint in
+	none) return 0 ;;
+	1.0 | 2.0) RAILS_HAL=$rails_hint; return 0 ;;
+	esac
 	if have dumpsys &&
 		dumpsys android.hardware.power.stats.IPowerStats/default >"$TMP/rails.txt" 2>/dev/null &&
 		grep -q 'PowerStats HAL 2.0 energy meter' "$TMP/rails.txt"; then
@@ -564,11 +578,15 @@ record_energy_setup() {
 	fi
 }
 
+# Without an idle baseline (the host has one from an earlier run) there is no idle window:
+# no idle_start dump and no idle sampler.
 measure_idle() {
-	dump_rails idle_start
-	start_sampler idle
-	is_positive "$idle_s" && nap "$idle_s"
-	stop_sampler idle
+	if is_positive "$idle_s"; then
+		dump_rails idle_start
+		start_sampler idle
+		nap "$idle_s"
+		stop_sampler idle
+	fi
 	[ -n "$PENDING" ] || dump_rails run_start
 }
 

@@ -74,10 +74,21 @@ def agent_phases(benches: list[dict]) -> dict:
         phases[BEFORE] += runner["start_uptime_s"] - agent["start_uptime_s"]
         phases["runner"] += runner_seconds(bench)
         phases[AFTER] += agent["end_uptime_s"] - runner["end_uptime_s"]
-        idle_configured_s += bench["settings"]["idle_baseline_s"]
+        # What the agent was asked for: a cell that borrows an earlier cell's baseline takes none.
+        idle_configured_s += (agent.get("energy") or {}).get("idle_s") or 0.0
     result = {name: round(seconds, 2) for name, seconds in phases.items()}
-    result["of which idle baseline (configured)"] = round(idle_configured_s, 2)
+    result["of which idle baseline (agent's --idle-baseline-s)"] = round(idle_configured_s, 2)
     return result
+
+
+def energy_summary(benches: list[dict]) -> dict:
+    """How many cells measured their own idle baseline, and the energy validities."""
+    energies = [b.get("energy") or {} for b in benches]
+    validity = [e.get("validity") for e in energies]
+    return {
+        "own_idle_baseline_cells": sum(1 for e in energies if e.get("idle_source", "this cell") == "this cell"),
+        "validity": {v: validity.count(v) for v in sorted(set(validity), key=str)},
+    }
 
 
 def shell_round_trip_ms(world, serial: str, count: int = 20) -> dict:
@@ -118,6 +129,7 @@ def measure(args) -> dict:
         "sweep": {"models": args.models, "levels": args.levels, "extra_args": args.sweep_arg},
         "cells": len(benches),
         "cell_status": {s: sum(1 for b in benches if b["status"] == s) for s in {b["status"] for b in benches}},
+        "energy": energy_summary(benches),
         "wall_s": round(plain.wall_s, 2),
         "runner_s": round(runner_s, 2),
         "ratio_wall_over_runner": support.ratio(plain.wall_s, runner_s),

@@ -6,13 +6,18 @@ same file, printed as JSON.
 The file is mobilenet_v2 fp32 (13.98 MB, converted through the real CLI, cached) unless --file is
 given. Variants, in rotating order every round, all to the same device path on one virtual device:
   squeezebench   harness.device.connection.Device.push (adbutils sync, the call the pipeline makes)
-  ensure_file    what a benchmark does before running: DeviceSession.ensure_file with a new
-                 content hash (remote sha256sum on the device, then the push)
+  ensure_file    what a benchmark does before running a model new to the device:
+                 DeviceSession.ensure_file (the "already there?" check, the push, and what proves
+                 it: a STAT and the digest note)
   adb_cli        `adb -P PORT -s SERIAL push FILE PATH`, the adb bundled in the adbutils wheel (its
                  process start included: that is what a user typing it pays)
-Every push is checked with sha256sum on the device, outside the timing. For scale, two requests
-without payload are timed in the same rounds: `shell true` (Device.shell) and a sync STAT
-(adbutils sync.stat through the harness's client): what every adb request costs before any data.
+Every push is checked with sha256sum on the device, outside the timing. Also timed in the same
+rounds, with the file already on the device:
+  present_note   DeviceSession.ensure_file in a new process's session: the digest note (`cat`)
+                 and a sync STAT say it is there
+  present_sha256 the check before the digest note: sha256sum of the file on the device
+and, for scale, two requests without payload: `shell true` (Device.shell) and a sync STAT
+(Device.stat): what every adb request costs before any data.
 Target: adb_cli time / squeezebench time >= 0.9 (squeezebench at least 90% of the CLI's speed).
 """
 
@@ -39,7 +44,7 @@ class Pushes:
     def __init__(self, world, serial: str, local: Path):
         from harness.bench.ondevice import DeviceSession
         from harness.device.adb import adb_binary
-        from harness.device.connection import Device
+        from harness.device.connection import DIGEST_NOTE_SUFFIX, Device
 
         self.world, self.serial, self.local = world, serial, local
         self.device = Device(world.adb_server, serial)
@@ -47,12 +52,13 @@ class Pushes:
         self.adb = adb_binary()
         self.expected = sha256_of(local)
         self.remote = f"{REMOTE_DIR}/{local.name}"
+        self.note = self.remote + DIGEST_NOTE_SUFFIX
         self.device.shell(["mkdir", "-p", REMOTE_DIR])
         self.rounds = 0
 
     def _fresh_remote(self) -> None:
         """Every push starts from a missing file, as a first push of a new model does."""
-        self.device.shell(["rm", "-f", self.remote])
+        self.device.shell(["rm", "-f", self.remote, self.note])
         self.session.pushed.clear()
 
     def _verified(self, seconds: float) -> float:
@@ -72,6 +78,25 @@ class Pushes:
         self.session.ensure_file(self.local, self.remote, sha256=self.expected)
         return self._verified(time.perf_counter() - start)
 
+    def present_note(self) -> float:
+        self.session.ensure_file(self.local, self.remote, sha256=self.expected)  # there, with its note
+        self.session.pushed.clear()  # what a new squeezebench process knows
+        start = time.perf_counter()
+        pushed = self.session.ensure_file(self.local, self.remote, sha256=self.expected)
+        seconds = time.perf_counter() - start
+        if pushed:
+            raise SystemExit("the digest note did not recognise the file already on the device")
+        return seconds
+
+    def present_sha256(self) -> float:
+        self.session.ensure_file(self.local, self.remote, sha256=self.expected)
+        start = time.perf_counter()
+        digest = self.device.remote_sha256(self.remote)
+        seconds = time.perf_counter() - start
+        if digest != self.expected:
+            raise SystemExit("sha256sum on the device disagrees")
+        return seconds
+
     def shell_true(self) -> float:
         start = time.perf_counter()
         self.device.shell(["true"])
@@ -79,7 +104,7 @@ class Pushes:
 
     def sync_stat(self) -> float:
         start = time.perf_counter()
-        self.device._adb_device.sync.stat(REMOTE_DIR)
+        self.device.stat(REMOTE_DIR)
         return time.perf_counter() - start
 
     def adb_cli(self) -> float:
@@ -107,6 +132,7 @@ def main() -> int:
         pushes.squeezebench()  # first push warms the device's page cache and the adb connection
         seconds = support.alternate(
             {"squeezebench": pushes.squeezebench, "ensure_file": pushes.ensure_file, "adb_cli": pushes.adb_cli,
+             "present_note": pushes.present_note, "present_sha256": pushes.present_sha256,
              "shell_true": pushes.shell_true, "sync_stat": pushes.sync_stat},
             args.repeats,
         )
@@ -122,6 +148,8 @@ def main() -> int:
         "seconds": {name: support.spread(values, 4) for name, values in seconds.items()},
         "mb_per_s": {name: round(size / support.spread(seconds[name])["median"] / 1e6, 1)
                      for name in ("squeezebench", "ensure_file", "adb_cli")},
+        "ratio_present_sha256_time_over_present_note_time": support.ratio(
+            support.spread(seconds["present_sha256"])["median"], support.spread(seconds["present_note"])["median"], 2),
         "ratio_adb_cli_time_over_squeezebench_time": support.spread(per_round, 4),
         "ratio_adb_cli_time_over_ensure_file_time": support.spread(ensure_rounds, 4),
         "target_ratio": TARGET_RATIO,

@@ -15,6 +15,13 @@ loading, warm-up and measured runs. The idle baseline (measured the same way jus
 is subtracted, and the net energy divided by `n_inferences`: pass every inference the runner did
 in that window (warm-up + measured iterations), so that each inference carries its share of init.
 
+A sweep measures the idle baseline once per device and lends it to the device's later cells
+(`IdleBaseline`): a borrowed baseline counts only while the device is in the state it was taken
+in (same energy source and normalisation, same thermal status, same charging state, no reboot)
+and not older than the sweep's window; otherwise the cell's energy is `invalid: idle baseline
+not valid here`, with the reason. The energy document says where its baseline came from
+(`idle_source`: "this cell" or "cell <id>") and how old it was (`idle_age_s`).
+
 Never a number without its method, and never a number the data cannot support: then the value is
 None, `validity` says `invalid: ...` and `reason` says why in a sentence.
 """
@@ -51,6 +58,9 @@ INVALID_NOT_ABOVE_IDLE = "invalid: not above idle"
 INVALID_BAD_SAMPLES = "invalid: bad samples"
 INVALID_RUN = "invalid: runner did not finish"
 INVALID_NO_INFERENCES = "invalid: no inferences"
+INVALID_BORROWED_BASELINE = "invalid: idle baseline not valid here"
+
+IDLE_SOURCE_OWN = "this cell"
 
 # Fuel gauges update every 250 ms to 1 s: fewer samples than this per phase cannot be trusted.
 MIN_GAUGE_SAMPLES_PER_PHASE = 4
@@ -86,6 +96,8 @@ class Energy:
     normalisation: tuple[str, ...] = ()  # what was done to the raw values ("current sign flipped", ...)
     notes: tuple[str, ...] = ()  # anything else worth knowing (fallbacks, dropped samples)
     rails: tuple[str, ...] = ()  # rail channels summed
+    idle_source: str = IDLE_SOURCE_OWN  # where the baseline was measured: "this cell" or "cell <id>"
+    idle_age_s: float | None = None  # a borrowed baseline's age at this run's start (device clock)
 
     @property
     def energy_per_inference_mj(self) -> float | None:
@@ -103,13 +115,66 @@ RUNNER_WINDOW = "runner start to exit (model load, warm-up and measured runs)"
 
 
 @dataclass(frozen=True)
+class PowerConditions:
+    """The device state an idle baseline depends on, as the agent's snapshots record it."""
+
+    thermal_status: int | None
+    charging: str  # "suspended" or "not suspended", the battery's charging, and online chargers
+
+    @classmethod
+    def at(cls, result: AgentResult, snapshot: str, charging_suspended: bool | None) -> "PowerConditions":
+        """At the agent's `before` snapshot (the thermal status as the idle or run phase began,
+        after any cool-down) or its `after` snapshot."""
+        state = result.before if snapshot == "before" else result.after
+        thermal_status = state.thermal_status
+        if snapshot == "before" and result.cooldown.thermal_status_at_end is not None:
+            thermal_status = result.cooldown.thermal_status_at_end
+        suspended = "suspended" if _suspended(result, charging_suspended) else "not suspended"
+        charging = {True: "charging", False: "not charging", None: "charging unknown"}[state.battery.charging]
+        online = state.external_power_online
+        chargers = "unknown" if online is None else ", ".join(online) or "none"
+        return cls(thermal_status, f"{suspended}, {charging}, chargers online: {chargers}")
+
+
+@dataclass(frozen=True)
+class IdleBaseline:
+    """An idle baseline measured in one cell, to be lent to later cells on the same device."""
+
+    source: str  # power-rails | battery-gauge: only a run measured the same way may use it
+    power_mw: float
+    duration_s: float
+    samples: int
+    normalisation: tuple[str, ...]  # a gauge run normalised otherwise is not comparable
+    rails: tuple[str, ...]  # the rail channels summed (power-rails)
+    taken_at_uptime_s: float  # the end of its idle window (its runner's start), device clock
+    conditions: PowerConditions  # the device's state when it was taken
+    taken_in: str  # "cell <id>"
+
+    @classmethod
+    def from_cell(cls, energy: Energy, result: AgentResult, charging_suspended: bool | None,
+                  taken_in: str) -> "IdleBaseline | None":
+        """The baseline a cell measured itself, None when it has none to lend."""
+        if (energy.idle_source != IDLE_SOURCE_OWN or energy.idle_power_mw is None or energy.source is None
+                or result.runner.start_uptime_s is None):
+            return None
+        return cls(
+            source=energy.source, power_mw=energy.idle_power_mw, duration_s=energy.idle_duration_s,
+            samples=energy.idle_samples, normalisation=energy.normalisation, rails=energy.rails,
+            taken_at_uptime_s=result.runner.start_uptime_s,
+            conditions=PowerConditions.at(result, "before", charging_suspended),
+            taken_in=taken_in,
+        )
+
+
+@dataclass(frozen=True)
 class _Measurement:
-    """Powers over the two windows, before validity rules and division by inferences."""
+    """Powers over the two windows, before validity rules and division by inferences. The idle
+    part is None until a borrowed baseline fills it in (`_borrowed_idle`)."""
 
     source: str
-    idle_power_mw: float
+    idle_power_mw: float | None
     gross_power_mw: float
-    idle_duration_s: float
+    idle_duration_s: float | None
     run_duration_s: float
     idle_samples: int
     run_samples: int
@@ -117,6 +182,8 @@ class _Measurement:
     normalisation: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     rails: tuple[str, ...] = ()
+    idle_source: str = IDLE_SOURCE_OWN
+    idle_age_s: float | None = None
 
 
 class _Unusable(Exception):
@@ -138,6 +205,8 @@ def compute_energy(
     n_inferences: int,
     is_virtual: bool,
     charging_suspended: bool | None = None,
+    idle_baseline: IdleBaseline | None = None,
+    idle_baseline_max_age_s: float | None = None,
 ) -> Energy:
     """Energy per inference over the runner's window (see the module docstring).
 
@@ -146,6 +215,8 @@ def compute_energy(
     `result.energy.rails_files`) or stem ("rails_run_end"), or None. `n_inferences`: every
     inference in the window (warm-up + measured). `charging_suspended`: whether the host set
     `power.battery_input.suspended`; what the agent read on the device takes precedence.
+    `idle_baseline`: an earlier cell's baseline, used instead of this run's idle phase (the
+    agent ran with --idle-baseline-s 0), valid for `idle_baseline_max_age_s` (None: no limit).
     """
     if isinstance(samples, str):
         try:
@@ -159,11 +230,14 @@ def compute_energy(
         return _no_number(INVALID_NO_INFERENCES, "the runner reported no inferences to divide by",
                           n_inferences=n_inferences)
     try:
-        measurement = _measure(result, samples, rails, charging_suspended)
+        if idle_baseline is not None:
+            _check_borrowable(idle_baseline, result, charging_suspended, idle_baseline_max_age_s)
+        measurement = _measure(result, samples, rails, charging_suspended, idle_baseline)
     except _Unusable as unusable:
         method = _method(unusable.source, is_virtual) if unusable.source else None
+        borrowed = {} if idle_baseline is None else {"idle_source": idle_baseline.taken_in}
         return _no_number(unusable.validity, unusable.reason, n_inferences=n_inferences, method=method,
-                          source=unusable.source, **unusable.partial)
+                          source=unusable.source, **borrowed, **unusable.partial)
     return _per_inference(measurement, n_inferences, is_virtual)
 
 
@@ -181,21 +255,62 @@ def _method(source: str, is_virtual: bool) -> str:
     return METHOD_SIMULATED if is_virtual else source
 
 
+def _check_borrowable(baseline: IdleBaseline, result: AgentResult, charging_suspended: bool | None,
+                      max_age_s: float | None) -> None:
+    """A borrowed baseline stands for this run's idle power only if nothing it depends on changed."""
+    start = result.runner.start_uptime_s
+    age_s = None if start is None else start - baseline.taken_at_uptime_s
+    conditions = PowerConditions.at(result, "before", charging_suspended)
+    problem = None
+    if age_s is None:
+        problem = "this run's start time is missing"
+    elif age_s < 0:
+        problem = "the device's clock went back since (it rebooted)"
+    elif max_age_s is not None and age_s > max_age_s:
+        problem = f"it is {age_s:.0f} s old, more than the {max_age_s:g} s a baseline is lent for"
+    elif conditions.thermal_status != baseline.conditions.thermal_status:
+        problem = (f"the thermal status was {baseline.conditions.thermal_status} then and "
+                   f"{conditions.thermal_status} now")
+    elif conditions.charging != baseline.conditions.charging:
+        problem = f"charging was '{baseline.conditions.charging}' then and '{conditions.charging}' now"
+    if problem:
+        raise _Unusable(INVALID_BORROWED_BASELINE, f"the idle baseline from {baseline.taken_in} does not hold "
+                        f"for this run: {problem} (the next run measures its own; --idle-baseline-reuse 0 "
+                        "measures one before every run)")
+
+
+def _borrowed_idle(measurement: _Measurement, baseline: IdleBaseline, result: AgentResult) -> _Measurement:
+    """This run's powers with the borrowed baseline as its idle part."""
+    how_measured = (measurement.source, measurement.normalisation, measurement.rails)
+    if how_measured != (baseline.source, baseline.normalisation, baseline.rails):
+        how = (f"{measurement.source} {list(measurement.normalisation + measurement.rails)} against "
+               f"{baseline.source} {list(baseline.normalisation + baseline.rails)}")
+        raise _Unusable(INVALID_BORROWED_BASELINE, f"the idle baseline from {baseline.taken_in} was measured "
+                        f"otherwise than this run ({how})", source=measurement.source)
+    return replace(
+        measurement, idle_power_mw=baseline.power_mw, idle_duration_s=baseline.duration_s,
+        idle_samples=baseline.samples, idle_source=baseline.taken_in,
+        idle_age_s=_round_s(result.runner.start_uptime_s - baseline.taken_at_uptime_s),
+    )
+
+
 def _measure(result: AgentResult, samples: Sequence[EnergySample], rails: Mapping[str, str] | None,
-             charging_suspended: bool | None) -> _Measurement:
+             charging_suspended: bool | None, baseline: IdleBaseline | None) -> _Measurement:
+    own_idle = baseline is None
     rails_problem = None
     if result.energy.rails_files and rails:
         try:
-            return _measure_rails(result, rails)
+            measurement = _measure_rails(result, rails, own_idle)
+            return measurement if own_idle else _borrowed_idle(measurement, baseline, result)
         except _Unusable as unusable:
-            if not samples:
+            if not samples or unusable.validity == INVALID_BORROWED_BASELINE:
                 raise
             rails_problem = f"power rails unusable ({unusable.reason}); used the battery gauge"
     if samples:
-        measurement = _measure_gauge(result, samples, charging_suspended)
+        measurement = _measure_gauge(result, samples, charging_suspended, own_idle)
         if rails_problem:
             measurement = _with_note(measurement, rails_problem)
-        return measurement
+        return measurement if own_idle else _borrowed_idle(measurement, baseline, result)
     raise _Unusable(INVALID_NO_SOURCE, _no_source_reason(result))
 
 
@@ -237,6 +352,8 @@ def _per_inference(measurement: _Measurement, n_inferences: int, is_virtual: boo
         normalisation=measurement.normalisation,
         notes=measurement.notes,
         rails=measurement.rails,
+        idle_source=measurement.idle_source,
+        idle_age_s=measurement.idle_age_s,
     )
 
 
@@ -316,7 +433,7 @@ def _trusted_external_power(state: DeviceState) -> tuple[str, ...] | None:
 
 
 def _measure_gauge(result: AgentResult, samples: Sequence[EnergySample],
-                   charging_suspended: bool | None) -> _Measurement:
+                   charging_suspended: bool | None, own_idle: bool) -> _Measurement:
     verdict = charging_verdict(result, charging_suspended)
     if verdict:
         raise _Unusable(*verdict, source=METHOD_GAUGE)
@@ -325,17 +442,18 @@ def _measure_gauge(result: AgentResult, samples: Sequence[EnergySample],
     notes = []
     if len(readable) < len(samples):
         notes.append(f"{len(samples) - len(readable)} unreadable gauge samples dropped")
-    idle = [s for s in readable if s.phase == "idle"]
+    idle = [s for s in readable if s.phase == "idle"] if own_idle else []
     run = [s for s in readable if s.phase == "run"]
     counts = dict(idle_samples=len(idle), run_samples=len(run), sample_interval_ms=_median_interval_ms(readable))
-    if min(len(idle), len(run)) < MIN_GAUGE_SAMPLES_PER_PHASE:
+    if len(run) < MIN_GAUGE_SAMPLES_PER_PHASE or (own_idle and len(idle) < MIN_GAUGE_SAMPLES_PER_PHASE):
         raise _Unusable(
             INVALID_TOO_FEW_SAMPLES,
             f"{len(idle)} idle and {len(run)} run gauge samples; at least {MIN_GAUGE_SAMPLES_PER_PHASE} "
             "of each are needed (lengthen --idle-baseline-s or the run, or shorten the sample interval)",
             source=METHOD_GAUGE, partial=counts,
         )
-    scale_ua, scale_uv, sign, normalisation = _normalisation(readable)
+    # Normalised on this run's own samples, so that a borrowed baseline can be checked against it.
+    scale_ua, scale_uv, sign, normalisation = _normalisation(idle + run)
 
     def power_uw(sample: EnergySample) -> float:
         return sign * sample.current_now * scale_ua * sample.voltage_now * scale_uv / 1e6
@@ -349,15 +467,18 @@ def _measure_gauge(result: AgentResult, samples: Sequence[EnergySample],
                 f"something other than the battery powered the {phase} phase" + _SUSPEND_HINT,
                 source=METHOD_GAUGE, partial=counts,
             )
-    idle_start, idle_end = idle[0].uptime_s, idle[-1].uptime_s
-    if idle_end <= idle_start:
-        raise _Unusable(INVALID_BAD_SAMPLES, "the idle samples all carry the same time stamp",
-                        source=METHOD_GAUGE, partial=counts)
-    idle_mw = _mean_over([(s.uptime_s, power_uw(s)) for s in idle], idle_start, idle_end) / 1000
+    idle_mw = idle_duration_s = None
+    if own_idle:
+        idle_start, idle_end = idle[0].uptime_s, idle[-1].uptime_s
+        if idle_end <= idle_start:
+            raise _Unusable(INVALID_BAD_SAMPLES, "the idle samples all carry the same time stamp",
+                            source=METHOD_GAUGE, partial=counts)
+        idle_mw = _mean_over([(s.uptime_s, power_uw(s)) for s in idle], idle_start, idle_end) / 1000
+        idle_duration_s = _round_s(idle_end - idle_start)
     gross_mw = _mean_over([(s.uptime_s, power_uw(s)) for s in run], start, end) / 1000
     return _Measurement(
         source=METHOD_GAUGE, idle_power_mw=idle_mw, gross_power_mw=gross_mw,
-        idle_duration_s=_round_s(idle_end - idle_start), run_duration_s=_round_s(end - start),
+        idle_duration_s=idle_duration_s, run_duration_s=_round_s(end - start),
         normalisation=normalisation, notes=tuple(notes), **counts,
     )
 
@@ -451,10 +572,13 @@ def _rail_name(columns: str) -> str:
     return " ".join(parts)
 
 
-def _measure_rails(result: AgentResult, rails: Mapping[str, str]) -> _Measurement:
+def _measure_rails(result: AgentResult, rails: Mapping[str, str], own_idle: bool) -> _Measurement:
+    """Without `own_idle` (a borrowed baseline) the idle_start dump is not needed: the agent
+    skips it when it takes no idle baseline."""
     uptimes = result.energy.rails_uptime_s
+    dumps = RAIL_DUMPS if own_idle else RAIL_DUMPS[1:]
     counters = {}
-    for dump in RAIL_DUMPS:
+    for dump in dumps:
         text = rails.get(f"rails_{dump}.txt", rails.get(f"rails_{dump}"))
         if text is None or dump not in uptimes:
             raise _Unusable(INVALID_BAD_SAMPLES, f"the {dump} rails dump or its time is missing", source=METHOD_RAILS)
@@ -462,17 +586,17 @@ def _measure_rails(result: AgentResult, rails: Mapping[str, str]) -> _Measuremen
     names = sorted(set.intersection(*(set(c) for c in counters.values())))
     if not names:
         raise _Unusable(INVALID_BAD_SAMPLES, "the rails dumps list no energy meter channel", source=METHOD_RAILS)
-    idle_mws = _rails_delta_mws(counters["idle_start"], counters["run_start"], names)
     run_mws = _rails_delta_mws(counters["run_start"], counters["run_end"], names)
     # The HAL reads its counters somewhere during the dump: take the middle of each.
-    at_s = {dump: sum(uptimes[dump]) / 2 for dump in RAIL_DUMPS}
-    idle_s = _round_s(at_s["run_start"] - at_s["idle_start"])
+    at_s = {dump: sum(uptimes[dump]) / 2 for dump in dumps}
     run_s = _round_s(at_s["run_end"] - at_s["run_start"])
-    counts = dict(idle_samples=2, run_samples=2, idle_duration_s=idle_s, run_duration_s=run_s)
-    if min(idle_s, run_s) < MIN_RAIL_WINDOW_S:
+    idle_s = _round_s(at_s["run_start"] - at_s["idle_start"]) if own_idle else None
+    counts = dict(idle_samples=2 if own_idle else 0, run_samples=2, idle_duration_s=idle_s, run_duration_s=run_s)
+    if run_s < MIN_RAIL_WINDOW_S or (own_idle and idle_s < MIN_RAIL_WINDOW_S):
+        idle_text = f"idle window {idle_s:.2f} s and " if own_idle else ""
         raise _Unusable(
             INVALID_TOO_FEW_SAMPLES,
-            f"idle window {idle_s:.2f} s and run window {run_s:.2f} s between rail dumps; each needs at "
+            f"{idle_text}run window {run_s:.2f} s between rail dumps; each needs at "
             f"least {MIN_RAIL_WINDOW_S} s (lengthen --idle-baseline-s or the run)",
             source=METHOD_RAILS, partial=counts,
         )
@@ -482,8 +606,9 @@ def _measure_rails(result: AgentResult, rails: Mapping[str, str]) -> _Measuremen
     dropped = sorted(set().union(*counters.values()) - set(names))
     if dropped:
         notes.append(f"rails missing from some dumps left out: {', '.join(dropped)}")
+    idle_mw = _rails_delta_mws(counters["idle_start"], counters["run_start"], names) / idle_s if own_idle else None
     return _Measurement(
-        source=METHOD_RAILS, idle_power_mw=idle_mws / idle_s, gross_power_mw=run_mws / run_s,
+        source=METHOD_RAILS, idle_power_mw=idle_mw, gross_power_mw=run_mws / run_s,
         notes=tuple(notes), rails=tuple(names), **counts,
     )
 

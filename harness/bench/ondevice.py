@@ -10,10 +10,12 @@ from __future__ import annotations
 import math
 import posixpath
 import re
+import shlex
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness import __version__
 from harness.bench import stats
@@ -24,6 +26,9 @@ from harness.device.profiles import DELEGATES
 from harness.errors import DeviceError, DeviceGoneError, UsageError
 from harness.jsonfile import write_json_atomic
 from harness.paths import ANDROID_APP_DIR
+
+if TYPE_CHECKING:
+    from harness.bench.energy import IdleBaseline, PowerConditions
 
 BENCH_KIND = "squeezebench.bench"
 # Format history: 1 - first version.
@@ -141,6 +146,37 @@ class BenchSettings(Measurement):
         return super().to_dict() | {"derived_timeout_s": self.derived_timeout_s}
 
 
+@dataclass(frozen=True)
+class LentBaseline:
+    """An idle baseline one benchmark measured, with what decides whether the next may borrow it."""
+
+    baseline: "IdleBaseline"
+    held_since_s: float  # host monotonic clock, taken before that benchmark's agent started
+    settings_key: tuple  # the idle-related settings it was measured with
+
+
+def idle_settings_key(settings: "BenchSettings") -> tuple:
+    return (settings.idle_baseline_s, settings.sample_interval_ms, settings.suspend_charging)
+
+
+# The host's clock says when a baseline may no longer be lent; the device's clock (compute_energy)
+# has the last word. This much is allowed for the agent to get from its start to its runner.
+BASELINE_AGE_MARGIN_S = 10.0
+
+
+def baseline_to_borrow(session: "DeviceSession", settings: "BenchSettings") -> "IdleBaseline | None":
+    """The baseline this benchmark may borrow instead of measuring one, or None to measure."""
+    lent = session.lent_baseline
+    if lent is None or session.idle_baseline_reuse_s <= 0 or settings.idle_baseline_s <= 0:
+        return None
+    age_s = time.monotonic() - lent.held_since_s + settings.cooldown_s + BASELINE_AGE_MARGIN_S
+    if age_s > session.idle_baseline_reuse_s or lent.settings_key != idle_settings_key(settings):
+        return None
+    if session.last_conditions != lent.baseline.conditions:
+        return None  # thermal status or charging changed since: measure again
+    return lent.baseline
+
+
 @dataclass
 class DeviceSession:
     """What this process knows about one device while it benchmarks on it."""
@@ -151,6 +187,21 @@ class DeviceSession:
     profile: object | None = None  # harness.device.profiles.Profile matched to the device
     pushed: dict[str, str] = field(default_factory=dict)  # device path -> sha256 pushed or verified
     transfer_log: list[dict] = field(default_factory=list)
+    # A sweep keeps charging suspended across a device's whole queue (restore_charging at its
+    # end), so the charger settles once instead of before every cell; `bench` restores after
+    # its one benchmark.
+    keep_charging_suspended: bool = False
+    charging_held: bool = False  # this session suspended charging and has not restored it yet
+    charging_restore_to: str | None = None  # the value to put back; None: nothing to put back
+    # The device's power-stats HAL ("none", "1.0" or "2.0"), learnt from the first agent result
+    # so that later agents skip probing for it.
+    rails_hal: str | None = None
+    # How long an idle baseline measured in one benchmark is lent to the next ones on this
+    # device (a sweep's --idle-baseline-reuse); 0: every benchmark measures its own (`bench`).
+    idle_baseline_reuse_s: float = 0.0
+    lent_baseline: "LentBaseline | None" = None
+    # The device's state after the last benchmark: a baseline taken in another state is not lent.
+    last_conditions: "PowerConditions | None" = None
 
     @property
     def runner_device_path(self) -> str:
@@ -175,6 +226,17 @@ class DeviceSession:
         )
         self.pushed[remote] = digest
         return pushed
+
+    def forget_device_state(self) -> None:
+        """After losing the device: it may come back rebooted, reset, or as another device on the
+        same address, so nothing learnt about it holds. Charging left suspended on it is put
+        back from its note (CHARGING_NOTE) before the next benchmark."""
+        self.pushed.clear()
+        self.charging_held = False
+        self.charging_restore_to = None
+        self.rails_hal = None
+        self.lent_baseline = None
+        self.last_conditions = None
 
     def ensure_tools(self) -> None:
         self.ensure_file(AGENT_LOCAL, f"{DEVICE_ROOT}/agent.sh", mode=0o755)
@@ -234,7 +296,8 @@ def plain_number(value: float) -> str:
     return f"{value:.3f}".rstrip("0")
 
 
-def agent_argv(settings: BenchSettings, out_dir: str, runner_argv: list[str]) -> list[str]:
+def agent_argv(settings: BenchSettings, out_dir: str, runner_argv: list[str], *,
+               rails_hal: str | None = None) -> list[str]:
     argv = [
         "sh", f"{DEVICE_ROOT}/agent.sh",
         "--out", out_dir,
@@ -246,6 +309,8 @@ def agent_argv(settings: BenchSettings, out_dir: str, runner_argv: list[str]) ->
     ]  # fmt: skip
     if settings.taskset:
         argv += ["--taskset", settings.taskset]
+    if rails_hal:
+        argv += ["--rails-hal", rails_hal]
     return argv + ["--"] + runner_argv
 
 
@@ -260,8 +325,10 @@ def run_benchmark(
     out_dir: Path,
     *,
     model_info: dict | None = None,
+    cell_id: str | None = None,
 ) -> dict:
-    """Benchmark one model file on one device; always returns (and writes) a bench document."""
+    """Benchmark one model file on one device; always returns (and writes) a bench document.
+    `cell_id` names the benchmark where its idle baseline is lent to later ones."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     sha256 = (model_info or {}).get("sha256") or file_sha256(model_path)
@@ -273,7 +340,7 @@ def run_benchmark(
         remote_model = session.ensure_model(model_path, sha256)
         timing["push_s"] = time.monotonic() - started
         document["runner"]["graph"] = remote_model
-        _run_agent_and_collect(session, remote_model, settings, out_dir, document, timing)
+        _run_agent_and_collect(session, remote_model, settings, out_dir, document, timing, cell_id)
     except DeviceGoneError as e:
         _fail(document, STATUS_DEVICE_LOST, e.one_line())
     except DeviceError as e:
@@ -311,7 +378,7 @@ def _fail(document: dict, status: str, reason: str) -> None:
     document["reason"] = reason
 
 
-def _run_agent_and_collect(session, remote_model, settings, out_dir, document, timing) -> None:
+def _run_agent_and_collect(session, remote_model, settings, out_dir, document, timing, cell_id) -> None:
     from harness.bench.agent_result import parse_agent_result
 
     device = session.device
@@ -323,14 +390,20 @@ def _run_agent_and_collect(session, remote_model, settings, out_dir, document, t
     host_timeout_s = (
         settings.derived_timeout_s + settings.cooldown_s + settings.idle_baseline_s + HOST_TIMEOUT_MARGIN_S
     )
-    reap_orphans(device)
-    previous_suspend = _suspend_charging(device, settings.suspend_charging)
+    # A note of charging left suspended by a squeezebench that died is only taken up while
+    # this session holds none of its own (see CHARGING_NOTE).
+    reap_orphans(device, restore_charging=not session.charging_held)
+    _hold_charging_suspended(session, settings.suspend_charging)
+    borrowed = baseline_to_borrow(session, settings)
+    agent_settings = replace(settings, idle_baseline_s=0) if borrowed else settings
     try:
-        started = time.monotonic()
-        agent = device.shell(agent_argv(settings, cell_dir, runner_argv), timeout_s=host_timeout_s, check=False)
-        timing["agent_s"] = time.monotonic() - started
+        agent_started_s = time.monotonic()
+        argv = agent_argv(agent_settings, cell_dir, runner_argv, rails_hal=session.rails_hal)
+        agent = device.shell(argv, timeout_s=host_timeout_s, check=False)
+        timing["agent_s"] = time.monotonic() - agent_started_s
     finally:
-        _restore_charging(device, previous_suspend)
+        if not session.keep_charging_suspended:
+            restore_charging(session)
     started = time.monotonic()
     device.pull_dir(cell_dir, out_dir)
     device.shell(["rm", "-rf", cell_dir], check=False)
@@ -340,51 +413,97 @@ def _run_agent_and_collect(session, remote_model, settings, out_dir, document, t
         return
     result = parse_agent_result((out_dir / "result.txt").read_text(encoding="utf-8", errors="replace"))
     document["raw"] = {name: name for name in ("result.txt", "runner.log", "energy.csv", "latencies.txt") if (out_dir / name).exists()}
-    _fill_measurements(document, session, settings, out_dir, result)
+    energy = _fill_measurements(document, session, settings, out_dir, result, borrowed)
+    _learn_from(session, settings, result, energy, borrowed, agent_started_s, cell_id or document["created_utc"])
+
+
+def _learn_from(session, settings, result, energy, borrowed, agent_started_s: float, cell_id: str) -> None:
+    """What the next benchmarks on this device reuse from this one: the power-stats HAL, the
+    device's state, and the idle baseline (one measured here replaces the one lent so far; a
+    borrowed one that did not hold is not lent again)."""
+    from harness.bench.energy import INVALID_BORROWED_BASELINE, IdleBaseline, PowerConditions
+
+    if result.energy.source is not None:
+        session.rails_hal = result.energy.rails_hal or "none"
+    session.last_conditions = PowerConditions.at(result, "after", settings.suspend_charging)
+    if borrowed is None:
+        own = IdleBaseline.from_cell(energy, result, settings.suspend_charging, taken_in=f"cell {cell_id}")
+        session.lent_baseline = own and LentBaseline(own, agent_started_s, idle_settings_key(settings))
+    elif energy.validity == INVALID_BORROWED_BASELINE:
+        session.lent_baseline = None
 
 
 # The fuel gauge and BatteryService notice a suspended charger on their next tick (~1 s).
 CHARGING_SETTLE_TIMEOUT_S = 3.0
 _BATTERY_STATUS_FILE = "/sys/class/power_supply/battery/status"
+_SUSPEND_PROPERTY = "power.battery_input.suspended"
+# Written with the value to put back whenever squeezebench suspends charging, removed when it
+# puts it back. A squeezebench killed in between (even within a sweep, which keeps charging
+# suspended for a device's whole queue) leaves it behind; the next benchmark on the device,
+# holding the device lock and no suspension of its own, restores charging from it
+# (reap_orphans), so a dead run cannot leave a phone off its charger for good.
+CHARGING_NOTE = f"{DEVICE_ROOT}/charging-restore"
 
 
-def reap_orphans(device: Device) -> None:
-    """Stop agents left running by a squeezebench that died mid-benchmark, and their cell dirs.
+def reap_orphans(device: Device, *, restore_charging: bool = True) -> None:
+    """Stop agents left running by a squeezebench that died mid-benchmark, and their cell dirs;
+    with `restore_charging`, put back charging that such a squeezebench left suspended.
 
     Called with the device lock held, so no agent on the device belongs to a live benchmark of
     this host. The agent traps TERM and takes its runner and sampler down with it."""
     # "[a]gent.sh": the pattern must not match this shell's own command line. No signal option:
     # toybox's pkill takes "-TERM -f PATTERN" as the pattern "-f" and kills everything.
-    device.shell_script(
-        f"pkill -f '{DEVICE_ROOT}/[a]gent.sh'; pkill -f '{DEVICE_ROOT}/[r]unner/'; rm -rf {DEVICE_ROOT}/cells; true",
-        check=False,
-    )
+    script = f"pkill -f '{DEVICE_ROOT}/[a]gent.sh'; pkill -f '{DEVICE_ROOT}/[r]unner/'; rm -rf {DEVICE_ROOT}/cells; "
+    if restore_charging:
+        script += (f'if [ -f {CHARGING_NOTE} ]; then setprop {_SUSPEND_PROPERTY} "$(cat {CHARGING_NOTE})"; '
+                   f"rm -f {CHARGING_NOTE}; fi; ")
+    device.shell_script(script + "true", check=False)
 
 
-def _suspend_charging(device: Device, wanted: bool) -> str | None:
+def _hold_charging_suspended(session: DeviceSession, wanted: bool) -> None:
+    """Charging suspended for this benchmark, unless this session already holds it so."""
+    if wanted and not session.charging_held:
+        session.charging_restore_to = _suspend_charging(session.device)
+        session.charging_held = True
+
+
+def restore_charging(session: DeviceSession) -> None:
+    """Charging back to what it was before this session suspended it (end of a benchmark, or of
+    a sweep's queue)."""
+    if session.charging_held:
+        _restore_charging(session.device, session.charging_restore_to)
+        session.charging_held = False
+        session.charging_restore_to = None
+
+
+def _suspend_charging(device: Device) -> str | None:
     """Stop battery charging during the run where the device supports it (Jetpack's method),
     and wait until the battery reports it, so the idle baseline is not taken while charging.
-    A device that keeps charging is measured anyway; its energy is then marked invalid."""
-    if not wanted:
+    A device that keeps charging is measured anyway; its energy is then marked invalid.
+    Returns the value to restore, None when charging was suspended already (by its owner)."""
+    previous = device.shell(["getprop", _SUSPEND_PROPERTY], check=False).stdout.strip() or "false"
+    if previous == "true":
         return None
-    previous = device.shell(["getprop", "power.battery_input.suspended"], check=False).stdout.strip()
-    device.shell(["setprop", "power.battery_input.suspended", "true"], check=False)
-    if previous != "true":
-        deadline = time.monotonic() + CHARGING_SETTLE_TIMEOUT_S
-        while time.monotonic() < deadline:
-            status = device.shell(["cat", _BATTERY_STATUS_FILE], check=False).stdout.strip()
-            if status and status not in ("Charging", "Full"):
-                break
-            time.sleep(0.25)
-    return previous or "false"
+    # The note first: without it, charging is not suspended (the energy then says so).
+    device.shell_script(
+        f"printf %s {shlex.quote(previous)} >{CHARGING_NOTE} && setprop {_SUSPEND_PROPERTY} true", check=False
+    )
+    deadline = time.monotonic() + CHARGING_SETTLE_TIMEOUT_S
+    while time.monotonic() < deadline:
+        status = device.shell(["cat", _BATTERY_STATUS_FILE], check=False).stdout.strip()
+        if status and status not in ("Charging", "Full"):
+            break
+        time.sleep(0.25)
+    return previous
 
 
 def _restore_charging(device: Device, previous: str | None) -> None:
-    if previous is not None:
-        try:
-            device.shell(["setprop", "power.battery_input.suspended", previous], check=False)
-        except DeviceError:
-            pass  # the device is gone; nothing to restore
+    if previous is None:
+        return
+    try:
+        device.shell_script(f"setprop {_SUSPEND_PROPERTY} {shlex.quote(previous)}; rm -f {CHARGING_NOTE}", check=False)
+    except DeviceError:
+        pass  # the device is gone; the note makes the next session on it restore charging
 
 
 def _tail(text: str) -> str:
@@ -392,7 +511,7 @@ def _tail(text: str) -> str:
     return text[-OUTPUT_TAIL_CHARS:]
 
 
-def _fill_measurements(document, session, settings, out_dir: Path, result) -> None:
+def _fill_measurements(document, session, settings, out_dir: Path, result, borrowed):
     from harness.bench.energy import compute_energy
     from harness.bench.logparse import parse_benchmark_log
 
@@ -426,10 +545,13 @@ def _fill_measurements(document, session, settings, out_dir: Path, result) -> No
         n_inferences=n_measured + n_warmup,
         is_virtual=session.passport.is_virtual,
         charging_suspended=settings.suspend_charging,
+        idle_baseline=borrowed,
+        idle_baseline_max_age_s=session.idle_baseline_reuse_s,
     )
-    document["energy"] = energy.to_dict() if energy is not None else None
+    document["energy"] = energy.to_dict()
     document["thermal"] = _thermal_summary(result)
     document["flags"] = cell_flags(session.passport, document)
+    return energy
 
 
 def classify_outcome(result, parsed: dict, log_text: str) -> tuple[str, str | None]:

@@ -18,7 +18,7 @@ from harness.cli.common import (
 from harness.bench.ondevice import Measurement
 from harness.device.profiles import DELEGATES
 from harness.errors import UsageError
-from harness.sweep.spec import DEFAULT_RECOVER_WAIT_S
+from harness.sweep.spec import DEFAULT_IDLE_BASELINE_REUSE_S, DEFAULT_RECOVER_WAIT_S
 
 HELP = "sweep models x compression levels x devices x settings; resumable; ends in a summary table"
 DESCRIPTION = (
@@ -43,6 +43,16 @@ def add_arguments(parser):
     parser.add_argument("--delegates", help="comma-separated: cpu (XNNPACK), xnnpack-off, gpu, nnapi; or 'auto' for each device profile's list (default cpu)")
     add_adb_server_option(parser, repeatable=True)
     add_measurement_options(parser)
+    parser.add_argument(
+        "--idle-baseline-reuse",
+        dest="idle_baseline_reuse_s",
+        type=non_negative_float,
+        default=DEFAULT_IDLE_BASELINE_REUSE_S,
+        metavar="SECONDS",
+        help="measure a device's idle power baseline once and use it for its later cells for this long, "
+        "while its thermal status and charging state stay the same; each cell's energy says which cell "
+        f"measured its baseline (default {DEFAULT_IDLE_BASELINE_REUSE_S:g}; 0: one before every cell)",
+    )
     parser.add_argument("--resume", metavar="RUN", help="finish an interrupted run (its id or directory)")
     parser.add_argument("--results", type=Path, help="results directory (default ./results)")
     parser.add_argument("--virtual-profile", default="virtual-default", help="profile of an auto-started virtual device")
@@ -93,6 +103,7 @@ def spec_from_args(args):
         auto_virtual=args.auto_virtual,
         device_wait_s=args.device_wait,
         recover_wait_s=args.recover_wait,
+        idle_baseline_reuse_s=args.idle_baseline_reuse_s,
     )
 
 

@@ -160,13 +160,41 @@ def _strict_client_class():
         def _safe_connect(self):
             return self._create_socket()  # raises AdbConnectionError / AdbTimeout, starts nothing
 
+        def close(self):
+            # adbutils 2.12 sleeps 10 ms after shutdown() (written for uiautomator2's long-lived
+            # forwarded streams). Every request made here has read its whole answer before it
+            # closes (shell v2 up to the exit code, sync up to OKAY/DONE), so nothing is left to
+            # flush, and the sleep was most of the cost of each request (benchmarks/transfer.py).
+            conn = self._AdbConnection__conn  # adbutils name-mangles its socket
+            if conn is None:
+                return
+            try:
+                conn.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+            conn.close()
+            self._AdbConnection__conn = None
+
     class NoAutoStartClient(adbutils.AdbClient):
         def __init__(self, host: str, port: int, socket_timeout: float | None = None):
             super().__init__(host=host, port=port, socket_timeout=socket_timeout)
             self._default_timeout_s = socket_timeout
+            self._server_version: int | None = None
+
+        def server_version(self) -> int:
+            # adbutils asks before every device request (one more connection, and formerly one
+            # more 10 ms sleep, each time) only to choose host:tport: (servers >= 41) over
+            # host:transport:. A server does not change version under a client: the harness
+            # only ever restarts a local server with the same adb binary.
+            if self._server_version is None:
+                self._server_version = super().server_version()
+            return self._server_version
 
         def make_connection(self, timeout: float | None = None):
             connection = NoAutoStartConnection(self.host, self.port)
+            # A request is several small writes (a sync SEND header, then a small file's DATA and
+            # DONE): with Nagle's algorithm each waits for the server's delayed ACK, 40 ms.
+            connection.conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             timeout = timeout or self._default_timeout_s
             if timeout:
                 connection.conn.settimeout(timeout)

@@ -8,6 +8,8 @@ evaluated by the device's shell (mksh on Android).
 from __future__ import annotations
 
 import hashlib
+import io
+import os
 import posixpath
 import re
 import shlex
@@ -28,6 +30,28 @@ SHELL_TIMEOUT_S = 60.0
 SYNC_DATA_MAX_BYTES = 64 * 1024
 # Output of `getprop` with no argument: "[ro.product.model]: [Pixel 8]", one per line.
 _GETPROP_LINE = re.compile(r"^\[(?P<name>[^\]]+)\]: \[(?P<value>.*)\]$")
+# Beside every file push_if_changed pushes: "SHA256 SIZE MTIME", the content's digest and the
+# size and mtime the device reported for the file after the push. One `cat` and one sync STAT
+# then tell that the file is still the one pushed, where hashing it on the device takes
+# 100-200 ms for 14 MB (virtual device) and more on a phone's slow storage. A file removed or
+# truncated since has another size or no STAT at all; one rewritten since has the device's
+# clock as its mtime, not the local file's that the push gave it (as `adb push` does): it is
+# pushed again.
+DIGEST_NOTE_SUFFIX = ".sha256"
+_DIGEST_NOTE = re.compile(r"(?P<sha256>[0-9a-f]{64}) (?P<size>\d+) (?P<mtime>\d+)")
+
+
+@dataclass(frozen=True)
+class RemoteStat:
+    """What adb's sync STAT says about a device path: a missing path has mode 0."""
+
+    mode: int
+    size_bytes: int
+    mtime_s: int
+
+    @property
+    def exists(self) -> bool:
+        return self.mode != 0
 
 
 @dataclass(frozen=True)
@@ -169,7 +193,7 @@ class Device:
         name = Path(local).name
         try:
             with open(local, "rb") as source, self._translated_errors(f"push {name} to {remote}"):
-                return self._sync_send(source, remote, mode)
+                return self._sync_send(source, remote, mode, mtime_s=int(os.fstat(source.fileno()).st_mtime))
         except SyncRefused as e:
             self.shell(["rm", "-f", remote], check=False)
             raise DeviceError(
@@ -179,9 +203,10 @@ class Device:
                 serial=self.serial,
             ) from None
 
-    def _sync_send(self, source: BinaryIO, remote: str, mode: int) -> int:
-        """adb's sync SEND. adbutils' own push drops the device's reason for a refusal (it raises
-        a bare "FAIL"); this one reads it, e.g. "write failed: No space left on device"."""
+    def _sync_send(self, source: BinaryIO, remote: str, mode: int, *, mtime_s: int | None = None) -> int:
+        """adb's sync SEND; the file gets `mtime_s` (default: now). adbutils' own push drops the
+        device's reason for a refusal (it raises a bare "FAIL"); this one reads it, e.g.
+        "write failed: No space left on device"."""
         size_bytes = 0
         target = f"{remote},{stat.S_IFREG | mode}".encode()
         with self._adb_device.open_transport() as connection:
@@ -192,7 +217,7 @@ class Device:
             for chunk in iter(lambda: source.read(SYNC_DATA_MAX_BYTES), b""):
                 connection.conn.sendall(b"DATA" + struct.pack("<I", len(chunk)) + chunk)
                 size_bytes += len(chunk)
-            connection.conn.sendall(b"DONE" + struct.pack("<I", int(time.time())))
+            connection.conn.sendall(b"DONE" + struct.pack("<I", int(time.time()) if mtime_s is None else mtime_s))
             answer = connection.read_exact(4)
             if answer == b"FAIL":
                 (length,) = struct.unpack("<I", connection.read_exact(4))
@@ -222,13 +247,55 @@ class Device:
             return digest
         return None
 
+    def stat(self, remote: str) -> RemoteStat:
+        """adb's sync STAT of a device path (one request, nothing run on the device)."""
+        path = check_device_path(remote).encode()
+        with self._translated_errors(f"stat {remote}"), self._adb_device.open_transport() as connection:
+            connection.send_command("sync:")
+            connection.check_okay()
+            connection.conn.sendall(b"STAT" + struct.pack("<I", len(path)) + path)
+            answer = connection.read_exact(16)
+        if answer[:4] != b"STAT":
+            raise DeviceError(f"stat {remote}: unexpected sync answer {answer[:4]!r}", serial=self.serial)
+        return RemoteStat(*struct.unpack("<III", answer[4:]))
+
     def push_if_changed(self, local: Path, remote: str, *, sha256: str | None = None, mode: int = 0o644) -> bool:
-        """Push unless the device already holds a file with the same content. True if pushed."""
+        """Push unless the device already holds a file with the same content. True if pushed.
+
+        The content is known by the digest note beside the file (DIGEST_NOTE_SUFFIX); a file
+        without one (pushed by an older squeezebench) is hashed on the device once, then noted."""
         digest = sha256 or file_sha256(local)
-        if self.remote_sha256(remote) == digest:
+        size_bytes = Path(local).stat().st_size
+        note = self._read_digest_note(remote)
+        on_device = self.stat(remote)
+        if note is not None:
+            if note == (digest, on_device.size_bytes, on_device.mtime_s) and on_device.size_bytes == size_bytes:
+                return False
+        elif on_device.exists and on_device.size_bytes == size_bytes and self.remote_sha256(remote) == digest:
+            self._write_digest_note(remote, digest, on_device)
             return False
         self.push(local, remote, mode=mode)
+        pushed = self.stat(remote)
+        if pushed.size_bytes != size_bytes:
+            raise DeviceError(
+                f"push of {Path(local).name} to {remote}: the device holds {pushed.size_bytes} bytes of {size_bytes}",
+                "check the device's storage and run again", serial=self.serial,
+            )
+        self._write_digest_note(remote, digest, pushed)
         return True
+
+    def _read_digest_note(self, remote: str) -> tuple[str, int, int] | None:
+        text = self.shell(["cat", remote + DIGEST_NOTE_SUFFIX], check=False).stdout.strip()
+        match = _DIGEST_NOTE.fullmatch(text)
+        return (match["sha256"], int(match["size"]), int(match["mtime"])) if match else None
+
+    def _write_digest_note(self, remote: str, digest: str, on_device: RemoteStat) -> None:
+        note = f"{digest} {on_device.size_bytes} {on_device.mtime_s}\n".encode()
+        try:
+            with self._translated_errors(f"push {remote}{DIGEST_NOTE_SUFFIX}"):
+                self._sync_send(io.BytesIO(note), remote + DIGEST_NOTE_SUFFIX, 0o644)
+        except SyncRefused:
+            pass  # no note (a full device): the next check hashes the file on the device instead
 
 
 def file_sha256(path: Path) -> str:

@@ -1,8 +1,11 @@
 """`squeezebench run`: convert, find devices, and work through every device's queue in parallel.
 
-Each device has its own worker thread and queue; a cross-process lock per device guarantees one
-benchmark at a time on it. Virtual devices on this host share the host's CPUs, so by default their
-benchmarks take turns (a host-CPU lock) rather than contaminate each other's latencies.
+Each device has its own worker thread and queue. A cross-process lock per device is held for the
+device's whole queue: no other squeezebench benchmarks on it meanwhile, so the worker can keep
+charging suspended from the first cell to the last (settling the charger once) and lend the idle
+power baseline it measured to later cells (`--idle-baseline-reuse`). Virtual devices on this
+host share the host's CPUs, so by default their benchmarks take turns (a host-CPU lock, taken
+per cell) rather than contaminate each other's latencies.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import shutil
 import threading
 import time
-from contextlib import ExitStack, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -322,6 +325,19 @@ class DeviceWorker(threading.Thread):
 
     def work_through_queue(self) -> None:
         self.reporter.device_started(self.key, len(self.cells))
+        self.session.keep_charging_suspended = True
+        self.session.idle_baseline_reuse_s = self.spec.idle_baseline_reuse_s
+        with self.device_held():
+            try:
+                self.run_cells()
+            finally:
+                # Killed before this (SIGKILL, power cut), the charging note left on the device
+                # makes the next benchmark there restore it (ondevice.CHARGING_NOTE).
+                ondevice.restore_charging(self.session)
+        self.record_transfers()
+        self.reporter.device_finished(self.key)
+
+    def run_cells(self) -> None:
         for index, cell in enumerate(self.cells):
             if self.stop.is_set():
                 break
@@ -331,8 +347,6 @@ class DeviceWorker(threading.Thread):
             if status == ondevice.STATUS_DEVICE_LOST:
                 self.give_up(self.cells[index + 1 :], self.store.cell(cell["id"])["reason"])
                 break
-        self.record_transfers()
-        self.reporter.device_finished(self.key)
 
     def record_transfers(self) -> None:
         """What had to be pushed (a warm second run pushes nothing), kept in run.json and said."""
@@ -371,15 +385,14 @@ class DeviceWorker(threading.Thread):
             shutil.rmtree(cell_dir)  # left by a run that died mid-cell
         self.store.update_cell(cell["id"], status="running", started_utc=utc_now(), attempts=cell.get("attempts", 0) + 1)
         settings = self.settings_for(cell)
-        with ExitStack() as held:
-            held.enter_context(self.device_held())
-            held.enter_context(self.host_cpu_held())
+        with self.host_cpu_held():
             return ondevice.run_benchmark(
                 self.session,
                 model_file,
                 settings,
                 cell_dir,
                 model_info={"name": cell["model"], "level": cell["level"], "sha256": level.get("sha256")},
+                cell_id=cell["id"],
             )
 
     def settings_for(self, cell: dict) -> ondevice.BenchSettings:
@@ -409,9 +422,9 @@ class DeviceWorker(threading.Thread):
         deadline = time.monotonic() + wait_s
         while time.monotonic() < deadline and not self.stop.is_set():
             if self.device_is_back():
-                # It may come back with another /data (reset, another device on that port):
-                # check every file on it again rather than trust what was pushed before.
-                self.session.pushed.clear()
+                # It may come back rebooted or with another /data (reset, another device on that
+                # port): check every file on it again, and learn its state afresh.
+                self.session.forget_device_state()
                 return True
             time.sleep(RECOVER_POLL_S)
         return False

@@ -9,6 +9,9 @@ from harness.bench.ondevice import Measurement
 # How long a device worker waits for a lost device or adb server to come back before it gives up
 # on that device (its remaining cells are then marked device-lost, for --resume).
 DEFAULT_RECOVER_WAIT_S = 30.0
+# How long a device's idle power baseline, measured in one cell, stands for its later cells (while
+# its thermal status and charging state stay the same); 0 measures one before every cell.
+DEFAULT_IDLE_BASELINE_REUSE_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,7 @@ class SweepSpec:
     auto_virtual: bool = True
     device_wait_s: float | None = None  # how long to wait for a device another process holds
     recover_wait_s: float = DEFAULT_RECOVER_WAIT_S
+    idle_baseline_reuse_s: float = DEFAULT_IDLE_BASELINE_REUSE_S
     extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:

@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
 import time
 from pathlib import Path
@@ -38,6 +39,7 @@ log = logging.getLogger("harness.virtual.daemon")
 RECORD_NAME = "device.json"
 RECORD_KIND = "squeezebench.virtual-device"
 REGISTRATION_CHECK_S = 2.0
+LISTEN_BACKLOG = 100  # asyncio's default
 
 
 class PortInUseError(InputError):
@@ -102,13 +104,25 @@ class VirtualDeviceDaemon:
             tcp_server.close()
 
     async def _listen(self) -> asyncio.AbstractServer:
+        """The port, bound and listening before anything else is done: connections wait in the
+        backlog until the device serves. With SO_REUSEADDR, Linux lets two sockets bind one port
+        as long as neither listens yet, so a bind alone does not claim it; another program's
+        listen() in between made ours fail late, after the sandbox had started."""
+        # IPPROTO_TCP spelt out: asyncio sets TCP_NODELAY only on sockets whose proto says TCP,
+        # and without it every request stalls 40 ms in Nagle's algorithm and delayed ACKs.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         try:
-            return await asyncio.start_server(
-                self._accept, "127.0.0.1", self.port, limit=2 * MAX_PAYLOAD_BYTES, start_serving=False
-            )
+            # As asyncio does: a port in TIME_WAIT after a killed device is free to take.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(("127.0.0.1", self.port))
+            sock.listen(LISTEN_BACKLOG)
         except OSError as e:
+            sock.close()
             error_class = PortInUseError if e.errno == errno.EADDRINUSE else InputError
             raise error_class(f"port {self.port} cannot be used: {e.strerror}", "pick another with --port") from None
+        return await asyncio.start_server(
+            self._accept, sock=sock, limit=2 * MAX_PAYLOAD_BYTES, backlog=LISTEN_BACKLOG, start_serving=False
+        )
 
     async def _serve(self, tcp_server: asyncio.AbstractServer, report_ready) -> None:
         self._sandbox.attach(asyncio.get_running_loop(), on_lost=self._sandbox_lost)
@@ -120,6 +134,7 @@ class VirtualDeviceDaemon:
         self._system_server.log.add(
             "I", "squeezebench", f"virtual device {self.serial} started, profile {self.profile.name}"
         )
+        self._publish_for_fast_stand_ins()
         system_socket = await self._system_server.serve(self.layout.system_server_socket)
         power_task = asyncio.create_task(self._simulate_power())
         await tcp_server.start_serving()
@@ -139,6 +154,40 @@ class VirtualDeviceDaemon:
             await asyncio.gather(*self._connections, return_exceptions=True)
             power_task.cancel()
             system_socket.close()
+
+    def _publish_for_fast_stand_ins(self) -> None:
+        """What the fast getprop and `dumpsys thermalservice` read (sandbox.PUBLISHED_DIR), kept
+        current: properties on every change, the thermal dump on every power tick and every
+        `cmd thermalservice` (an override shows at once)."""
+        for name, value in self.props.items_sorted():
+            self._publish_property(name, value, listing=False)
+        self._publish_property_listing()
+        self.props.on_change(self._publish_property)
+        # The system server has no hook for its thermal commands: its handler is wrapped.
+        thermal = self._system_server.thermal
+        run_thermal_command = thermal.command
+
+        def thermal_command_then_publish(args: list[str]):
+            result = run_thermal_command(args)
+            self._publish_thermal()
+            return result
+
+        thermal.command = thermal_command_then_publish
+        self._publish_thermal()
+
+    def _publish_property(self, name: str, value: str, *, listing: bool = True) -> None:
+        if sandbox.publishable_property(name):
+            sandbox.publish(self.layout, f"properties/{name}", value + "\n")
+        if listing:
+            self._publish_property_listing()
+
+    def _publish_property_listing(self) -> None:
+        # The system server's own answer: one format for both paths.
+        listing = self._system_server.execute_json(json.dumps({"command": "getprop", "args": []}).encode())
+        sandbox.publish(self.layout, "getprop", listing.stdout)
+
+    def _publish_thermal(self) -> None:
+        sandbox.publish(self.layout, "thermalservice", self._system_server.thermal.dump())
 
     def _sandbox_lost(self) -> None:
         log.error("the sandbox ended unexpectedly; stopping the device")
@@ -204,6 +253,7 @@ class VirtualDeviceDaemon:
             reading = self.power.step(now - last_tick, meter.cpu_since_last_s())
             last_tick = now
             publisher.publish(reading)
+            self._publish_thermal()
             if reading.thermal_status != last_status:
                 self._system_server.log.add(
                     "W", "ThermalManager",

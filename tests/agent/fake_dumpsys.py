@@ -8,6 +8,7 @@ printed from a float). The state lives in $FAKE_DEVICE/device.json (written by t
   thermal_status: list of statuses, one per call (the last repeats); null = no thermalservice
   battery: dict for `dumpsys battery`; null = no battery service
   rails: {"idle_mw": {rail: mW}, "active_mw": {rail: mW}}; null = no power-stats HAL
+Every call appends its service name to $FAKE_DEVICE/dumpsys_calls, one per line.
 Rail counters integrate idle power since boot plus the extra active power over the windows the
 fake runner appends to $FAKE_DEVICE/activity ("start end" uptimes, end missing while running).
 """
@@ -27,6 +28,8 @@ POWER_STATS = "android.hardware.power.stats.IPowerStats/default"
 def main(argv: list[str]) -> int:
     state = json.loads((DEVICE / "device.json").read_text())
     service = argv[0] if argv else ""
+    with open(DEVICE / "dumpsys_calls", "a") as calls:
+        calls.write(service + "\n")
     if service == "thermalservice" and state.get("thermal_status") is not None:
         print(thermal_dump(next_thermal_status(state["thermal_status"])), end="")
     elif service == "battery" and state.get("battery") is not None:

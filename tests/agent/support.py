@@ -115,6 +115,11 @@ class FakeDevice:
             return process
         return finish(process)
 
+    def dumpsys_calls(self) -> list[str]:
+        """The services `dumpsys` was asked for so far (the fake dumpsys logs every call)."""
+        calls = self.state_dir / "dumpsys_calls"
+        return calls.read_text().splitlines() if calls.exists() else []
+
     def runner_argv(self) -> list[str]:
         raw = (self.state_dir / "argv").read_bytes()
         return [arg.decode() for arg in raw.split(b"\0")[:-1]]

@@ -233,6 +233,64 @@ def test_power_rails_are_dumped_and_preferred_even_while_charging(device):
     assert gauge_only.validity == "invalid: charging" and gauge_only.energy_per_inference_j is None
 
 
+POWER_STATS = "android.hardware.power.stats.IPowerStats/default"
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_without_a_cooldown_the_thermal_status_is_read_once_per_snapshot(device, shell):
+    device.state["thermal_status"] = [1, 0]
+    run = device.run_agent(shell, ["ok"], "--idle-baseline-s", "0.3")
+
+    assert device.dumpsys_calls().count("thermalservice") == 2  # before and after, nothing else
+    assert run.result.cooldown.thermal_status_at_start == run.result.before.thermal_status == 1
+    assert run.result.after.thermal_status == 0
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+@pytest.mark.parametrize(("hint", "source", "power_stats_calls"), [
+    (None, "power-rails", 4),  # probed, then dumped at idle start, run start and run end
+    ("2.0", "power-rails", 3),  # known from an earlier run: dumped only
+    ("none", "battery-gauge", 0),  # known to have none: not asked
+])
+def test_the_rails_hal_hint_replaces_the_probe(device, shell, hint, source, power_stats_calls):
+    device.state["rails"] = {"idle_mw": RAILS_IDLE_MW, "active_mw": RAILS_ACTIVE_MW}
+    options = ["--rails-hal", hint] if hint else []
+    run = device.run_agent(shell, ["ok"], "--idle-baseline-s", "0.6", *options)
+
+    assert run.returncode == 0, run.stderr
+    assert run.result.energy.source == source
+    assert device.dumpsys_calls().count(POWER_STATS) == power_stats_calls
+    expected_files = ("rails_idle_start.txt", "rails_run_start.txt", "rails_run_end.txt") if power_stats_calls else ()
+    assert run.result.energy.rails_files == expected_files
+    assert run.result.energy.rails_hal == (None if hint == "none" else "2.0")
+
+
+def test_without_an_idle_baseline_there_is_no_idle_phase(device):
+    device.state["rails"] = {"idle_mw": RAILS_IDLE_MW, "active_mw": RAILS_ACTIVE_MW}
+    run = device.run_agent("mksh", ["ok"], "--idle-baseline-s", "0", "--rails-hal", "2.0",
+                           "--sample-interval-ms", "20")
+
+    assert run.result.energy.rails_files == ("rails_run_start.txt", "rails_run_end.txt")
+    assert not (run.out / "rails_idle_start.txt").exists()
+    samples = parse_energy_samples((run.out / "energy.csv").read_text())
+    assert samples and {s.phase for s in samples} == {"run"}
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_samplers_stop_at_once_rather_than_at_their_next_sample(device, shell):
+    """A 20 s sample interval: waiting for the sampler's nap to end would hold the agent 20 s
+    after the idle phase and again after the runner."""
+    run = device.run_agent(shell, ["ok"], "--idle-baseline-s", "0.3", "--sample-interval-ms", "20000")
+
+    assert run.returncode == 0, run.stderr
+    assert run.leftovers == []
+    result = run.result
+    assert result.runner.start_uptime_s - result.start_uptime_s < 10
+    assert result.end_uptime_s - result.runner.end_uptime_s < 10
+    samples = parse_energy_samples((run.out / "energy.csv").read_text())
+    assert [s.phase for s in samples] == ["idle", "run"]  # one each, whole lines
+
+
 def test_without_sysfs_battery_dumpsys_battery_fills_in(device):
     for entry in device.battery_dir.iterdir():
         entry.unlink()
@@ -279,6 +337,7 @@ def test_a_rerun_in_the_same_directory_leaves_nothing_of_the_first(device):
     (["--out", "OUT", "--", ], "no runner given after --"),
     (["--", "runner"], "--out DIR is required"),
     (["--out", "OUT", "--timeout-s"], "--timeout-s needs a value"),
+    (["--out", "OUT", "--rails-hal", "3.0", "--", "runner"], "--rails-hal needs none, 1.0 or 2.0, got '3.0'"),
 ])
 def test_bad_options_are_one_line_errors(device, arguments, message):
     out = device.root / "never"

@@ -7,7 +7,9 @@ import time
 import numpy as np
 import pytest
 
+from harness.bench.ondevice import CHARGING_NOTE
 from harness.convert import convert_model
+from harness.device.connection import Device
 
 
 def in_process_median_us(model_path, threads: int, runs: int = 50, min_s: float = 1.0) -> float:
@@ -90,12 +92,16 @@ def test_charging_makes_energy_invalid_and_suspending_it_makes_it_valid(cli, tin
     suspended = bench(cli, tiny_tflite, device.serial, tmp_path / "suspended", "--runs", "20")
     assert suspended["energy"]["validity"] == "valid"
     assert suspended["energy"]["energy_per_inference_mj"] > 0 and suspended["energy"]["net_power_mw"] > 0
+    assert suspended["energy"]["idle_source"] == "this cell"  # `bench` always measures its own
     assert "charging" not in suspended["flags"]
+    # Put back after the benchmark, leaving no note behind.
+    handle = Device(device.adb_server, device.serial)
+    assert handle.shell(["getprop", "power.battery_input.suspended"]).stdout.strip() == "false"
+    assert not handle.shell(["ls", CHARGING_NOTE], check=False).ok
 
 
 def test_a_hot_device_is_waited_for_with_cooldown_and_flagged_without(cli, virtual_devices, tiny_tflite, tmp_path):
     from harness.device.adb import AdbServerAddress  # noqa: F401 - the session server is the env's
-    from harness.device.connection import Device
 
     [hot] = virtual_devices(1, "virtual-hot")
     device = Device(hot.adb_server, hot.serial)

@@ -5,18 +5,22 @@ from __future__ import annotations
 import pytest
 
 from harness.bench.agent_result import EnergySample, parse_agent_result
-from harness.bench.energy import compute_energy, parse_rail_energy_mws
+from harness.bench.energy import IdleBaseline, compute_energy, parse_rail_energy_mws
 
 RUN_START_S, RUN_END_S = 100.0, 102.0
 
 
 def agent_result(*, status="Discharging", status_after=None, usb_online="0", suspended="", runner_status="ok",
-                 rails_uptimes=None, source="battery-gauge"):
-    lines = [f"runner.status={runner_status}", f"runner.start_uptime_s={RUN_START_S}",
-             f"runner.end_uptime_s={RUN_END_S}", f"energy.source={source}"]
+                 rails_uptimes=None, source="battery-gauge", thermal=0, start_s=RUN_START_S, end_s=RUN_END_S,
+                 cooled_to=None):
+    lines = [f"runner.status={runner_status}", f"runner.start_uptime_s={start_s}",
+             f"runner.end_uptime_s={end_s}", f"energy.source={source}"]
+    if cooled_to is not None:
+        lines.append(f"cooldown.thermal_status_at_end={cooled_to}")
     for prefix, prefix_status in (("before", status), ("after", status_after or status)):
         lines += [f"{prefix}.battery.status={prefix_status}", f"{prefix}.battery.input_suspended={suspended}",
-                  f"{prefix}.supply.usb.type=USB", f"{prefix}.supply.usb.online={usb_online}"]
+                  f"{prefix}.supply.usb.type=USB", f"{prefix}.supply.usb.online={usb_online}",
+                  f"{prefix}.thermal.status={thermal}"]
     if rails_uptimes:
         lines.append("energy.rails_files=rails_idle_start.txt rails_run_start.txt rails_run_end.txt")
         for dump, (before_s, after_s) in rails_uptimes.items():
@@ -313,3 +317,112 @@ def test_hal_dump_formats():
             + "========== End of PowerStats HAL 1.0 rail energy data ==========\n")
     assert parse_rail_energy_mws(hal1) == {"[VSYS_PWR_MODEM]:Modem": 4242.5}
     assert parse_rail_energy_mws("Can't find service: android.hardware.power.stats.IPowerStats/default\n") == {}
+
+
+# ---------------------------------------------------------------- a baseline lent by an earlier cell
+
+LATER_S = 60.0  # the borrowing run starts this much later on the device's clock
+
+
+def lent_baseline(result=None, samples=None, rails=None):
+    """What a first cell (gauge, 400 mW idle) lends to the next ones."""
+    result = result or agent_result(suspended="true")
+    energy = energy_of(result, samples or gauge(100_000, 300_000), rails)
+    assert energy.validity == "valid" and energy.idle_source == "this cell"
+    return IdleBaseline.from_cell(energy, result, True, taken_in="cell first")
+
+
+def later_run(current_ua=300_000, **kwargs):
+    """A later cell's run (no idle phase): the runner window moved LATER_S on, gauge run samples only."""
+    result = agent_result(**{"suspended": "true", **kwargs}, start_s=RUN_START_S + LATER_S, end_s=RUN_END_S + LATER_S)
+    samples = [EnergySample(s.uptime_s + LATER_S, "run", current_ua, s.voltage_now)
+               for s in gauge(100_000, current_ua) if s.phase == "run"]
+    return result, samples
+
+
+def test_a_borrowed_baseline_gives_the_same_numbers_and_says_where_it_came_from():
+    baseline = lent_baseline()
+    result, samples = later_run()
+
+    energy = energy_of(result, samples, idle_baseline=baseline, idle_baseline_max_age_s=600)
+
+    assert (energy.validity, energy.reason) == ("valid", None)
+    assert energy.idle_power_mw == pytest.approx(400) and energy.net_power_mw == pytest.approx(800)
+    assert energy.energy_per_inference_j == pytest.approx(0.16)
+    assert (energy.idle_source, energy.idle_age_s) == ("cell first", pytest.approx(LATER_S))
+    assert (energy.idle_samples, energy.idle_duration_s) == (12, pytest.approx(2.75))  # the lender's
+    document = energy.to_dict()
+    assert document["idle_source"] == "cell first" and document["idle_age_s"] == pytest.approx(LATER_S)
+    # A cell that measured its own says so, and lends nothing it borrowed.
+    own = energy_of(agent_result(suspended="true"), gauge(100_000, 300_000))
+    assert (own.idle_source, own.idle_age_s) == ("this cell", None)
+    assert IdleBaseline.from_cell(energy, result, True, taken_in="cell later") is None
+
+
+@pytest.mark.parametrize(("later", "max_age_s", "problem"), [
+    (dict(thermal=2), 600, "the thermal status was 0 then and 2 now"),
+    (dict(suspended="false", usb_online="1", status="Charging"), 600, "charging was 'suspended"),
+    (dict(), 30, "it is 60 s old, more than the 30 s"),
+])
+def test_a_borrowed_baseline_does_not_hold_when_the_device_changed_or_it_expired(later, max_age_s, problem):
+    result, samples = later_run(**later)
+
+    energy = energy_of(result, samples, idle_baseline=lent_baseline(), idle_baseline_max_age_s=max_age_s,
+                       charging_suspended=True)
+
+    assert energy.validity == "invalid: idle baseline not valid here"
+    assert problem in energy.reason and "cell first" in energy.reason
+    assert energy.energy_per_inference_j is None and energy.idle_power_mw is None
+    assert energy.idle_source == "cell first"
+
+
+def test_with_a_cooldown_the_thermal_status_it_ended_at_counts():
+    """Both cells waited for their device to cool from status 2: their idle and run phases began
+    at status 0, which is what the baseline depends on."""
+    baseline = lent_baseline(agent_result(suspended="true", thermal=2, cooled_to=0))
+    result, samples = later_run(thermal=2, cooled_to=0)
+
+    assert baseline.conditions.thermal_status == 0
+    assert energy_of(result, samples, idle_baseline=baseline).validity == "valid"
+    hot, samples = later_run(thermal=2, cooled_to=1)  # the cool-down gave up at status 1
+    assert energy_of(hot, samples, idle_baseline=baseline).validity == "invalid: idle baseline not valid here"
+
+
+def test_a_baseline_from_before_a_reboot_does_not_hold():
+    result = agent_result(suspended="true", start_s=5.0, end_s=7.0)  # uptime started again
+    samples = [EnergySample(5.0 + i * 0.25, "run", 300_000, 4_000_000) for i in range(9)]
+
+    energy = energy_of(result, samples, idle_baseline=lent_baseline())
+
+    assert energy.validity == "invalid: idle baseline not valid here" and "rebooted" in energy.reason
+
+
+def test_a_baseline_measured_otherwise_does_not_hold():
+    result, samples = later_run()
+    flipped = [EnergySample(s.uptime_s, s.phase, -s.current_now, s.voltage_now) for s in samples]
+    from_rails = lent_baseline(agent_result(suspended="true", rails_uptimes=RAIL_UPTIMES, source="power-rails"),
+                               rails=rails_files({"[SOC]:SoC": 0.0}, {"[SOC]:SoC": 800.0}, {"[SOC]:SoC": 5000.0}))
+
+    sign = energy_of(result, flipped, idle_baseline=lent_baseline())
+    source = energy_of(result, samples, idle_baseline=from_rails)
+
+    assert sign.validity == source.validity == "invalid: idle baseline not valid here"
+    assert "current sign flipped" in sign.reason and "power-rails" in source.reason
+
+
+def test_rails_with_a_borrowed_baseline_need_no_idle_dump():
+    rails = {"[SOC]:SoC": 0.0}
+    baseline = lent_baseline(agent_result(suspended="true", rails_uptimes=RAIL_UPTIMES, source="power-rails"),
+                             rails=rails_files(rails, {"[SOC]:SoC": 800.0}, {"[SOC]:SoC": 5000.0}))
+    uptimes = {dump: (a + LATER_S, b + LATER_S) for dump, (a, b) in RAIL_UPTIMES.items() if dump != "idle_start"}
+    result = agent_result(suspended="true", rails_uptimes=uptimes, source="power-rails",
+                          start_s=RUN_START_S + LATER_S, end_s=RUN_END_S + LATER_S)
+    later = {"rails_run_start.txt": hal2_dump({"[SOC]:SoC": 9000.0}), "rails_run_end.txt": hal2_dump({"[SOC]:SoC": 15000.0})}
+
+    energy = energy_of(result, [], later, idle_baseline=baseline)
+
+    # 400 mW idle lent; 6000 mWs over the 4 s run window: 1500 mW gross, 1100 net, x 4 s / 10.
+    assert (energy.method, energy.validity) == ("power-rails", "valid"), energy.reason
+    assert energy.idle_power_mw == pytest.approx(400) and energy.gross_power_mw == pytest.approx(1500)
+    assert energy.energy_per_inference_j == pytest.approx(0.44)
+    assert energy.idle_source == "cell first"

@@ -7,7 +7,7 @@ import signal
 
 import pytest
 
-from harness.bench.ondevice import DEVICE_ROOT
+from harness.bench.ondevice import CHARGING_NOTE, DEVICE_ROOT
 from harness.device.connection import Device
 from harness.errors import ExitCode
 from harness.store.run import open_run
@@ -28,8 +28,12 @@ def test_a_killed_run_is_valid_on_disk_and_resumes(virtual_devices, tiny_tflite,
     # The connection is gone: the agent is hung up, stops its runner and helpers, and records it.
     wait_for(lambda: device_leftovers(device.adb_server, device.serial)[0] == [], "the agent to wrap up", 30)
     [cell_dir] = device_leftovers(device.adb_server, device.serial)[1]
-    result = Device(device.adb_server, device.serial).read_text(f"{DEVICE_ROOT}/cells/{cell_dir}/result.txt")
+    handle = Device(device.adb_server, device.serial)
+    result = handle.read_text(f"{DEVICE_ROOT}/cells/{cell_dir}/result.txt")
     assert "agent.interrupted=HUP" in result.splitlines()
+    # The sweep kept charging suspended for its queue; dead, it leaves the note saying what to restore.
+    assert charging_suspended(handle) == "true"
+    assert handle.read_text(CHARGING_NOTE) == "false"
 
     [run_dir] = [p.parent for p in tmp_path.glob("*/run.json")]
     killed = open_run(run_dir)  # parses, right kind and version, paths inside the run
@@ -49,6 +53,14 @@ def test_a_killed_run_is_valid_on_disk_and_resumes(virtual_devices, tiny_tflite,
         assert after[cell["id"]]["summary"] == cell["summary"]
     assert out["run"]["finished_utc"]
     assert device_leftovers(device.adb_server, device.serial) == ([], [])
+    # The next session restored charging from the note, suspended it for its own queue, and put
+    # it back at the end: charging as it was before the killed run.
+    assert charging_suspended(handle) == "false"
+    assert not handle.shell(["ls", CHARGING_NOTE], check=False).ok
+
+
+def charging_suspended(device: Device) -> str:
+    return device.shell(["getprop", "power.battery_input.suspended"]).stdout.strip()
 
 
 def agent_running(device) -> bool:

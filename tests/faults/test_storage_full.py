@@ -42,5 +42,6 @@ def test_a_full_device_fails_that_cell_cleanly_and_the_sweep_goes_on(
     assert cells["tiny"]["status"] == "ok"  # pushed and measured after the failure
 
     models = Device(device.adb_server, device.serial).shell(["find", f"{DEVICE_ROOT}/models", "-type", "f"]).stdout
-    assert [line.rsplit("/", 1)[1] for line in models.split()] == ["as-is.tflite"]  # tiny's, no partial big
+    # tiny's, with its digest note; no partial big, and no note claiming it
+    assert sorted(line.rsplit("/", 1)[1] for line in models.split()) == ["as-is.tflite", "as-is.tflite.sha256"]
     assert device_leftovers(device.adb_server, device.serial) == ([], [])

@@ -103,7 +103,8 @@ def test_sigkill_makes_the_device_disappear(adb_server):
         os.kill(device.pid, signal.SIGKILL)
         wait_until(lambda: not processes_mentioning(str(device.state_dir)), "the sandbox to die with its daemon")
         assert device.serial not in {d.serial for d in fleet.list_running()}
-        assert not port_is_listening(device.port)
+        # The kernel closes a killed process's files after its command line is gone from /proc.
+        wait_until(lambda: not port_is_listening(device.port), "the port to close")
     finally:
         fleet.stop(device.serial, delete=True)
 
@@ -213,3 +214,50 @@ def test_a_taken_port_is_refused_when_asked_for_and_skipped_when_chosen(adb_serv
 
         assert fleet._start_on_a_free_port(taken, start_one, set()) not in (taken, None)
         assert attempts[0] == taken and len(attempts) == 2
+
+
+def test_the_daemon_listens_as_soon_as_it_binds_so_a_late_taker_fails_not_it(tmp_path):
+    """Linux lets two SO_REUSEADDR sockets bind one port while neither listens: a bind alone
+    does not claim a port, and a device that listened only once its sandbox was up lost it to
+    a program that listened in between ('Address already in use' after the start)."""
+    import asyncio
+
+    from harness.virtual import daemon
+
+    port = fleet._next_free_port(fleet.LAST_PORT - 80, set())
+    args = daemon.parse_args(["--port", str(port), "--state-dir", str(tmp_path), "--adb-server", "127.0.0.1:1"])
+
+    async def claim_then_try_to_take():
+        server = await daemon.VirtualDeviceDaemon(args)._listen()
+        try:
+            assert port_is_listening(port)  # before it serves: connections wait in the backlog
+            # asyncio gives accepted connections TCP_NODELAY only on a socket that says it is TCP
+            # (without, every small adb request stalls 40 ms on delayed ACKs).
+            assert [s.proto for s in server.sockets] == [socket.IPPROTO_TCP]
+            with socket.socket() as late:
+                late.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                with pytest.raises(OSError):
+                    late.bind(("127.0.0.1", port))
+        finally:
+            server.close()
+            await server.wait_closed()
+
+    asyncio.run(claim_then_try_to_take())
+
+
+def test_a_port_taken_after_the_check_moves_the_device_to_the_next_one(adb_server, monkeypatch):
+    import functools
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", fleet._next_free_port(fleet.LAST_PORT - 60, set())))
+        holder.listen()
+        taken = holder.getsockname()[1]
+        real_port_is_free = fleet._port_is_free
+        monkeypatch.setattr(fleet, "_port_is_free", lambda port: port == taken or real_port_is_free(port))
+        start_one = functools.partial(fleet._start_one, profile="virtual-default", adb_server=adb_server,
+                                      unauthorized=False, storage_mb=None)
+        device = fleet._start_on_a_free_port(taken, start_one, set())
+    try:
+        assert device.port != taken and port_is_listening(device.port)
+    finally:
+        fleet.stop(device, delete=True)
