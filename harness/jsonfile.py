@@ -20,6 +20,18 @@ from harness.errors import ResultsError
 Migration = Callable[[dict], dict]
 
 
+def _umask() -> int:
+    # The umask can only be read by setting it: done once, at import, before any writer thread.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+# What open() would give a new file. mkstemp makes it 0600, which would leave results and
+# reports that are meant to be shared (published, served) readable by their owner only.
+NEW_FILE_MODE = 0o666 & ~_umask()
+
+
 def write_json_atomic(path: Path, document: Any) -> None:
     """Write `document` so that readers see the old file or the new one, never half of one."""
     path = Path(path)
@@ -33,6 +45,7 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, NEW_FILE_MODE)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

@@ -2,6 +2,8 @@
 
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -86,3 +88,17 @@ def test_safe_components_cannot_climb():
     for name in ("../../x", "/abs/path", "..", "a/b\\c", "<script>"):
         component = run_store.safe_component(name)
         assert "/" not in component and component not in ("", ".", "..")
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_atomic_writes_get_the_mode_open_would_give(tmp_path, umask):
+    # Reports are published and served: a file readable by its owner only would break that.
+    # The umask is read when harness.jsonfile is imported, hence a process of its own.
+    script = (
+        "import os, sys; from pathlib import Path; from harness.jsonfile import write_json_atomic; "
+        "d = Path(sys.argv[1]); write_json_atomic(d / 'atomic.json', {}); (d / 'plain.json').write_text('{}')"
+    )
+    subprocess.run([sys.executable, "-c", script, str(tmp_path)], check=True, preexec_fn=lambda: os.umask(umask))
+    atomic_mode = (tmp_path / "atomic.json").stat().st_mode & 0o777
+    assert atomic_mode == (tmp_path / "plain.json").stat().st_mode & 0o777
+    assert atomic_mode & 0o044 == (0 if umask & 0o044 else 0o044)
