@@ -26,35 +26,52 @@ class Scale:
         return None if value is None or not math.isfinite(value) else value / self.divisor
 
 
-def _largest(values: Iterable[float | None]) -> float:
-    finite = [abs(v) for v in values if v is not None and math.isfinite(v)]
-    return max(finite, default=0.0)
+SIGNIFICANT_DIGITS = 3
+MAX_DECIMALS = 4
+
+
+def _finite_magnitudes(values: Iterable[float | None]) -> list[float]:
+    return [abs(v) for v in values if v is not None and math.isfinite(v)]
+
+
+def _scale(unit: str, divisor: float, digits: int, magnitudes: list[float]) -> Scale:
+    """One unit for the column, chosen by its largest value; enough decimals that its smallest
+    non-zero value still shows SIGNIFICANT_DIGITS (a 13 µs cell beside an 800 µs one reads 12.7,
+    not 13)."""
+    smallest = min((m / divisor for m in magnitudes if m > 0), default=None)
+    if smallest is not None:
+        needed = SIGNIFICANT_DIGITS - 1 - math.floor(math.log10(smallest))
+        digits = max(digits, min(MAX_DECIMALS, needed))
+    return Scale(unit, divisor, digits)
 
 
 def latency_scale(values_us: Iterable[float | None]) -> Scale:
     """µs, ms or s with 3-4 significant digits for the largest value of the column."""
-    largest = _largest(values_us)
+    magnitudes = _finite_magnitudes(values_us)
+    largest = max(magnitudes, default=0.0)
     if largest >= 10e6:
-        return Scale("s", 1e6, 2)
+        return _scale("s", 1e6, 2, magnitudes)
     if largest >= 1e3:
-        return Scale("ms", 1e3, 2 if largest < 100e3 else 1)
-    return Scale("µs", 1.0, 1 if largest < 100 else 0)
+        return _scale("ms", 1e3, 2 if largest < 100e3 else 1, magnitudes)
+    return _scale("µs", 1.0, 1 if largest < 100 else 0, magnitudes)
 
 
 def energy_scale(values_mj: Iterable[float | None]) -> Scale:
-    largest = _largest(values_mj)
+    magnitudes = _finite_magnitudes(values_mj)
+    largest = max(magnitudes, default=0.0)
     if largest >= 1.0:
-        return Scale("mJ", 1.0, 2 if largest < 100 else 1)
-    return Scale("µJ", 1e-3, 1 if largest < 0.1 else 0)
+        return _scale("mJ", 1.0, 2 if largest < 100 else 1, magnitudes)
+    return _scale("µJ", 1e-3, 1 if largest < 0.1 else 0, magnitudes)
 
 
 def size_scale(values_bytes: Iterable[float | None]) -> Scale:
-    largest = _largest(values_bytes)
+    magnitudes = _finite_magnitudes(values_bytes)
+    largest = max(magnitudes, default=0.0)
     if largest >= 1e9:
-        return Scale("GB", 1e9, 2)
+        return _scale("GB", 1e9, 2, magnitudes)
     if largest >= 1e6:
-        return Scale("MB", 1e6, 2)
-    return Scale("kB", 1e3, 1)
+        return _scale("MB", 1e6, 2, magnitudes)
+    return _scale("kB", 1e3, 1, magnitudes)
 
 
 def pct(fraction: float | None, digits: int = 1) -> str:
