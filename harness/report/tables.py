@@ -8,6 +8,7 @@ from collections import Counter
 from harness.errors import UsageError
 from harness.report.document import Cell, Table
 from harness.report.escape import truncate
+from harness.report.load import device_flags
 from harness.report.numbers import Scale, energy_scale, latency_scale, pct, ratio, size_scale
 
 REASON_MAX_CHARS = 160
@@ -317,7 +318,6 @@ def devices_table(stores, records, key: str = "devices") -> Table:
             passport = device.get("passport") or {}
             text = _passport_text(passport)
             runner = device.get("runner") or {}
-            flags = [name for name, on in (passport.get("flags") or {}).items() if on]
             body.append(
                 [
                     Cell(labels.get((store.run_id, serial)) or device.get("friendly_name") or serial),
@@ -330,7 +330,9 @@ def devices_table(stores, records, key: str = "devices") -> Table:
                     Cell(text["battery"]),
                     Cell(text["thermal"]),
                     Cell(" ".join(str(runner.get(k)) for k in ("kind", "version") if runner.get(k)) or "-"),
-                    flags_cell(flags),
+                    # Charging and throttling are judged per cell (a sweep suspends charging after
+                    # this snapshot): the battery and thermal columns show them as they were.
+                    flags_cell(device_flags(device)),
                 ]
             )
     return Table(key, "Devices and the conditions at the start of each run", headers, body)

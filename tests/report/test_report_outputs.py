@@ -12,7 +12,7 @@ import sys
 
 import pytest
 from html_tables import PageContents, markdown_to_html, split_markdown_row
-from report_runs import FAILED_REASON, HOSTILE_DEVICE_NAME, PIXEL, VIRTUAL
+from report_runs import CHARGING_PHONE, FAILED_REASON, HOSTILE_DEVICE_NAME, PIXEL, VIRTUAL
 
 from harness.cli import main
 from harness.report.escape import md_inline, md_text, one_line
@@ -130,6 +130,19 @@ def test_per_device_table_units_and_values(mixed_run, capsys):
     assert row[headers.index("median latency (ms)")] == f"{record['latency_median_us'] / 1000:.2f}"
     assert row[headers.index("speedup vs fp32")] == f"{record['speedup_vs_fp32']:.2f}x"
     assert row[headers.index("energy method; validity")] == "power-rails; valid"
+
+
+def test_devices_table_flags_what_holds_for_every_cell_and_leaves_charging_to_the_cells(mixed_run, capsys):
+    page = PageContents(report_stdout(capsys, mixed_run.root, "--format", "html"))
+    table = next(t for t in page.tables if t["id"].endswith("devices"))
+    headers = table["headers"]
+    rows = {row[headers.index("serial")]: row for row in table["rows"]}
+    assert rows[VIRTUAL.serial][headers.index("flags")] == "virtual"
+    charging = rows[CHARGING_PHONE.serial]
+    assert "charging" in charging[headers.index("battery at start")]
+    assert "charging" not in charging[headers.index("flags")]  # a sweep may suspend it after this snapshot
+    measured = [r for r in load_results([mixed_run.root]).records if r["device"] == CHARGING_PHONE.serial and r["status"] == "ok"]
+    assert measured and all("charging" in r["flags"] for r in measured)  # ... where its cells say it
 
 
 def test_several_runs_to_stdout_and_their_errors(mixed_run, virtual_pair, capsys):
