@@ -54,7 +54,8 @@ def run(args) -> int:
     out_dir = args.out or _default_out_dir(results)
     written = write_report(results, out_dir, formats, options)
     top_level = [path.name for path in written if path.parent == Path(out_dir)]
-    print(f"wrote {len(written)} files to {out_dir}: {', '.join(top_level)}")
+    plots = len(written) - len(top_level)
+    print(f"wrote {len(written)} files to {out_dir}: {', '.join(top_level)}" + (f" and {plots} plot(s)" if plots else ""))
     return int(ExitCode.OK)
 
 

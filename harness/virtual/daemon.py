@@ -163,16 +163,7 @@ class VirtualDeviceDaemon:
             self._publish_property(name, value, listing=False)
         self._publish_property_listing()
         self.props.on_change(self._publish_property)
-        # The system server has no hook for its thermal commands: its handler is wrapped.
-        thermal = self._system_server.thermal
-        run_thermal_command = thermal.command
-
-        def thermal_command_then_publish(args: list[str]):
-            result = run_thermal_command(args)
-            self._publish_thermal()
-            return result
-
-        thermal.command = thermal_command_then_publish
+        self._system_server.thermal.on_change(self._publish_thermal)
         self._publish_thermal()
 
     def _publish_property(self, name: str, value: str, *, listing: bool = True) -> None:
