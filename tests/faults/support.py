@@ -14,6 +14,7 @@ from pathlib import Path
 from harness.bench.ondevice import DEVICE_ROOT
 from harness.device import adb
 from harness.device.connection import Device
+from polling import wait_for  # noqa: F401  (the faults tests import it from here)
 
 VENV_BIN = Path(sys.executable).parent
 # The quickest settings that still measure: 5 runs, no idle baseline, no warm-up time.
@@ -82,16 +83,6 @@ def read_cells(results: Path) -> list[dict]:
         return json.loads(runs[0].read_text())["cells"]
     except json.JSONDecodeError as e:
         raise AssertionError(f"{runs[0]} is not valid JSON at some moment: {e}") from None
-
-
-def wait_for(predicate, what: str, timeout_s: float = 120.0):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def in_flight_after_a_finished_one(results: Path, device_key: str):

@@ -4,10 +4,10 @@ import json
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
+from polling import wait_for
 
 from harness.store.run import open_run
 
@@ -82,16 +82,6 @@ def test_three_devices_then_a_warm_rerun_converts_and_pushes_nothing(cli, virtua
     assert second.stderr.count("pushed 0 file(s)") == 3
 
 
-def wait_for(predicate, timeout_s: float, what: str):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def ok_cells(results: Path):
     runs = list(results.glob("*/run.json"))
     if not runs:
@@ -112,7 +102,7 @@ def test_a_killed_run_resumes_to_the_same_cells_leaving_finished_ones_untouched(
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )
     try:
-        done_before = wait_for(lambda: ok_cells(tmp_path), 600, "a first finished cell")
+        done_before = wait_for(lambda: ok_cells(tmp_path), "a first finished cell", timeout_s=600)
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()

@@ -7,11 +7,11 @@ import os
 import signal
 import socket
 import struct
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from polling import wait_for
 
 from harness.device import adb
 from harness.errors import UsageError
@@ -19,16 +19,6 @@ from harness.virtual import fleet, protocol
 from harness.virtual.daemon import PortInUseError
 
 from .support import Client, bundled_adb, random_file, sha256_of, wait_for_state
-
-
-def wait_until(predicate, what: str, timeout_s: float = 15.0):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def processes_mentioning(text: str) -> list[int]:
@@ -70,7 +60,7 @@ def test_four_devices_with_separate_filesystems_batteries_and_processes(adb_serv
         assert clients[1].shell("pidof sleep").stdout == b""
         assert clients[0].shell(f"kill {marker.stdout.decode().strip()}").exit_code == 0
         clients[0].shell("setprop power.battery_input.suspended true")
-        wait_until(lambda: clients[0].shell("cat /sys/class/power_supply/battery/status").stdout == b"Discharging\n",
+        wait_for(lambda: clients[0].shell("cat /sys/class/power_supply/battery/status").stdout == b"Discharging\n",
                    "the first device to discharge")
         assert clients[1].shell("cat /sys/class/power_supply/battery/status").stdout == b"Charging\n"
     finally:
@@ -101,10 +91,10 @@ def test_sigkill_makes_the_device_disappear(adb_server):
     [device] = fleet.start(1, adb_server=adb_server)
     try:
         os.kill(device.pid, signal.SIGKILL)
-        wait_until(lambda: not processes_mentioning(str(device.state_dir)), "the sandbox to die with its daemon")
+        wait_for(lambda: not processes_mentioning(str(device.state_dir)), "the sandbox to die with its daemon")
         assert device.serial not in {d.serial for d in fleet.list_running()}
         # The kernel closes a killed process's files after its command line is gone from /proc.
-        wait_until(lambda: not port_is_listening(device.port), "the port to close")
+        wait_for(lambda: not port_is_listening(device.port), "the port to close")
     finally:
         fleet.stop(device.serial, delete=True)
 
@@ -167,9 +157,9 @@ def test_malformed_packet_or_killed_client_closes_only_that_connection(device, a
     killed = handshake(device.port)
     killed.sendall(protocol.encode_packet(protocol.A_OPEN, 7, 0, b"shell:sleep 77\0"))
     recv_exact(killed, protocol.HEADER_SIZE_BYTES)  # OKAY: the command runs
-    wait_until(lambda: b"77" in c.shell("ps -A -o ARGS").stdout, "the command to start")
+    wait_for(lambda: b"77" in c.shell("ps -A -o ARGS").stdout, "the command to start")
     killed.close()  # ...and a client that vanishes takes its commands with it
-    wait_until(lambda: b"sleep 77" not in c.shell("ps -A -o ARGS").stdout, "the orphaned command to be hung up")
+    wait_for(lambda: b"sleep 77" not in c.shell("ps -A -o ARGS").stdout, "the orphaned command to be hung up")
     assert c.shell("echo still serving").stdout == b"still serving\n"  # the others go on
 
 
@@ -177,7 +167,7 @@ def test_device_registers_again_when_the_server_drops_it(device, adb_server):
     log = device.state_dir / "daemon.log"
     registrations = log.read_text().count("registering with the adb server")
     adb.disconnect(adb_server, device.serial)
-    wait_until(lambda: log.read_text().count("registering with the adb server") > registrations,
+    wait_for(lambda: log.read_text().count("registering with the adb server") > registrations,
                "the daemon to register again", timeout_s=20)
     wait_for_state(adb_server, device.serial, "device", timeout_s=20)
 
