@@ -3,15 +3,29 @@
 from __future__ import annotations
 
 
+def _significant(value: float, digits: int = 3) -> str:
+    """`digits` significant digits, trailing zeros kept: 32.0 beside 32.2, not 32. Whole numbers
+    from 10**digits up (4200 s), never an exponent."""
+    if abs(value) >= 10**digits - 0.5:
+        return f"{value:.0f}"
+    return f"{value:#.{digits}g}".rstrip(".")
+
+
+def _in_largest_unit(value: float, units: tuple[tuple[str, float], ...]) -> str:
+    """In the largest unit (largest scale first) the value is at least 1 of once rounded, so
+    999.96 µs reads 1.00 ms, not 1.00e+03 µs; the last unit takes whatever is left."""
+    for unit, scale in units[:-1]:
+        if abs(value) / scale >= 1 - 0.5e-3:
+            return f"{_significant(value / scale)} {unit}"
+    unit, scale = units[-1]
+    return f"{_significant(value / scale)} {unit}"
+
+
 def fmt_us(value_us: float | None) -> str:
     """A duration given in microseconds, in the unit that keeps 3 significant digits readable."""
     if value_us is None:
         return "-"
-    if value_us >= 1e6:
-        return f"{value_us / 1e6:.3g} s"
-    if value_us >= 1e3:
-        return f"{value_us / 1e3:.3g} ms"
-    return f"{value_us:.3g} µs"
+    return _in_largest_unit(value_us, (("s", 1e6), ("ms", 1e3), ("µs", 1.0)))
 
 
 def fmt_ms(value_us: float | None, digits: int = 2) -> str:
@@ -22,10 +36,9 @@ def fmt_ms(value_us: float | None, digits: int = 2) -> str:
 def fmt_bytes(size_bytes: float | None) -> str:
     if size_bytes is None:
         return "-"
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if size_bytes >= scale:
-            return f"{size_bytes / scale:.3g} {unit}"
-    return f"{int(size_bytes)} B"
+    if size_bytes < 1e3:
+        return f"{int(size_bytes)} B"
+    return _in_largest_unit(size_bytes, (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)))
 
 
 def fmt_mb(value_mb: float | None) -> str:
@@ -43,6 +56,4 @@ def fmt_pct(fraction: float | None, digits: int = 1) -> str:
 def fmt_energy_mj(value_mj: float | None) -> str:
     if value_mj is None:
         return "-"
-    if value_mj < 1:
-        return f"{value_mj * 1000:.3g} µJ"
-    return f"{value_mj:.3g} mJ"
+    return _in_largest_unit(value_mj, (("mJ", 1.0), ("µJ", 1e-3)))
