@@ -24,7 +24,6 @@ Target: adb_cli time / squeezebench time >= 0.9 (squeezebench at least 90% of th
 from __future__ import annotations
 
 import argparse
-import hashlib
 import subprocess
 import sys
 import time
@@ -36,21 +35,18 @@ TARGET_RATIO = 0.9
 REMOTE_DIR = "/data/local/tmp/squeezebench-transfer-benchmark"
 
 
-def sha256_of(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 class Pushes:
     def __init__(self, world, serial: str, local: Path):
         from harness.bench.ondevice import DeviceSession
         from harness.device.adb import adb_binary
         from harness.device.connection import DIGEST_NOTE_SUFFIX, Device
+        from harness.digests import sha256_file
 
         self.world, self.serial, self.local = world, serial, local
         self.device = Device(world.adb_server, serial)
         self.session = DeviceSession(self.device, passport=None, runner=None)
         self.adb = adb_binary()
-        self.expected = sha256_of(local)
+        self.expected = sha256_file(local)
         self.remote = f"{REMOTE_DIR}/{local.name}"
         self.note = self.remote + DIGEST_NOTE_SUFFIX
         self.device.shell(["mkdir", "-p", REMOTE_DIR])

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING
 from harness import __version__
 from harness.bench import stats
 from harness.bench.runners import RunnerBinary
-from harness.device.connection import Device, file_sha256
+from harness.device.connection import Device
+from harness.digests import sha256_file
 from harness.device.passport import Passport
 from harness.device.profiles import DELEGATES
 from harness.errors import DeviceError, DeviceGoneError, UsageError
@@ -216,7 +217,7 @@ class DeviceSession:
 
     def ensure_file(self, local: Path, remote: str, *, sha256: str | None = None, mode: int = 0o644) -> bool:
         """Push unless this content is already there (checked on the device once per process)."""
-        digest = sha256 or file_sha256(local)
+        digest = sha256 or sha256_file(local)
         if self.pushed.get(remote) == digest:
             return False
         started = time.monotonic()
@@ -331,7 +332,7 @@ def run_benchmark(
     `cell_id` names the benchmark where its idle baseline is lent to later ones."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    sha256 = (model_info or {}).get("sha256") or file_sha256(model_path)
+    sha256 = (model_info or {}).get("sha256") or sha256_file(model_path)
     document = _new_document(session, model_path, sha256, settings, model_info)
     timing: dict[str, float] = {}
     try:

@@ -20,7 +20,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from harness.device.connection import file_sha256
+from harness.digests import sha256_file
 from harness.errors import HostEnvironmentError, InputError
 from harness.jsonfile import load_versioned, write_json_atomic
 from harness.paths import cache_dir
@@ -118,7 +118,7 @@ def register_runner(path: Path, abi: str) -> RunnerBinary:
     shutil.copyfile(path, tmp)
     os.chmod(tmp, 0o755)
     os.replace(tmp, target)
-    digest = file_sha256(target)
+    digest = sha256_file(target)
     registry = _load_registry()
     registry["runners"][abi] = {
         "path": str(target),
@@ -138,10 +138,10 @@ def find_official_runner(abi: str) -> RunnerBinary:
     env_path = os.environ.get(env_var_name(abi))
     if env_path:
         check_elf_abi(Path(env_path), abi)
-        return RunnerBinary("benchmark_model", abi, Path(env_path), file_sha256(Path(env_path)), "env")
+        return RunnerBinary("benchmark_model", abi, Path(env_path), sha256_file(Path(env_path)), "env")
     entry = registered_runners().get(abi)
     if entry and Path(entry["path"]).is_file():
-        digest = file_sha256(Path(entry["path"]))
+        digest = sha256_file(Path(entry["path"]))
         if digest != entry["sha256"]:
             raise HostEnvironmentError(
                 f"registered runner for {abi} changed since registration (sha256 {digest[:12]} != {entry['sha256'][:12]})",
@@ -151,7 +151,7 @@ def find_official_runner(abi: str) -> RunnerBinary:
     cached = _cache_binary_path(abi)
     if cached.is_file():
         check_elf_abi(cached, abi)
-        return RunnerBinary("benchmark_model", abi, cached, file_sha256(cached), "cache")
+        return RunnerBinary("benchmark_model", abi, cached, sha256_file(cached), "cache")
     raise HostEnvironmentError(
         f"no benchmark_model runner for ABI {abi}",
         f"{official_download_hint(abi)} (or set {env_var_name(abi)})",
@@ -162,7 +162,7 @@ def bundled_runner() -> RunnerBinary:
     from harness.runner import RUNNER_PATH, RUNNER_VERSION
 
     return RunnerBinary(
-        "bundled-litert-python", "python", RUNNER_PATH, file_sha256(RUNNER_PATH), "bundled", RUNNER_VERSION
+        "bundled-litert-python", "python", RUNNER_PATH, sha256_file(RUNNER_PATH), "bundled", RUNNER_VERSION
     )
 
 

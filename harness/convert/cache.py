@@ -10,7 +10,6 @@ Nothing here imports TensorFlow: a fully cached run never loads it.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import json
 import os
@@ -20,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness import paths
+from harness.digests import sha256_bytes, sha256_file
 from harness.jsonfile import read_json, write_json_atomic
 
 # Bump when a change to conversion, training or evaluation settings changes what a level produces.
@@ -37,7 +37,6 @@ CONVERTER_PACKAGES = {
 TFLITE_NAME = "model.tflite"
 OUTPUTS_NAME = "outputs.npz"
 RECORD_NAME = "record.json"
-_CHUNK_BYTES = 1 << 20
 
 
 def package_version(distribution: str) -> str | None:
@@ -49,27 +48,6 @@ def package_version(distribution: str) -> str | None:
 
 def converter_versions() -> dict[str, str | None]:
     return {key: package_version(distribution) for key, distribution in CONVERTER_PACKAGES.items()}
-
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def sha256_tree(directory: Path) -> str:
-    """Hash of a directory (a SavedModel): every file's relative path and content."""
-    digest = hashlib.sha256()
-    for path in sorted(p for p in Path(directory).rglob("*") if p.is_file()):
-        digest.update(path.relative_to(directory).as_posix().encode() + b"\0")
-        digest.update(sha256_file(path).encode() + b"\0")
-    return digest.hexdigest()
 
 
 def sha256_json(value: object) -> str:

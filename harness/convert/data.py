@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.convert.cache import sha256_file
+from harness.digests import sha256_file
 from harness.errors import InputError
 
 X_NAMES = ("x_calib", "x_train", "x_eval")

@@ -10,7 +10,7 @@ import gzip
 from collections import Counter
 from pathlib import Path
 
-from harness.convert.cache import sha256_bytes
+from harness.digests import sha256_bytes
 
 FILE_IDENTIFIER = b"TFL3"
 # Fixed mtime: the same model always gzips to the same size.

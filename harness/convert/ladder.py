@@ -23,6 +23,7 @@ from harness.convert import cache, document
 from harness.convert import levels as level_names
 from harness.convert.data import DataSet, InputSpec, load_npz, no_data
 from harness.convert.sources import Source, resolve_source
+from harness.digests import sha256_file
 from harness.errors import InputError, SqueezebenchError
 from harness.jsonfile import write_bytes_atomic, write_json_atomic
 
@@ -416,7 +417,7 @@ class Ladder:
     def _entry_from_cache(self, level: str, entry: cache.CacheEntry, *, cached: bool) -> dict:
         file_name = level_names.parse_level(level).file_name
         target = self.out_dir / file_name
-        if not (target.is_file() and cache.sha256_file(target) == entry.record["sha256"]):
+        if not (target.is_file() and sha256_file(target) == entry.record["sha256"]):
             write_bytes_atomic(target, entry.tflite_path.read_bytes())
         fields = {k: v for k, v in entry.record.items() if k in document.LEVEL_FIELDS and k not in ("level", "status")}
         return self._entry(level, document.STATUS_OK, file=file_name, cached=cached, **fields)

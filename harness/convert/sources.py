@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.convert import zoo
-from harness.convert.cache import sha256_file, sha256_tree
+from harness.digests import sha256_file, sha256_tree
 from harness.convert.data import InputSpec
 from harness.errors import InputError
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from harness.device.adb import AdbServerAddress, client, device_states
+from harness.digests import sha256_file
 from harness.errors import DeviceError, DeviceGoneError
 
 SHELL_TIMEOUT_S = 60.0
@@ -264,7 +265,7 @@ class Device:
 
         The content is known by the digest note beside the file (DIGEST_NOTE_SUFFIX); a file
         without one (pushed by an older squeezebench) is hashed on the device once, then noted."""
-        digest = sha256 or file_sha256(local)
+        digest = sha256 or sha256_file(local)
         size_bytes = Path(local).stat().st_size
         note = self._read_digest_note(remote)
         on_device = self.stat(remote)
@@ -296,11 +297,3 @@ class Device:
                 self._sync_send(io.BytesIO(note), remote + DIGEST_NOTE_SUFFIX, 0o644)
         except SyncRefused:
             pass  # no note (a full device): the next check hashes the file on the device instead
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()

@@ -49,10 +49,6 @@ class AgentRun:
     def result(self) -> AgentResult:
         return parse_agent_result((self.out / "result.txt").read_text())
 
-    @property
-    def keys(self) -> dict[str, str]:
-        lines = (self.out / "result.txt").read_text().splitlines()
-        return dict(line.split("=", 1) for line in lines)
 
 
 @dataclass
@@ -96,11 +92,11 @@ class FakeDevice:
         for name, value in values.items():
             (directory / name).write_text(f"{value}\n")
 
-    def run_agent(self, shell: str, runner_args: list[str], *options: str, out_name: str = "out",
+    def run_agent(self, shell: str, runner_args: list[str], *options: str,
                   env: dict[str, str] | None = None, wait: bool = True, runner: Path = FAKE_RUNNER):
         """Run the agent to completion (or return the Popen when wait=False)."""
         (self.state_dir / "device.json").write_text(json.dumps(self.state))
-        out = self.root / out_name
+        out = self.root / "out"
         token = uuid.uuid4().hex
         command = [shell_path(shell), str(AGENT), "--out", str(out), "--sysroot", str(self.sysroot),
                    *options, "--", str(runner), *runner_args]

@@ -5,9 +5,9 @@
 from __future__ import annotations
 
 import shlex
-import time
 
 import pytest
+from polling import wait_for
 
 from harness.bench.agent_result import parse_agent_result, parse_energy_samples
 from harness.bench.energy import compute_energy
@@ -52,13 +52,8 @@ def set_charging_suspended(phone, suspended: bool) -> None:
     """Like the host does before a run: set the property, then wait for the battery to follow
     (the fuel gauge and BatteryService update on their own tick, phones and this device alike)."""
     phone.shell(f"setprop power.battery_input.suspended {'true' if suspended else 'false'}")
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        status = phone.shell("cat /sys/class/power_supply/battery/status").strip()
-        if (status in ("Discharging", "Not charging")) == suspended:
-            return
-        time.sleep(0.1)
-    pytest.fail(f"the battery status stayed {status} after setting the suspension to {suspended}")
+    wait_for(lambda: (phone.shell("cat /sys/class/power_supply/battery/status").strip() in ("Discharging", "Not charging"))
+             == suspended, f"the battery status to follow the suspension ({suspended})", timeout_s=10)
 
 
 def test_suspended_charging_gives_simulated_energy_and_charging_does_not(phone, tmp_path):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import time
 
 import pytest
+from polling import wait_for
 
 from harness.bench.agent_result import parse_energy_samples
 from harness.bench.energy import compute_energy
@@ -366,9 +366,4 @@ def test_a_missing_tool_is_named(device, tmp_path, shell, missing):
 
 
 def wait_for_text(path, text, limit_s=30.0):
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        if path.exists() and text in path.read_text():
-            return
-        time.sleep(0.05)
-    pytest.fail(f"{path} never contained {text!r}")
+    wait_for(lambda: path.exists() and text in path.read_text(), f"{text!r} in {path}", timeout_s=limit_s, interval_s=0.05)

@@ -101,8 +101,6 @@ def test_charging_makes_energy_invalid_and_suspending_it_makes_it_valid(cli, tin
 
 
 def test_a_hot_device_is_waited_for_with_cooldown_and_flagged_without(cli, virtual_devices, tiny_tflite, tmp_path):
-    from harness.device.adb import AdbServerAddress  # noqa: F401 - the session server is the env's
-
     [hot] = virtual_devices(1, "virtual-hot")
     device = Device(hot.adb_server, hot.serial)
 

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from harness.convert import convert_model, document
-from harness.convert.cache import sha256_file
+from harness.digests import sha256_file
 from harness.errors import ExitCode
 
 pytestmark = pytest.mark.slow

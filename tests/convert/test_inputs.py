@@ -9,7 +9,7 @@ import os
 import pytest
 
 from harness.convert import cache, convert_model, document
-from harness.convert.cache import sha256_file
+from harness.digests import sha256_file
 from harness.errors import ExitCode
 
 pytestmark = pytest.mark.slow

@@ -3,13 +3,13 @@ requests without adbutils' fixed sleeps, and the digest note that stands for "al
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shlex
 
 import pytest
 
 from harness.device.connection import DIGEST_NOTE_SUFFIX, Device
+from harness.digests import sha256_file
 
 REMOTE_DIR = "/data/local/tmp/squeezebench-connection-test"
 LOCAL_MTIME_S = 1_600_000_000  # 2020: a pushed file keeps it, as with `adb push`
@@ -38,18 +38,13 @@ def remote(device, request):
     device.shell(["rm", "-f", path, path + DIGEST_NOTE_SUFFIX])
 
 
-def sha256_of(path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def test_the_server_version_is_asked_once_per_client(virtual_devices, adb_server, monkeypatch):
+def test_the_server_version_is_asked_once_per_client(device, adb_server, monkeypatch):
     import adbutils
 
-    [started] = virtual_devices(1)
     asked = []
     real = adbutils.AdbClient.server_version
     monkeypatch.setattr(adbutils.AdbClient, "server_version", lambda client: asked.append(1) or real(client))
-    device = Device(adb_server, started.serial)
+    device = Device(adb_server, device.serial)  # a new client, which has asked nothing yet
     outputs = [device.shell(["echo", str(n)]).stdout for n in range(3)]
 
     assert outputs == ["0\n", "1\n", "2\n"]
@@ -89,8 +84,8 @@ def test_a_pushed_file_keeps_its_local_mtime_and_gets_a_digest_note(device, loca
     on_device = device.stat(remote)
     assert (on_device.size_bytes, on_device.mtime_s) == (local_file.stat().st_size, LOCAL_MTIME_S)
     note = device.shell(["cat", remote + DIGEST_NOTE_SUFFIX]).stdout
-    assert note == f"{sha256_of(local_file)} {on_device.size_bytes} {LOCAL_MTIME_S}\n"
-    assert device.remote_sha256(remote) == sha256_of(local_file)
+    assert note == f"{sha256_file(local_file)} {on_device.size_bytes} {LOCAL_MTIME_S}\n"
+    assert device.remote_sha256(remote) == sha256_file(local_file)
 
 
 def test_a_noted_file_is_recognised_without_hashing_it_on_the_device(device, local_file, remote, monkeypatch):
@@ -109,10 +104,10 @@ def test_a_noted_file_is_recognised_without_hashing_it_on_the_device(device, loc
 def test_a_note_never_claims_a_file_that_went_or_changed(device, local_file, remote, change):
     device.push_if_changed(local_file, remote)
     device.shell_script(change.format(remote=shlex.quote(remote)))
-    assert device.remote_sha256(remote) != sha256_of(local_file)
+    assert device.remote_sha256(remote) != sha256_file(local_file)
 
     assert device.push_if_changed(local_file, remote) is True
-    assert device.remote_sha256(remote) == sha256_of(local_file)
+    assert device.remote_sha256(remote) == sha256_file(local_file)
 
 
 def test_other_content_for_the_same_path_is_pushed_over_a_matching_note(device, local_file, remote, tmp_path):
@@ -122,13 +117,13 @@ def test_other_content_for_the_same_path_is_pushed_over_a_matching_note(device, 
     os.utime(other, (LOCAL_MTIME_S, LOCAL_MTIME_S))  # same size and mtime: only the digest differs
 
     assert device.push_if_changed(other, remote) is True
-    assert device.remote_sha256(remote) == sha256_of(other)
+    assert device.remote_sha256(remote) == sha256_file(other)
 
 
 def test_a_file_without_a_note_is_hashed_once_then_noted(device, local_file, remote, monkeypatch):
     device.push(local_file, remote)  # as an older squeezebench pushed: no note
     assert device.push_if_changed(local_file, remote) is False
-    assert device.shell(["cat", remote + DIGEST_NOTE_SUFFIX]).stdout.startswith(sha256_of(local_file))
+    assert device.shell(["cat", remote + DIGEST_NOTE_SUFFIX]).stdout.startswith(sha256_file(local_file))
 
     monkeypatch.setattr(Device, "remote_sha256", lambda *_: pytest.fail("hashed on the device again"))
     assert device.push_if_changed(local_file, remote) is False

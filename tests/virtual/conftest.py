@@ -11,7 +11,7 @@ import pytest
 from harness.device import adb
 from harness.virtual import fleet
 
-from .support import CLIENTS, DEBIAN_ADB, Client, bundled_adb, unused_port, wait_for_state
+from .support import CLIENTS, DEBIAN_ADB, Client, bundled_adb, wait_for_state
 
 
 @pytest.fixture(scope="session")
@@ -23,7 +23,7 @@ def device(adb_server):
 
 
 @pytest.fixture(scope="session")
-def debian_server(device):
+def debian_server(device, unused_port):
     """Debian's adb (29.x) as a server of its own, with the session device registered."""
     if not os.access(DEBIAN_ADB, os.X_OK):
         pytest.skip("Debian's adb is not installed (scripts/setup --test installs it)")

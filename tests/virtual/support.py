@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from polling import wait_for
 
 from harness.device import adb
 
 DEBIAN_ADB = "/usr/bin/adb"
 CLIENTS = ("adbutils", "bundled-cli", "debian-cli")
-
-
-def unused_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def bundled_adb() -> str:
@@ -28,12 +22,8 @@ def bundled_adb() -> str:
 
 
 def wait_for_state(address: adb.AdbServerAddress, serial: str, wanted: str, timeout_s: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if adb.device_states(address).get(serial) == wanted:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"{serial} never became {wanted} on {address}: {adb.device_states(address)}")
+    wait_for(lambda: adb.device_states(address).get(serial) == wanted, f"{serial} to become {wanted} on {address}",
+             timeout_s=timeout_s)
 
 
 @dataclass
@@ -100,16 +90,6 @@ def random_file(path: Path, size_bytes: int) -> Path:
             f.write(chunk)
             remaining -= len(chunk)
     return path
-
-
-def sha256_of(path: Path) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def binary_manifest(package: str, utf8: bool = False) -> bytes:

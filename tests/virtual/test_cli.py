@@ -9,8 +9,6 @@ import sys
 
 from harness.errors import ExitCode
 
-from .support import unused_port
-
 
 def squeezebench(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
@@ -19,7 +17,7 @@ def squeezebench(*args: str, env: dict | None = None) -> subprocess.CompletedPro
     )
 
 
-def test_start_list_stop_delete(adb_server):
+def test_start_list_stop_delete(adb_server, unused_port):
     port = unused_port()
     started = squeezebench("virtual", "start", "--port", str(port), "--profile", "virtual-midrange",
                            "--adb-server", str(adb_server))

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import pytest
 
+from harness.digests import sha256_file
 from harness.device import adb
 
-from .support import random_file, sha256_of
+from .support import random_file
 
 SIZES_BYTES = [0, 1, 4095, 4096, 65537, 3 * 1024 * 1024 + 7]
 
@@ -62,10 +63,10 @@ def test_push_pull_round_trip_is_byte_exact(client, device_tmp, tmp_path, size_b
     remote = f"{device_tmp}/payload.bin"
     client.push(local, remote)
     device_sum = client.shell(f"sha256sum {remote}").stdout.split()[0].decode()
-    assert device_sum == sha256_of(local)
+    assert device_sum == sha256_file(local)
     back = tmp_path / "back.bin"
     client.pull(remote, back)
-    assert sha256_of(back) == sha256_of(local)
+    assert sha256_file(back) == sha256_file(local)
 
 
 def test_push_pull_100_mb(client, device_tmp, tmp_path_factory):
@@ -74,10 +75,11 @@ def test_push_pull_100_mb(client, device_tmp, tmp_path_factory):
         random_file(big, 100 * 1000 * 1000)
     remote = f"{device_tmp}/big.bin"
     client.push(big, remote)
-    assert client.shell(f"sha256sum {remote}").stdout.split()[0].decode() == sha256_of(big)
+    expected = sha256_file(big)
+    assert client.shell(f"sha256sum {remote}").stdout.split()[0].decode() == expected
     back = tmp_path_factory.mktemp("pull") / "big.bin"
     client.pull(remote, back)
-    assert sha256_of(back) == sha256_of(big)
+    assert sha256_file(back) == expected
 
 
 def test_names_with_spaces_and_non_ascii_survive(client, device_tmp, tmp_path):
@@ -106,7 +108,7 @@ def test_pull_a_directory(client, device_tmp, tmp_path):
     assert files["a.txt"].read_bytes() == b"a\n"
     assert files["sub/b c.txt"].read_bytes() == b"b"
     remote_sum = client.shell(f"sha256sum {device_tmp}/tree/sub/r.bin").stdout.split()[0].decode()
-    assert sha256_of(files["sub/r.bin"]) == remote_sum
+    assert sha256_file(files["sub/r.bin"]) == remote_sum
 
 
 def test_pushed_file_modes_follow_adbd(bundled, device_tmp, tmp_path):

@@ -13,12 +13,13 @@ from pathlib import Path
 import pytest
 from polling import wait_for
 
+from harness.digests import sha256_file
 from harness.device import adb
 from harness.errors import UsageError
 from harness.virtual import fleet, protocol
 from harness.virtual.daemon import PortInUseError
 
-from .support import Client, bundled_adb, random_file, sha256_of, wait_for_state
+from .support import Client, bundled_adb, random_file, wait_for_state
 
 
 def processes_mentioning(text: str) -> list[int]:
@@ -54,7 +55,7 @@ def test_four_devices_with_separate_filesystems_batteries_and_processes(adb_serv
         with ThreadPoolExecutor(4) as pool:
             list(pool.map(lambda pair: pair[0].push(pair[1], "/data/local/tmp/mine.bin"), zip(clients, files)))
         for c, f in zip(clients, files):
-            assert c.shell("sha256sum /data/local/tmp/mine.bin").stdout.split()[0].decode() == sha256_of(f)
+            assert c.shell("sha256sum /data/local/tmp/mine.bin").stdout.split()[0].decode() == sha256_file(f)
         marker = clients[0].shell("echo a > /data/local/tmp/only-on-first; sleep 60 >/dev/null 2>&1 & echo $!")
         assert clients[1].shell("ls /data/local/tmp/only-on-first").exit_code != 0
         assert clients[1].shell("pidof sleep").stdout == b""

@@ -190,5 +190,6 @@ def test_quit_ends_the_service():
 def test_quota_covers_data_and_storage_paths_only(tmp_path):
     quota = sync_service.StorageQuota(10, data_root=str(tmp_path))
     assert quota.covers(str(tmp_path / "a" / "b"))
+    assert quota.covers("/storage/emulated/0/x")
     assert not quota.covers("/system/bin/x")
-    assert Path(tmp_path).is_dir()
+    assert not quota.covers(str(tmp_path) + "-other/x")  # a sibling sharing its name's prefix
