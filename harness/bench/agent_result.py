@@ -279,6 +279,9 @@ class _Values:
     def bool(self, key: str) -> bool | None:
         return self._get(key, _to_bool, "true/false or 1/0")
 
+    def supply_online(self, key: str) -> bool | None:
+        return self._get(key, _supply_online, "a power supply's online value (0, 1 or 2)")
+
     def choice(self, key: str, allowed: tuple[str, ...]) -> str | None:
         def convert(value: str) -> str:
             if value not in allowed:
@@ -305,6 +308,12 @@ def _to_bool(value: str) -> bool:
     if lowered in ("0", "false", "no", "off"):
         return False
     raise ValueError(value)
+
+
+def _supply_online(value: str) -> bool:
+    # sysfs-class-power: 0 offline, 1 online (fixed), 2 online (programmable: USB-PD / PPS chargers).
+    stripped = value.strip()
+    return int(stripped) != 0 if stripped.isdigit() else _to_bool(stripped)
 
 
 def _device_state(values: _Values, prefix: str) -> DeviceState:
@@ -347,7 +356,7 @@ def _supplies(values: _Values, prefix: str) -> tuple[PowerSupply, ...]:
         PowerSupply(
             name=name,
             type=values.text(f"{prefix}.supply.{name}.type"),
-            online=values.bool(f"{prefix}.supply.{name}.online"),
+            online=values.supply_online(f"{prefix}.supply.{name}.online"),
         )
         for name in names
     )

@@ -81,6 +81,8 @@ class Measurement:
     def __post_init__(self):
         if self.runs < 1 or self.warmup_runs < 0:
             raise UsageError("--runs must be at least 1 and --warmup-runs at least 0")
+        if self.cooldown_temp_c < 0:  # the agent reads plain non-negative decimals
+            raise UsageError(f"--cooldown-temp {self.cooldown_temp_c:g} is below 0 °C", "give a battery temperature such as 35")
         if self.taskset not in (None, "big") and not re.fullmatch(r"[0-9a-fA-F]+", self.taskset):
             raise UsageError(f"--taskset {self.taskset!r} is not a hex CPU mask", "e.g. --taskset f0, or big")
 
@@ -294,7 +296,7 @@ def plain_number(value: float) -> str:
     """A number as the agent's sh arithmetic reads it: never in exponent notation."""
     if float(value).is_integer():
         return str(int(value))
-    return f"{value:.3f}".rstrip("0")
+    return f"{value:.3f}".rstrip("0").rstrip(".")
 
 
 def agent_argv(settings: BenchSettings, out_dir: str, runner_argv: list[str], *,
@@ -380,7 +382,7 @@ def _fail(document: dict, status: str, reason: str) -> None:
 
 
 def _run_agent_and_collect(session, remote_model, settings, out_dir, document, timing, cell_id) -> None:
-    from harness.bench.agent_result import parse_agent_result
+    from harness.bench.agent_result import AgentResultError, parse_agent_result
 
     device = session.device
     cell_dir = f"{DEVICE_ROOT}/cells/{new_cell_id()}"
@@ -412,7 +414,11 @@ def _run_agent_and_collect(session, remote_model, settings, out_dir, document, t
     if not (out_dir / "done").exists():
         _fail(document, STATUS_FAILED, f"agent did not finish (exit {agent.exit_code}): {_tail(agent.stderr or agent.stdout)}")
         return
-    result = parse_agent_result((out_dir / "result.txt").read_text(encoding="utf-8", errors="replace"))
+    try:
+        result = parse_agent_result((out_dir / "result.txt").read_text(encoding="utf-8", errors="replace"))
+    except AgentResultError as e:  # an agent or device this version does not understand: this cell fails
+        _fail(document, STATUS_FAILED, e.one_line())
+        return
     document["raw"] = {name: name for name in ("result.txt", "runner.log", "energy.csv", "latencies.txt") if (out_dir / name).exists()}
     energy = _fill_measurements(document, session, settings, out_dir, result, borrowed)
     _learn_from(session, settings, result, energy, borrowed, agent_started_s, cell_id or document["created_utc"])
@@ -618,8 +624,10 @@ def _thermal_summary(result) -> dict:
 
 def cell_flags(passport: Passport, document: dict) -> list[str]:
     flags = [name for name in ("virtual", "emulator", "low_battery", "debuggable") if passport.flags.get(name)]
+    from harness.bench.energy import INVALID_CHARGING
+
     energy = document.get("energy") or {}
-    if str(energy.get("validity", "")).startswith("invalid: charging"):
+    if energy.get("validity") == INVALID_CHARGING:  # not "charging state unknown": that one is not known
         flags.append("charging")
     thermal = document.get("thermal") or {}
     if (thermal.get("status_before") or 0) > 0 or (thermal.get("status_after") or 0) > 0:

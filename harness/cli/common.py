@@ -39,7 +39,7 @@ def add_measurement_options(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="wait up to this long for thermal status 0 and a cool battery before each benchmark (default: don't wait, flag)",
     )
-    group.add_argument("--cooldown-temp", dest="cooldown_temp_c", type=float, default=35.0, metavar="CELSIUS", help="battery temperature counted as cool (default 35)")
+    group.add_argument("--cooldown-temp", dest="cooldown_temp_c", type=non_negative_float, default=35.0, metavar="CELSIUS", help="battery temperature counted as cool (default 35)")
     group.add_argument("--taskset", metavar="MASK", help="pin the runner to a hex core mask, or 'big' for the profile's big cores")
     group.add_argument(
         "--no-suspend-charging",

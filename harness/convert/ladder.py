@@ -40,14 +40,18 @@ class LevelSkipped(Exception):
 
 
 def resolve_data(source: Source, data: Path | None, random_calibration: bool) -> DataSet:
-    """The user's .npz, else the zoo model's own data, else none; random calibration only on request."""
+    """The user's .npz, else the zoo model's own data, else none; random calibration only on
+    request, and only where there is no real calibration data (`run` passes the flag to every
+    model of a sweep: the zoo's digits-cnn keeps its own)."""
     if data is not None:
         dataset = load_npz(Path(data))
     elif source.zoo_data is not None:
         dataset = load_npz(source.zoo_data, origin=source.zoo_data_origin)
     else:
         dataset = no_data()
-    return replace(dataset, random_calibration=True) if random_calibration else dataset
+    if random_calibration and dataset.calibration_source() is None:
+        return replace(dataset, random_calibration=True)
+    return dataset
 
 
 @dataclass(frozen=True)

@@ -148,8 +148,7 @@ def _bar_plot(
     if invalid_any:
         notes.append("hatched, pale: invalid measurement")
     ax.set_title(title + (f"  [{'; '.join(notes)}]" if notes else ""), fontsize=FONT_PT + 1)
-    if setups:
-        ax.legend(fontsize=FONT_PT - 1, loc="best")
+    _legend_if_drawn(ax, FONT_PT - 1)
     return figure
 
 
@@ -274,7 +273,7 @@ def _trade_off_plot(model_frame, model: str):
     _trade_off_axes(
         right, [("levels", _style(len(OKABE_ITO) - 1), size_points)], f"model file size ({size.unit})", ylabel
     )
-    left.legend(fontsize=FONT_PT - 2, loc="best")
+    _legend_if_drawn(left, FONT_PT - 2)
     figure.suptitle(f"{model}: {kind} vs latency and vs size (circled, dashed: Pareto front)", fontsize=FONT_PT + 1)
     return figure
 
@@ -351,3 +350,10 @@ def _model_plots(model_frame, key_prefix: str) -> list[Plot]:
             )
         )
     return [Plot(f"{key_prefix}-{name}", title, alt, _png(figure)) for name, title, alt, figure in plots]
+
+
+def _legend_if_drawn(ax, font_pt: float) -> None:
+    """A legend of what the axes show; none when nothing was drawn (a model whose cells all
+    failed), where matplotlib would warn about an empty one."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=font_pt, loc="best")

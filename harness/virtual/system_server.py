@@ -595,7 +595,7 @@ class SystemServer:
             else:
                 words.append(args[i])
                 i += 1
-        if priority not in PRIORITIES:
+        if len(priority) != 1 or priority not in PRIORITIES:  # "" is "in" every string
             return _usage_error(f"log: invalid priority {priority!r}")
         self.log.add(priority, tag, " ".join(words), pid=0)
         return Result()

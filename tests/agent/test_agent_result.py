@@ -98,6 +98,14 @@ def test_an_older_agent_missing_most_keys_still_parses():
     assert result.energy.rails_files == () and result.runner.duration_s is None
 
 
+def test_a_programmable_charger_reads_as_online():
+    # sysfs-class-power: online is 0, 1, or 2 for a programmable (USB-PD / PPS) charger.
+    result = parse_agent_result("before.supply.usb.type=USB_PD\nbefore.supply.usb.online=2\n"
+                                "before.supply.ac.type=Mains\nbefore.supply.ac.online=0\n")
+
+    assert result.before.external_power_online == ("usb",)
+
+
 def test_unknown_keys_are_kept_and_the_last_duplicate_wins():
     result = parse_agent_result("runner.status=failed\nfuture.key=x=y\nrunner.status=ok\n")
 
@@ -119,6 +127,7 @@ def test_crlf_blank_lines_and_values_with_odd_characters():
     ("runner.status=exploded\n", "runner.status should be one of ok, failed"),
     ("before.battery.temp_dC=31.5\n", "tenths of a degree"),
     ("before.battery.input_suspended=maybe\n", "true/false"),
+    ("before.supply.usb.online=yes please\n", "online value"),
     ("runner.argv='unterminated\n", "sh-quoted"),
 ])
 def test_malformed_lines_are_errors_naming_the_line(text, message):

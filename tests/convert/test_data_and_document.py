@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from harness.convert import document, evaluate
 from harness.convert.data import InputSpec, load_npz, no_data, random_inputs
+from harness.convert.ladder import resolve_data
 from harness.errors import ExitCode, InputError, ResultsError
 
 SPEC = InputSpec((None, 8, 8, 1), "float32")
@@ -78,6 +80,16 @@ def test_calibration_comes_from_x_calib_then_x_train_and_is_random_only_when_ask
     assert randomised.calibration_inputs(SPEC).shape[1:] == (8, 8, 1)
 
 
+def test_random_calibration_is_a_fallback_never_a_replacement_for_real_data(tmp_path):
+    # `run --random-calibration` passes the flag to every model: one with data keeps it.
+    with_data = write_npz(tmp_path / "d.npz", x_calib=np.full((20, 8, 8, 1), 0.25, np.float32))
+    user_model = SimpleNamespace(zoo_data=None)
+    kept = resolve_data(user_model, with_data, random_calibration=True)
+    assert not kept.random_calibration and kept.calibration_label == "npz:d.npz"
+    assert kept.calibration_inputs(SPEC).shape == (20, 8, 8, 1)
+    assert resolve_data(user_model, None, random_calibration=True).calibration_label == "random"
+
+
 def test_random_inputs_are_seeded():
     first, again, other = random_inputs(SPEC, 4, 1), random_inputs(SPEC, 4, 1), random_inputs(SPEC, 4, 2)
     assert np.array_equal(first, again) and not np.array_equal(first, other)
@@ -141,7 +153,8 @@ def test_document_round_trip_and_newer_versions_are_refused(tmp_path):
     doc = conversion_doc({"fp32": "ok"})
     (tmp_path / "convert.json").write_text(json.dumps(doc))
     assert document.load_conversion(tmp_path) == doc  # a directory or the file itself
-    assert set(doc["levels"][0]) == set(document.LEVEL_FIELDS)
+    with pytest.raises(KeyError):  # every entry has the documented fields and no others
+        document.level_entry("fp32", "ok", size=1)
     newer = dict(doc, schema_version=document.SCHEMA_VERSION + 1)
     (tmp_path / "convert.json").write_text(json.dumps(newer))
     with pytest.raises(ResultsError, match="newer than this squeezebench understands"):

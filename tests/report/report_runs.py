@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.bench import stats
+from harness.bench.energy import INVALID_CHARGING
 from harness.bench.ondevice import BENCH_KIND, BENCH_SCHEMA_VERSION, cell_flags
 from harness.device.passport import Passport, compute_flags
 from harness.jsonfile import write_json_atomic
@@ -190,7 +191,7 @@ def _bench_document(store, cell, model, device, status, reason, rng, slowdown, c
         document["memory_mb"] = {"init": 3.1, "overall": 10.0 + 40 * factor, "peak": 12.0 + 40 * factor}
         energy_mj = median / 1000 * (0.9 if not device.virtual else 1.4)
         if device.energy_method:
-            validity = "invalid: charging (charging could not be suspended)" if device.charging else "valid"
+            validity = INVALID_CHARGING if device.charging else "valid"
             document["energy"] = {
                 "method": device.energy_method, "validity": validity, "energy_per_inference_mj": energy_mj,
                 "net_power_mw": 900.0, "gross_power_mw": 1400.0, "idle_power_mw": 500.0, "n_samples": 40,

@@ -9,10 +9,11 @@ import io
 import json
 import subprocess
 import sys
+import warnings
 
 import pytest
 from html_tables import PageContents, markdown_to_html, split_markdown_row
-from report_runs import CHARGING_PHONE, FAILED_REASON, HOSTILE_DEVICE_NAME, PIXEL, VIRTUAL
+from report_runs import CHARGING_PHONE, DIGITS, FAILED_REASON, HOSTILE_DEVICE_NAME, PIXEL, VIRTUAL, build_run
 
 from harness.cli import main
 from harness.report.escape import md_inline, md_text, one_line
@@ -205,3 +206,14 @@ def test_documented_columns_are_the_exported_columns():
 def test_markdown_underscores_stay_literal(text):
     page = PageContents(markdown_to_html(f"{md_text(text)}\n\n| h |\n|---|\n| {md_inline(text)} |\n"))
     assert page.tables[0]["rows"] == [[text]] and "em" not in page.tags and "strong" not in page.tags
+
+
+def test_a_run_whose_cells_all_failed_reports_its_reasons_without_a_warning(results_root, tmp_path, capsys):
+    run = build_run(results_root, "2026-01-03T000000Z-fail", [PIXEL], [DIGITS],
+                    outcome=lambda model, level, device: ("failed", FAILED_REASON))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # matplotlib warns about a legend with nothing in it
+        assert main(["report", str(run.root), "--out", str(tmp_path / "report")]) == 0
+    cells = json.loads((tmp_path / "report" / "report.json").read_text())["cells"]
+    run_cells = [c for c in cells if c["status"] != "skipped"]  # skipped: the level did not convert
+    assert run_cells and all(c["status"] == "failed" and c["reason"] == FAILED_REASON for c in run_cells)

@@ -3,6 +3,7 @@ system server that survives whatever a process inside sends it."""
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
@@ -61,3 +62,17 @@ def test_system_server_answers_garbage_without_failing(line, tmp_path, caplog):
     assert result.exit_code != 0 or result.stdout.startswith("No process found")
     # A handler that crashed is answered with 255 too, but logged: none of these may crash one.
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_a_log_line_with_an_empty_priority_is_refused_and_logcat_filters_keep_working(tmp_path):
+    profile = load_profile("virtual-default")
+    server = SystemServer(profile, PropertyStore(initial_properties(profile, "X")), PowerModel(profile),
+                          tmp_path / "system.json", proc_dir=lambda: tmp_path)
+
+    def run(command, *args):
+        return server.execute_json(json.dumps({"command": command, "args": list(args)}).encode())
+
+    assert run("log", "-p", "", "-t", "T", "hi").exit_code != 0
+    assert run("log", "-p", "i", "-t", "T", "kept").exit_code == 0
+    filtered = run("logcat", "-d", "T:I", "*:S")
+    assert filtered.exit_code == 0 and "kept" in filtered.stdout and "hi" not in filtered.stdout
