@@ -15,8 +15,6 @@ from harness.cli.common import (
     print_json,
     say,
 )
-from harness.bench.ondevice import Measurement
-from harness.device.profiles import DELEGATES
 from harness.errors import UsageError
 from harness.sweep.spec import DEFAULT_IDLE_BASELINE_REUSE_S, DEFAULT_RECOVER_WAIT_S
 
@@ -77,6 +75,8 @@ def add_arguments(parser):
 
 def spec_from_args(args):
     from harness.convert.levels import parse_levels
+    from harness.bench.ondevice import Measurement
+    from harness.device.profiles import DELEGATES
     from harness.sweep.spec import SweepSpec
 
     if not args.models:

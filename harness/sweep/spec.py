@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
+from typing import TYPE_CHECKING
 
-from harness.bench.ondevice import Measurement
+if TYPE_CHECKING:  # the CLI imports this module to build its parser: the bench stack stays unloaded
+    from harness.bench.ondevice import Measurement
 
 # How long a device worker waits for a lost device or adb server to come back before it gives up
 # on that device (its remaining cells are then marked device-lost, for --resume).
@@ -23,7 +25,7 @@ class SweepSpec:
     devices: tuple[str, ...] | None = None  # None: every connected device
     threads: tuple[int, ...] | None = None  # None: each device's default
     delegates: tuple[str, ...] = ("cpu",)
-    measurement: Measurement = field(default_factory=Measurement)
+    measurement: Measurement = field(default_factory=lambda: _measurement({}))
     adb_servers: tuple[str, ...] = ()  # empty: adb's environment (ADB_SERVER_SOCKET, ...) or 127.0.0.1:5037
     virtual_profile: str = "virtual-default"
     virtual_parallel: bool = False
@@ -49,5 +51,11 @@ class SweepSpec:
             if name not in known:
                 continue
             values[name] = tuple(value) if isinstance(value, list) else value
-        values["measurement"] = Measurement.from_options(data.get("measurement") or {})
+        values["measurement"] = _measurement(data.get("measurement") or {})
         return cls(**values)
+
+
+def _measurement(options: dict) -> "Measurement":
+    from harness.bench.ondevice import Measurement
+
+    return Measurement.from_options(options)

@@ -166,7 +166,8 @@ def test_several_runs_to_stdout_and_their_errors(mixed_run, virtual_pair, capsys
 def test_cli_startup_imports_nothing_heavy():
     code = (
         "import sys; from harness.cli import build_parser; build_parser(); "
-        "print(sorted(m for m in ('pandas', 'matplotlib', 'scipy') if m in sys.modules))"
+        "print(sorted(m for m in ('pandas', 'matplotlib', 'scipy', 'numpy', 'tensorflow', 'adbutils', "
+        "'ai_edge_litert', 'harness.bench.ondevice', 'harness.device.connection') if m in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
