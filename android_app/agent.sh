@@ -214,12 +214,7 @@ find_battery() {
 	BAT_DIR=
 	GAUGE_DIR=
 	for fb_dir in "$POWER_SUPPLY_DIR/battery" "$POWER_SUPPLY_DIR/bms" "$POWER_SUPPLY_DIR"/*; do
-		[ -d "$fb_dir" ] || continue
-		read_value "$fb_dir/type"
-		case $fb_dir:$val in
-		*/battery:* | */bms:* | *:Battery | *:BMS) ;;
-		*) continue ;;
-		esac
+		[ -d "$fb_dir" ] && is_battery_dir "$fb_dir" || continue
 		if [ -z "$BAT_DIR" ] && { [ -r "$fb_dir/capacity" ] || [ -r "$fb_dir/status" ]; }; then
 			BAT_DIR=$fb_dir
 		fi

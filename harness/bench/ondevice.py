@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING
 
 from harness import __version__
 from harness.bench import stats
-from harness.bench.runners import RunnerBinary
+from harness.bench.runners import RunnerBinary, runner_for
 from harness.device.connection import Device
 from harness.digests import sha256_file
-from harness.device.passport import Passport
-from harness.device.profiles import DELEGATES
+from harness.device.passport import Passport, read_passport
+from harness.device.profiles import DELEGATES, profile_for_device
 from harness.errors import DeviceError, DeviceGoneError, UsageError
-from harness.jsonfile import write_json_atomic
+from harness.jsonfile import utc_now, write_json_atomic
 from harness.paths import ANDROID_APP_DIR
 
 if TYPE_CHECKING:
@@ -257,10 +257,6 @@ class DeviceSession:
 
 def open_session(server, serial: str) -> DeviceSession:
     """Connect to a device and learn what is needed to benchmark on it (one passport read)."""
-    from harness.bench.runners import runner_for
-    from harness.device.passport import read_passport
-    from harness.device.profiles import profile_for_device
-
     device = Device(server, serial)
     passport = read_passport(device)
     runner = runner_for(passport.abi, is_virtual=passport.is_virtual)
@@ -358,7 +354,7 @@ def _new_document(session, model_path, sha256, settings, model_info) -> dict:
         "kind": BENCH_KIND,
         "schema_version": BENCH_SCHEMA_VERSION,
         "harness_version": __version__,
-        "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "created_utc": utc_now(),
         "status": None,
         "reason": None,
         "model": {
@@ -522,7 +518,7 @@ def _fill_measurements(document, session, settings, out_dir: Path, result, borro
     from harness.bench.energy import compute_energy
     from harness.bench.logparse import parse_benchmark_log
 
-    log_text = (out_dir / "runner.log").read_text(encoding="utf-8", errors="replace") if (out_dir / "runner.log").exists() else ""
+    log_text = _read_text_if(out_dir / "runner.log")
     parsed = parse_benchmark_log(log_text).to_dict()
     document["parsed"] = parsed
     document["agent"] = result.to_dict()

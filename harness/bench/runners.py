@@ -16,13 +16,12 @@ from __future__ import annotations
 import os
 import shutil
 import struct
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from harness.digests import sha256_file
 from harness.errors import HostEnvironmentError, InputError
-from harness.jsonfile import load_versioned, write_json_atomic
+from harness.jsonfile import load_versioned, utc_now, write_json_atomic
 from harness.paths import cache_dir
 
 # ELF e_machine and class (1: 32-bit, 2: 64-bit) of each Android ABI.
@@ -124,7 +123,7 @@ def register_runner(path: Path, abi: str) -> RunnerBinary:
         "path": str(target),
         "sha256": digest,
         "source_path": str(path.resolve()),
-        "registered_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "registered_utc": utc_now(),
     }
     write_json_atomic(_registry_path(), registry)
     return RunnerBinary("benchmark_model", abi, target, digest, "registered")

@@ -7,6 +7,9 @@ import json
 import sys
 from pathlib import Path
 
+from harness.cli.common import positive_int
+from harness.units import fmt_bytes
+
 HELP = "convert a model to TFLite at every compression level and measure each on the host"
 DESCRIPTION = """\
 Convert MODEL (a .keras, .h5 or .tflite file, a SavedModel directory, or a zoo name:
@@ -37,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, metavar="DIR", help="output directory (default: results/convert-<model>)")
     parser.add_argument("--json", action="store_true", help="print the conversion document as JSON instead of a table")
     parser.add_argument("--quiet", action="store_true", help="no progress messages")
-    parser.add_argument("--jobs", type=int, default=1, metavar="N", help="convert levels in N parallel processes")
+    parser.add_argument("--jobs", type=positive_int, default=1, metavar="N", help="convert levels in N parallel processes")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,11 +48,8 @@ def run(args: argparse.Namespace) -> int:
     from harness.convert import convert_model, document
     from harness.convert.levels import parse_levels
     from harness.convert.sources import model_name
-    from harness.errors import UsageError
 
     levels = parse_levels(args.levels)
-    if args.jobs < 1:
-        raise UsageError(f"--jobs {args.jobs} is not a positive number", "use --jobs 1 or more")
     out_dir = args.out or paths.results_dir() / f"convert-{model_name(args.model)}"
     progress = None if args.quiet else _print_progress
     doc = convert_model(
@@ -146,8 +146,8 @@ def _row(entry: dict) -> list[str]:
     return [
         entry["level"],
         entry["status"],
-        _bytes(entry["size_bytes"]),
-        _bytes(entry["gzip_size_bytes"]),
+        fmt_bytes(entry["size_bytes"]),
+        fmt_bytes(entry["gzip_size_bytes"]),
         _number(entry["size_ratio_to_fp32"], "{:.3f}"),
         _number(entry["gzip_ratio_to_fp32"], "{:.3f}"),
         _number(None if accuracy is None else accuracy * 100, "{:.2f}%"),
@@ -161,12 +161,3 @@ def _row(entry: dict) -> list[str]:
 
 def _number(value, pattern: str) -> str:
     return "-" if value is None else pattern.format(value)
-
-
-def _bytes(size: int | None) -> str:
-    if size is None:
-        return "-"
-    for unit, scale in (("MB", 1e6), ("kB", 1e3)):
-        if size >= scale:
-            return f"{size / scale:.2f} {unit}"
-    return f"{size} B"

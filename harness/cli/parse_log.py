@@ -6,6 +6,7 @@ import json
 import sys
 
 from harness.errors import ExitCode, InputError
+from harness.units import fmt_ms
 
 HELP = "parse a benchmark_model output (file, logcat dump or '-') into latency, memory, delegation"
 DESCRIPTION = (
@@ -68,10 +69,6 @@ def _has_any_measurement(parsed) -> bool:
 # --- the human summary ---------------------------------------------------------------------
 
 
-def _ms(value_us) -> str:
-    return "-" if value_us is None else f"{value_us / 1000:.3f}"
-
-
 def _number(value, unit: str = "") -> str:
     return "-" if value is None else f"{value:g}{unit}"
 
@@ -80,7 +77,7 @@ def _stats_line(stats) -> str:
     if stats.count is None and stats.mean is None:
         return "not in the log"
     parts = [f"n={_number(stats.count)}"]
-    parts += [f"{key}={_ms(getattr(stats, key))}" for key in ("median", "mean", "std", "min", "max", "p5", "p95")]
+    parts += [f"{key}={fmt_ms(getattr(stats, key), 3)}" for key in ("median", "mean", "std", "min", "max", "p5", "p95")]
     return "  ".join(parts)
 
 
@@ -110,8 +107,8 @@ def format_summary(parsed) -> str:
         ("runner", parsed.runner_version or "benchmark_model"),
         ("model", f"{settings.get('Graph', '-')} ({_number(parsed.model_size_mb, ' MB')})"),
         ("threads", settings.get("Num threads", "not echoed (the tool's default)")),
-        ("init", f"{_ms(parsed.init_us)} ms"),
-        ("first run", f"{_ms(parsed.first_inference_us)} ms"),
+        ("init", f"{fmt_ms(parsed.init_us, 3)} ms"),
+        ("first run", f"{fmt_ms(parsed.first_inference_us, 3)} ms"),
         ("latency ms", _stats_line(parsed.latency_us)),
         ("warm-up ms", _stats_line(parsed.warmup_us)),
         ("memory MB", f"init={_number(parsed.memory_mb.init)}  overall={_number(parsed.memory_mb.overall)}  "

@@ -6,8 +6,6 @@ Public API (everything else in this package is internal):
       `source` is a path (.keras, .h5, SavedModel dir, .tflite) or a zoo name; `levels` a
       `--levels` string or a list of names. Returns the `squeezebench.conversion` document, also
       written to out_dir/convert.json beside one <level>.tflite per produced level.
-  resolve_levels(source, levels, *, data=None, random_calibration=False) -> list[str]
-      The levels convert_model would produce for this input (`all` expanded, reference first).
   levels.parse_levels(text) -> list[str]      (validates --levels; importable without TensorFlow)
   document.load_conversion(path) -> dict      (reads convert.json, any older schema upgraded)
   document.exit_code(doc) -> ExitCode          (OK / PARTIAL / NOTHING_RAN for a finished document)
@@ -17,9 +15,7 @@ Nothing heavy is imported here; TensorFlow is loaded only when a level has to be
 
 from __future__ import annotations
 
-from pathlib import Path
-
-__all__ = ["convert_model", "resolve_levels"]
+__all__ = ["convert_model"]
 
 
 def __getattr__(name: str):
@@ -32,13 +28,3 @@ def __getattr__(name: str):
         return convert_model
     raise AttributeError(f"module 'harness.convert' has no attribute {name!r}")
 
-
-def resolve_levels(
-    source: str, levels: str | list[str], *, data: Path | None = None, random_calibration: bool = False
-) -> list[str]:
-    from harness.convert.ladder import parse_requested, plan_levels, resolve_data
-    from harness.convert.sources import resolve_source
-
-    resolved = resolve_source(source)
-    dataset = resolve_data(resolved, data, random_calibration)
-    return plan_levels(resolved, dataset, parse_requested(levels)).levels

@@ -9,12 +9,11 @@ renames, removes or changes the meaning of a field; adding a field needs neither
 
 from __future__ import annotations
 
-import datetime
 from pathlib import Path
 
 from harness import __version__
 from harness.errors import ExitCode
-from harness.jsonfile import load_versioned
+from harness.jsonfile import load_versioned, utc_now
 
 KIND = "squeezebench.conversion"
 SCHEMA_VERSION = 1
@@ -54,7 +53,7 @@ def new_document(*, model: dict, data: dict, converter: dict, reference_level: s
         "kind": KIND,
         "schema_version": SCHEMA_VERSION,
         "harness_version": __version__,
-        "created_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "created_utc": utc_now(),
         "model": model,
         "data": data,
         "converter": converter,

@@ -185,9 +185,6 @@ class Device:
             )
         return result
 
-    def getprops(self) -> dict[str, str]:
-        return parse_getprop(self.shell(["getprop"]).stdout)
-
     def push(self, local: Path, remote: str, mode: int = 0o644) -> int:
         """Push a file; on failure the device's reason is kept and the partial file removed."""
         remote = check_device_path(remote)

@@ -88,15 +88,8 @@ class Passport:
     def is_virtual(self) -> bool:
         return self.flags.get("virtual", False)
 
-    def flag_names(self) -> list[str]:
-        return [name for name, on in self.flags.items() if on]
-
     def to_dict(self) -> dict:
         return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "Passport":
-        return cls(**data)
 
 
 def parse_dumpsys_battery(text: str) -> dict:

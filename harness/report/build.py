@@ -156,7 +156,7 @@ def write_report(
             for plot in page.all_plots():
                 plot_paths[plot.key] = f"{PLOTS_DIR}/{plot.key}.png"
                 save(plot_paths[plot.key], plot.png)
-            save(FILE_NAMES["md"], page_md(page, plot_paths if options.with_plots else None).encode("utf-8"))
+            save(FILE_NAMES["md"], page_md(page, plot_paths).encode("utf-8"))
         if "html" in formats:
             save(FILE_NAMES["html"], page_html(page).encode("utf-8"))
     return written

@@ -8,7 +8,7 @@ import math
 
 from harness import __version__
 from harness.report.load import RECORD_COLUMNS, ResultSet
-from harness.store.run import utc_now
+from harness.jsonfile import utc_now
 
 REPORT_KIND = "squeezebench.report"
 # Format history: 1 - runs, devices, cells (one flat record per cell, columns as in the CSV).

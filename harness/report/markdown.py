@@ -7,8 +7,6 @@ from urllib.parse import quote
 from harness.report.document import Cell, Page, Section, Table
 from harness.report.escape import md_inline, md_text
 
-PLOTS_MISSING_NOTE = "Plots are written only with the report files (squeezebench report RUN_DIR, or --out DIR)."
-
 
 def is_numeric_column(table: Table, column: int) -> bool:
     sorts = [row[column].sort for row in table.rows if column < len(row) and row[column].sort is not None]
@@ -36,7 +34,7 @@ def table_md(table: Table) -> str:
     return "\n".join(lines)
 
 
-def section_md(section: Section, depth: int, plot_paths: dict[str, str] | None) -> list[str]:
+def section_md(section: Section, depth: int, plot_paths: dict[str, str]) -> list[str]:
     out = ["#" * depth + " " + md_text(section.title), ""]
     for paragraph in section.paragraphs:
         out += [md_text(paragraph), ""]
@@ -44,7 +42,7 @@ def section_md(section: Section, depth: int, plot_paths: dict[str, str] | None) 
         out += [f"**{md_text(table.title)}**", "", table_md(table), ""]
         out += [f"_{md_text(note)}_" for note in table.notes] + ([""] if table.notes else [])
     for plot in section.plots:
-        if plot_paths is not None and plot.key in plot_paths:
+        if plot.key in plot_paths:
             out += [f"![{md_text(plot.alt)}]({quote(plot_paths[plot.key], safe='/.-_~')})", ""]
     for sub in section.subsections:
         out += section_md(sub, min(depth + 1, 6), plot_paths)
@@ -52,14 +50,13 @@ def section_md(section: Section, depth: int, plot_paths: dict[str, str] | None) 
 
 
 def page_md(page: Page, plot_paths: dict[str, str] | None = None) -> str:
-    """plot_paths: plot key -> path relative to the Markdown file; None when plots were not written."""
+    """plot_paths: plot key -> path relative to the Markdown file, for the plots written beside it."""
+    plot_paths = plot_paths or {}
     out = ["# " + md_text(page.title), ""]
     if page.nav:
         out += [" · ".join(f"[{md_text(text)}]({quote(href, safe='/#.-_~')})" for text, href in page.nav), ""]
     for paragraph in page.intro:
         out += [md_text(paragraph), ""]
-    if plot_paths is None and page.all_plots():
-        out += [f"_{md_text(PLOTS_MISSING_NOTE)}_", ""]
     for section in page.sections:
         out += section_md(section, 2, plot_paths)
     return "\n".join(out).rstrip() + "\n"

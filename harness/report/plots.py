@@ -12,7 +12,7 @@ import io
 
 from harness.report.document import Plot
 from harness.report.numbers import Scale, energy_scale, latency_scale, size_scale
-from harness.report.tables import QUALITY_HEADERS, ordered, plain, setup_rows, setups_in_order
+from harness.report.tables import MEMORY_SCALE, QUALITY_HEADERS, ordered, plain, quality_kind_of, setup_rows, setups_in_order
 
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
 HATCHES = ["", "//", "..", "xx", "\\\\", "++", "oo", "--"]
@@ -247,7 +247,7 @@ def _overlap(a, b) -> bool:
 
 
 def _trade_off_plot(model_frame, model: str):
-    kind = next((k for k in model_frame["quality_kind"] if plain(k)), None)
+    kind = quality_kind_of(model_frame["quality_kind"])
     if kind is None or model_frame["quality"].isna().all():
         return None
     lat = latency_scale(model_frame["latency_median_us"].tolist())
@@ -343,7 +343,7 @@ def _model_plots(model_frame, key_prefix: str) -> list[Plot]:
                 _bar_plot(
                     model_frame,
                     "memory_peak_mb",
-                    Scale("MB", 1.0, 1),
+                    MEMORY_SCALE,
                     "peak memory (MB)",
                     f"{model}: peak memory per level",
                 ),

@@ -95,6 +95,7 @@ def leaderboard_table(model: str, records: list[dict], names: dict[str, str], ke
         interval_cell,
         level_cell,
         number_cell,
+        quality_kind_of,
         status_cell,
     )
 
@@ -104,7 +105,7 @@ def leaderboard_table(model: str, records: list[dict], names: dict[str, str], ke
     ranked = sorted(
         records, key=lambda r: (r["status"] != "ok" or r["latency_median_us"] is None, r["latency_median_us"] or 0)
     )
-    kind = next((r["quality_kind"] for r in records if r["quality_kind"]), None)
+    kind = quality_kind_of(r["quality_kind"] for r in records)
     headers = [
         "rank",
         "device",
@@ -223,11 +224,12 @@ def _runs_table(results: ResultSet, shown_records: list[dict]) -> Table:
 
 
 def _model_row(model: str, records: list[dict], names: dict[str, str]) -> list[Cell]:
+    from harness.report.tables import quality_kind_of
     from harness.units import fmt_us
 
     ok = [r for r in records if r["status"] == "ok" and r["latency_median_us"] is not None]
     best = min(ok, key=lambda r: r["latency_median_us"]) if ok else None
-    kind = next((r["quality_kind"] for r in records if r["quality_kind"]), None)
+    kind = quality_kind_of(r["quality_kind"] for r in records)
     fastest = Cell("-")
     if best:
         flags = f" [{', '.join(best['flags'])}]" if best["flags"] else ""

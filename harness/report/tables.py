@@ -123,13 +123,18 @@ def ordered(frame, by):
     return frame.sort_values(by, kind="stable")
 
 
+def quality_kind_of(kinds) -> str | None:
+    """What the quality column shows (accuracy or fidelity): the first kind a row has."""
+    return next((kind for kind in kinds if plain(kind)), None)
+
+
 def setup_table(rows, key: str, title: str) -> Table:
     """One device at one setting: one row per level."""
     rows = ordered(rows, "level_index")
     lat = latency_scale(rows["latency_median_us"].tolist() + rows["latency_p95_us"].tolist())
     energy = energy_scale(rows["energy_mj_per_inference"].tolist())
     size = size_scale(rows["size_bytes"].tolist())
-    kind = next((k for k in rows["quality_kind"] if plain(k)), None)
+    kind = quality_kind_of(rows["quality_kind"])
     headers = [
         "level", f"size ({size.unit})", "size vs fp32", QUALITY_HEADERS[kind], "drop from fp32 (pp)",
         f"median latency ({lat.unit})", f"p5–p95 ({lat.unit})", f"95% CI ({lat.unit})", "speedup vs fp32",

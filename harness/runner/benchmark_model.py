@@ -3,7 +3,7 @@
 
 One self-contained file (standard library, numpy and ai_edge_litert only), pushed as-is to
 devices that have Python and LiteRT (the virtual device runs it as
-/data/local/tmp/squeezebench/benchmark_model) and run on the host as
+`/system/bin/python3 /data/local/tmp/squeezebench/runner/benchmark_model.py`) and run on the host as
 `python harness/runner/benchmark_model.py --graph=model.tflite ...`.
 
 It follows LiteRT's tflite/tools/benchmark (benchmark_main.cc, benchmark_model.cc,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from harness import __version__
 from harness.errors import ResultsError
-from harness.jsonfile import load_versioned, read_json, write_json_atomic
+from harness.jsonfile import load_versioned, read_json, utc_now, write_json_atomic
 
 RUN_KIND = "squeezebench.run"
 # Format history (add an `update_to_N` function to MIGRATIONS for every bump):
@@ -28,10 +28,6 @@ STATUS_SKIPPED = "skipped"
 # A cell in one of these states is finished; `--resume` redoes the others (pending, running when
 # the process died, device-lost).
 CELL_DONE_STATUSES = frozenset({"ok", "failed", "crashed", "timeout", "unsupported", STATUS_SKIPPED})
-
-
-def utc_now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def new_run_id() -> str:

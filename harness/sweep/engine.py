@@ -22,7 +22,7 @@ from harness.device import adb
 from harness.device.lock import device_lock
 from harness.errors import DeviceError, ExitCode, SqueezebenchError, UsageError
 from harness.paths import results_dir
-from harness.store.run import RunStore, cell_summary, create_run, find_run, safe_component, utc_now
+from harness.store.run import STATUS_RUNNING, RunStore, cell_summary, create_run, find_run, safe_component, utc_now
 from harness.sweep.plan import conversion_summary, plan_cells
 from harness.sweep.progress import Reporter
 from harness.sweep.spec import SweepSpec
@@ -380,10 +380,10 @@ class DeviceWorker(threading.Thread):
         model = self.models[cell["model"]]
         level = model["levels"][cell["level"]]
         model_file = self.store.contained(f"{model['dir']}/{level['file']}")
-        cell_dir = self.store.contained(cell["dir"])
+        cell_dir = self.store.cell_dir(cell)
         if cell_dir.exists():
             shutil.rmtree(cell_dir)  # left by a run that died mid-cell
-        self.store.update_cell(cell["id"], status="running", started_utc=utc_now(), attempts=cell.get("attempts", 0) + 1)
+        self.store.update_cell(cell["id"], status=STATUS_RUNNING, started_utc=utc_now(), attempts=cell.get("attempts", 0) + 1)
         settings = self.settings_for(cell)
         with self.host_cpu_held():
             return ondevice.run_benchmark(

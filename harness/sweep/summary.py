@@ -16,7 +16,7 @@ def _column_title(key: tuple, devices: dict, several_settings: bool) -> str:
     return f"{name} t{threads} {delegate}" if several_settings else name
 
 
-def _quality(level: dict, model: dict) -> str:
+def _quality(level: dict) -> str:
     accuracy = level.get("accuracy")
     if accuracy and accuracy.get("top1") is not None:
         return f"acc {fmt_pct(accuracy['top1'])}"
@@ -59,7 +59,7 @@ def summary_tables(document: dict) -> str:
         for level_name, level in model["levels"].items():
             if level.get("reference_only"):
                 continue
-            row = [level_name, fmt_bytes(level.get("size_bytes")), fmt_ratio(level.get("size_ratio_to_fp32")), _quality(level, model)]
+            row = [level_name, fmt_bytes(level.get("size_bytes")), fmt_ratio(level.get("size_ratio_to_fp32")), _quality(level)]
             for key in keys:
                 fp32_median = _median(cells.get((key, "fp32")))
                 row.append(_cell_text(cells.get((key, level_name)), fp32_median))

@@ -38,6 +38,8 @@ log = logging.getLogger("harness.virtual.daemon")
 
 RECORD_NAME = "device.json"
 RECORD_KIND = "squeezebench.virtual-device"
+# Format history: 1 - first version.
+RECORD_SCHEMA_VERSION = 1
 REGISTRATION_CHECK_S = 2.0
 LISTEN_BACKLOG = 100  # asyncio's default
 
@@ -52,6 +54,8 @@ class VirtualDeviceDaemon:
         self.serial = f"127.0.0.1:{self.port}"
         self.state_dir = Path(args.state_dir).resolve()
         self.adb_server = adb.AdbServerAddress.parse(args.adb_server)
+        # Any adb server adbutils might ever start from here must be ours, never the default 5037.
+        os.environ["ANDROID_ADB_SERVER_PORT"] = str(self.adb_server.port)
         self.unauthorized: bool = args.unauthorized
         self.storage_mb: int | None = args.storage_mb
         self.profile = load_virtual_profile(args.profile)
@@ -174,8 +178,7 @@ class VirtualDeviceDaemon:
 
     def _publish_property_listing(self) -> None:
         # The system server's own answer: one format for both paths.
-        listing = self._system_server.execute_json(json.dumps({"command": "getprop", "args": []}).encode())
-        sandbox.publish(self.layout, "getprop", listing.stdout)
+        sandbox.publish(self.layout, "getprop", self._system_server.getprop_listing())
 
     def _publish_thermal(self) -> None:
         sandbox.publish(self.layout, "thermalservice", self._system_server.thermal.dump())
@@ -255,7 +258,7 @@ class VirtualDeviceDaemon:
     def _write_record(self) -> None:
         write_json_atomic(self.state_dir / RECORD_NAME, {
             "kind": RECORD_KIND,
-            "schema_version": 1,
+            "schema_version": RECORD_SCHEMA_VERSION,
             "serial": self.serial,
             "port": self.port,
             "pid": os.getpid(),
@@ -291,8 +294,6 @@ def main(argv: list[str] | None = None) -> int:
         filename=Path(args.state_dir) / "daemon.log", level=logging.INFO,
         format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s",
     )
-    # Any adb server adbutils might ever start from here must be ours, never the default 5037.
-    os.environ["ANDROID_ADB_SERVER_PORT"] = args.adb_server.rpartition(":")[2]
     ready_file = os.fdopen(args.ready_fd, "w") if args.ready_fd is not None else None
 
     def report_ready(message: dict) -> None:

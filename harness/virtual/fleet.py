@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import fcntl
 import functools
+import itertools
 import json
 import os
 import select
@@ -34,8 +35,9 @@ from harness.device import adb
 from harness.device.adb import AdbServerAddress
 from harness.device.profiles import load_virtual_profile
 from harness.errors import DeviceError, HostEnvironmentError, InputError, SqueezebenchError, UsageError
+from harness.jsonfile import load_versioned
 from harness.virtual import sandbox
-from harness.virtual.daemon import RECORD_KIND, RECORD_NAME, PortInUseError
+from harness.virtual.daemon import RECORD_KIND, RECORD_NAME, RECORD_SCHEMA_VERSION, PortInUseError
 
 FIRST_PORT = 6520
 LAST_PORT = 6999
@@ -122,25 +124,25 @@ def stop(serial_or_device: str | VirtualDevice, *, delete: bool = False) -> None
     still be deleted by serial."""
     device = _find(serial_or_device)
     if device is not None:
-        _terminate(device)
-        state_dir = device.state_dir
-    else:
-        serial = serial_or_device.serial if isinstance(serial_or_device, VirtualDevice) else serial_or_device
-        state_dir = _state_dir_of_serial(serial)
-        if not delete or state_dir is None or not state_dir.is_dir():
-            raise DeviceError(
-                f"no virtual device {serial} is running",
-                "see 'squeezebench virtual list'",
-                serial=serial,
-            )
+        _stop_running(device, delete=delete)
+        return
+    serial = serial_or_device.serial if isinstance(serial_or_device, VirtualDevice) else serial_or_device
+    state_dir = _state_dir_of_serial(serial)
+    if not delete or state_dir is None or not state_dir.is_dir():
+        raise DeviceError(f"no virtual device {serial} is running", "see 'squeezebench virtual list'", serial=serial)
+    shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def _stop_running(device: VirtualDevice, *, delete: bool) -> None:
+    _terminate(device)
     if delete:
-        shutil.rmtree(state_dir, ignore_errors=True)
+        shutil.rmtree(device.state_dir, ignore_errors=True)
 
 
 def stop_all(*, delete: bool = False) -> list[VirtualDevice]:
     devices = list_running()
     for device in devices:
-        stop(device, delete=delete)
+        _stop_running(device, delete=delete)
     return devices
 
 
@@ -187,7 +189,7 @@ def _ports_to_use(count: int, port: int | None) -> list[int]:
             if candidate in running or not _port_is_free(candidate):
                 raise UsageError(f"port {candidate} is already in use", "pick another --port or leave it out")
         return ports
-    chosen = [p for p in range(FIRST_PORT, LAST_PORT + 1) if p not in running and _port_is_free(p)][:count]
+    chosen = list(itertools.islice(_free_ports(FIRST_PORT, running), count))
     if len(chosen) < count:
         raise DeviceError(
             f"no {count} free ports between {FIRST_PORT} and {LAST_PORT}",
@@ -210,10 +212,15 @@ def _start_on_a_free_port(first_choice: int, start_one, taken: set[int]) -> Virt
     raise DeviceError(f"could not find a free port from {first_choice} up", "pass --port")
 
 
+def _free_ports(first: int, taken: set[int]):
+    """Ports from `first` up to LAST_PORT that nothing holds, probed one at a time as asked for."""
+    return (p for p in range(first, LAST_PORT + 1) if p not in taken and _port_is_free(p))
+
+
 def _next_free_port(after: int, taken: set[int]) -> int:
-    for candidate in range(after + 1, LAST_PORT + 1):
-        if candidate not in taken and _port_is_free(candidate):
-            return candidate
+    candidate = next(_free_ports(after + 1, taken), None)
+    if candidate is not None:
+        return candidate
     raise DeviceError(f"no free port between {after} and {LAST_PORT}", "stop some virtual devices or pass --port")
 
 
@@ -328,9 +335,7 @@ def _wait_until_registered(device: VirtualDevice) -> None:
 
 def _read_record(path: Path) -> VirtualDevice | None:
     try:
-        data = json.loads(path.read_text())
-        if data.get("kind") != RECORD_KIND:
-            return None
+        data = load_versioned(path, kind=RECORD_KIND, current_version=RECORD_SCHEMA_VERSION, migrations={})
         return VirtualDevice(
             serial=data["serial"], port=int(data["port"]), pid=int(data["pid"]),
             profile=data["profile"], state_dir=path.parent,

@@ -84,7 +84,6 @@ class PowerModel:
         self._thermal = profile.thermal
         self._capacity_uah = profile.battery.capacity_mah * 1000.0
         self.charge_uah = self._capacity_uah * profile.battery.initial_level_percent / 100.0
-        self.cable_connected = True  # a virtual device is always "on USB"
         self.charging_suspended = False
         # Start where an idle device settles, so that an idle device barely changes.
         idle_w = profile.power.idle_w
@@ -110,14 +109,13 @@ class PowerModel:
     def usb_online(self) -> bool:
         # With the charger input suspended the phone runs from its battery and reports no
         # charger (what makes `power.battery_input.suspended` usable for energy measurements).
-        return self.cable_connected and not self.charging_suspended
-
-    def _charging(self) -> bool:
-        return self.usb_online
+        # A virtual device is always on USB (`dumpsys battery unplug` only changes what
+        # BatteryService reports, as on a phone).
+        return not self.charging_suspended
 
     def _battery_current_a(self, power_w: float) -> float:
         load_a = power_w / self._open_circuit_voltage_v()
-        if not self._charging():
+        if not self.usb_online:
             return -load_a
         if self.charge_uah >= self._capacity_uah or self._paused_by_heat():
             return 0.0  # the charger carries the load, the battery rests
@@ -162,7 +160,7 @@ class PowerModel:
         return self.thermal_status() >= CHARGE_PAUSE_THERMAL_STATUS
 
     def _status(self) -> str:
-        if not self._charging():
+        if not self.usb_online:
             return STATUS_DISCHARGING
         if self.charge_uah >= self._capacity_uah:
             return STATUS_FULL

@@ -13,6 +13,7 @@ Output formats are Android's (AOSP BatteryService, ThermalManagerService, Settin
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import logging
 import math
@@ -23,7 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.device.profiles import VirtualProfile
-from harness.jsonfile import write_json_atomic
+from harness.errors import ResultsError
+from harness.jsonfile import load_versioned, write_json_atomic
 from harness.virtual.power import ANDROID_STATUS_CODES, PowerModel, PowerReading
 from harness.virtual.properties import PropertyRefused, PropertyStore
 
@@ -50,6 +52,9 @@ DEFAULT_SETTINGS = {
     "secure": {"android_id": "5c9e0e3a7b1d2f40", "location_mode": "0"},
 }
 PRIORITIES = "VDIWEF"
+SYSTEM_STATE_KIND = "squeezebench.virtual-system-state"
+# Format history: 1 - first version.
+SYSTEM_STATE_SCHEMA_VERSION = 1
 
 
 @dataclass
@@ -68,9 +73,9 @@ class LogBuffer:
     """The device's logcat: boot lines, `log` output, and events of the simulation."""
 
     def __init__(self):
-        self._entries: list[tuple[int, str]] = []  # (sequence number, formatted line)
+        # (sequence number, formatted line), the oldest dropped past the buffer's size
+        self._entries: collections.deque[tuple[int, str]] = collections.deque(maxlen=LOGCAT_CAPACITY_LINES)
         self._next_sequence = 0
-        self._first_kept = 0
 
     def add(self, priority: str, tag: str, message: str, pid: int = 1) -> None:
         now = time.time()
@@ -79,8 +84,6 @@ class LogBuffer:
             line = f"{stamp} {pid:5d} {pid:5d} {priority} {tag:<8}: {text}"
             self._entries.append((self._next_sequence, line))
             self._next_sequence += 1
-        if len(self._entries) > LOGCAT_CAPACITY_LINES:
-            del self._entries[: len(self._entries) - LOGCAT_CAPACITY_LINES]
 
     def since(self, sequence: int) -> tuple[list[str], int]:
         return [line for seq, line in self._entries if seq >= sequence], self._next_sequence
@@ -323,10 +326,14 @@ class SystemServer:
             state = "suspended" if self._power.charging_suspended else "resumed"
             self.log.add("I", "healthd", f"battery charger input {state} ({name}={value})")
 
+    def getprop_listing(self) -> str:
+        """What `getprop` with no argument prints: every property, sorted."""
+        return "".join(f"[{k}]: [{v}]\n" for k, v in self._props.items_sorted())
+
     def _getprop(self, args: list[str], _request: dict) -> Result:
         args = [a for a in args if a not in ("-T", "-Z")]
         if not args:
-            return Result(stdout="".join(f"[{k}]: [{v}]\n" for k, v in self._props.items_sorted()))
+            return Result(stdout=self.getprop_listing())
         default = args[1] if len(args) > 1 else ""
         return Result(stdout=self._props.get(args[0], default) + "\n")
 
@@ -608,17 +615,18 @@ class SystemServer:
             for ns, values in self._settings.items()
         }
         write_json_atomic(self._state_file, {
-            "kind": "squeezebench.virtual-system-state", "schema_version": 1,
+            "kind": SYSTEM_STATE_KIND, "schema_version": SYSTEM_STATE_SCHEMA_VERSION,
             "settings": changed_settings, "packages": self._packages,
         })
 
 
 def _read_state(path: Path) -> dict:
+    """Settings and packages kept from the device's last run; none on its first, or when the
+    file is not one this version wrote (the device then starts as new)."""
     try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
+        return load_versioned(path, kind=SYSTEM_STATE_KIND, current_version=SYSTEM_STATE_SCHEMA_VERSION, migrations={})
+    except ResultsError:
         return {}
-    return data if isinstance(data, dict) and data.get("schema_version") == 1 else {}
 
 
 def _option_value(args: list[str], option: str) -> str | None:

@@ -94,7 +94,7 @@ def test_npz_that_does_not_fit(tmp_path, capsys, h5_file):
 
 
 def test_bad_jobs_value(tmp_path, capsys, h5_file):
-    assert_main_error(capsys, [str(h5_file), "--jobs", "0", "--out", str(tmp_path)], ExitCode.USAGE, "--jobs 0")
+    assert_main_error(capsys, [str(h5_file), "--jobs", "0", "--out", str(tmp_path)], ExitCode.USAGE, "--jobs", "not a positive integer")
 
 
 def test_table_names_random_calibration_and_skipped_levels(tmp_path, capsys, h5_file):
