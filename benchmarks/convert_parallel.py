@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -33,15 +32,17 @@ def timed_convert(args, out_dir: Path, cache: Path, jobs: int) -> tuple[float, d
     """(wall s, convert.json, peak RSS MB of the largest process) of one CLI run in a fresh process."""
     env = dict(os.environ, SQUEEZEBENCH_CACHE=str(cache))
     command = [*support.SQUEEZEBENCH, "convert", args.model, "--levels", args.levels]
-    before_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     start = time.perf_counter()
-    subprocess.run([*command, "--out", str(out_dir), "--jobs", str(jobs), "--quiet"], cwd=support.REPO, env=env,
-                   stdout=subprocess.DEVNULL, check=True)
+    process = subprocess.Popen([*command, "--out", str(out_dir), "--jobs", str(jobs), "--quiet"], cwd=support.REPO,
+                               env=env, stdout=subprocess.DEVNULL)
+    # This run's own peak (its --jobs workers included, once it has reaped them); the process-wide
+    # RUSAGE_CHILDREN would be a running maximum over every earlier run.
+    _pid, status, usage = os.wait4(process.pid, 0)
     elapsed_s = time.perf_counter() - start
-    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    # ru_maxrss of children is a running maximum: a smaller later run reports the earlier peak.
-    peak_mb = peak_kb / 1024 if peak_kb > before_kb else None
-    return elapsed_s, json.loads((out_dir / "convert.json").read_text()), peak_mb
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise subprocess.CalledProcessError(process.returncode, command)
+    return elapsed_s, json.loads((out_dir / "convert.json").read_text()), usage.ru_maxrss / 1024
 
 
 def seed_zoo(model: str, cache: Path) -> None:

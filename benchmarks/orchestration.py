@@ -85,8 +85,10 @@ def energy_summary(benches: list[dict]) -> dict:
     """How many cells measured their own idle baseline, and the energy validities."""
     energies = [b.get("energy") or {} for b in benches]
     validity = [e.get("validity") for e in energies]
+    # A cell that borrowed a baseline, or was asked for none, had the agent measure no idle window.
+    measured_idle = [b for b in benches if ((b.get("agent") or {}).get("energy") or {}).get("idle_s")]
     return {
-        "own_idle_baseline_cells": sum(1 for e in energies if e.get("idle_source", "this cell") == "this cell"),
+        "own_idle_baseline_cells": len(measured_idle),
         "validity": {v: validity.count(v) for v in sorted(set(validity), key=str)},
     }
 
