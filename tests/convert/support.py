@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+from cli_errors import one_line_error
 
 INPUT_SHAPE = (8, 8, 1)
 N_CLASSES = 4
@@ -44,10 +45,4 @@ def run_cli(*args: str, timeout_s: float = 300) -> subprocess.CompletedProcess:
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess, exit_code: int, *fragments: str) -> None:
-    assert result.returncode == exit_code, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("squeezebench: error: ")
-    assert "Traceback" not in result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0]
+    one_line_error(result.returncode, result.stderr, exit_code, *fragments)

@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+from cli_errors import one_line_error
 
 from harness.cli import main
 from harness.errors import ExitCode
@@ -44,11 +45,8 @@ def run_main(capsys, *args: str) -> tuple[int, str, str]:
 
 def assert_main_error(capsys, args, exit_code, *fragments):
     code, out, err = run_main(capsys, *args)
-    assert code == exit_code, err
-    (line,) = err.strip().splitlines()
-    assert line.startswith("squeezebench: error: ") and out == ""
-    for fragment in fragments:
-        assert fragment in line
+    one_line_error(code, err, exit_code, *fragments)
+    assert out == ""
 
 
 def test_corrupt_h5_and_unreadable_tflite_files(tmp_path, capsys, custom_op_tflite_file, tflite_file):

@@ -8,6 +8,13 @@ import pytest
 from harness.device import adb
 
 
+@pytest.fixture(scope="module")
+def device(virtual_devices):
+    """One virtual device on the session's adb server for the module's tests."""
+    [device] = virtual_devices(1)
+    return device
+
+
 @pytest.fixture
 def private_adb(unused_port):
     """An adb server of this test alone (never 5037): the test may kill it."""

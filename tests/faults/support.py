@@ -8,13 +8,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from harness.bench.ondevice import DEVICE_ROOT
 from harness.device import adb
 from harness.device.connection import Device
-from polling import wait_for  # noqa: F401  (the faults tests import it from here)
+from polling import wait_for  # also imported from here by the faults tests
 
 VENV_BIN = Path(sys.executable).parent
 # The quickest settings that still measure: 5 runs, no idle baseline, no warm-up time.
@@ -26,9 +25,8 @@ SLOW_CELLS = ["--runs", "5", "--min-secs", "1", "--idle-baseline", "0", "--runne
 def kill_daemon(device) -> None:
     """SIGKILL a virtual device's daemon: the device vanishes as a phone whose cable is pulled."""
     os.kill(device.pid, signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    while Path(f"/proc/{device.pid}").exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_for(lambda: not Path(f"/proc/{device.pid}").exists(), f"the device daemon {device.pid} to die", timeout_s=10,
+             interval_s=0.05)
 
 
 def start_again(device):
@@ -102,10 +100,3 @@ def finish(proc: subprocess.Popen, timeout_s: float = 300) -> tuple[int, dict, s
     return proc.returncode, json.loads(out), err
 
 
-def assert_one_line_error(code: int, stderr: str, exit_code: int, *fragments: str) -> str:
-    assert code == exit_code, stderr
-    lines = stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("squeezebench: error: "), stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    return lines[0]

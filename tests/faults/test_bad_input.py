@@ -9,6 +9,7 @@ import json
 import shutil
 
 import pytest
+from cli_errors import one_line_error
 
 from harness.bench.ondevice import DEVICE_ROOT
 from harness.cli import main
@@ -17,7 +18,7 @@ from harness.device.connection import Device
 from harness.errors import ExitCode
 from harness.paths import DEVICE_PROFILES_DIR
 
-from .support import FAST, assert_one_line_error, kill_daemon, wait_for
+from .support import FAST, kill_daemon, wait_for
 
 
 def refused(capsys, exit_code, argv, *fragments):
@@ -29,13 +30,7 @@ def refused(capsys, exit_code, argv, *fragments):
     code = main(argv)
     captured = capsys.readouterr()
     assert captured.out == "", captured.out
-    return assert_one_line_error(code, captured.err, exit_code, *fragments)
-
-
-@pytest.fixture(scope="module")
-def device(virtual_devices):
-    [device] = virtual_devices(1)
-    return device
+    return one_line_error(code, captured.err, exit_code, *fragments)
 
 
 def device_files(device) -> list[str]:
@@ -203,7 +198,7 @@ def test_a_directory_that_is_not_a_run_is_refused(capsys, tmp_path):
 
 def test_an_unknown_serial_is_refused_naming_the_connected_ones(capsys, cli, device, tiny_tflite, tmp_path):
     done = cli("bench", tiny_tflite, "--device", "no-such-phone")  # once in a real process
-    assert_one_line_error(done.returncode, done.stderr, ExitCode.DEVICE, "no device 'no-such-phone'", device.serial)
+    one_line_error(done.returncode, done.stderr, ExitCode.DEVICE, "no device 'no-such-phone'", device.serial)
     refused(capsys, ExitCode.DEVICE, ["run", tiny_tflite, "--devices", "no-such-phone", "--results", tmp_path],
             "no device 'no-such-phone'")  # fmt: skip
     assert not list(tmp_path.iterdir())

@@ -10,6 +10,7 @@ import warnings
 from pathlib import Path
 
 import pytest
+from cli_errors import one_line_error
 
 from harness.bench.ondevice import DEVICE_ROOT
 from harness.cli import main
@@ -18,18 +19,12 @@ from harness.errors import ExitCode
 from harness.paths import PROJECT_ROOT
 from harness.store.run import open_run
 
-from .support import FAST, assert_one_line_error
+from .support import FAST
 
 CANARY = "/data/local/tmp/sbc"
 # `touch CANARY`, with the slashes a file name cannot hold spelled as printf octal escapes.
 TOUCH_CANARY = "touch $(printf '" + CANARY.replace("/", "\\057") + "')"
 HOSTILE_NAME = f"a 'b' \"c\";{TOUCH_CANARY};$({TOUCH_CANARY})`{TOUCH_CANARY}`&|>x -rf * <img src=x onerror=alert(1)> **b**\nnaïve ✓"
-
-
-@pytest.fixture(scope="module")
-def device(virtual_devices):
-    [device] = virtual_devices(1)
-    return device
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +94,7 @@ def damaged_copy(run_dir: Path, tmp_path: Path) -> Path:
 def resume_and_report_are_refused(capsys, run_dir: Path, fragment: str) -> None:
     for argv in (["run", "--resume", str(run_dir), "--quiet"], ["report", str(run_dir), "--format", "md"]):
         code = main(argv)
-        assert_one_line_error(code, capsys.readouterr().err, ExitCode.BAD_INPUT, fragment)
+        one_line_error(code, capsys.readouterr().err, ExitCode.BAD_INPUT, fragment)
 
 
 def test_a_symlink_out_of_a_results_directory_is_refused_and_its_target_untouched(capsys, hostile_run, tmp_path):
@@ -206,5 +201,5 @@ def test_a_model_file_carrying_python_code_is_refused_without_running_it(capsys,
     monkeypatch.setenv("SQUEEZEBENCH_CACHE", str(tmp_path / "cache"))  # a cache hit would skip the load
 
     code = main(["convert", str(model_path), "--levels", "fp32", "--out", str(tmp_path / "out"), "--quiet"])
-    assert_one_line_error(code, capsys.readouterr().err, ExitCode.BAD_INPUT, "Lambda", "never runs Python code")
+    one_line_error(code, capsys.readouterr().err, ExitCode.BAD_INPUT, "Lambda", "never runs Python code")
     assert not canary.exists()

@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.bench import stats
+from harness.convert import document as conversion
 from harness.bench.energy import INVALID_CHARGING
 from harness.bench.ondevice import BENCH_KIND, BENCH_SCHEMA_VERSION, cell_flags
 from harness.device.passport import Passport, compute_flags
 from harness.jsonfile import write_json_atomic
 from harness.store.run import cell_summary, create_run
-from harness.sweep.plan import plan_cells
+from harness.sweep.plan import conversion_summary, plan_cells
 
 
 @dataclass
@@ -81,30 +82,30 @@ class FakeModel:
     )
 
     def summary(self) -> dict:
-        levels = {}
+        """What run.json keeps of this model's conversion, made by the sweep's own function from a
+        conversion document built with the converter's own entries."""
+        entries = []
         for level, (ratio, quality, _factor, failure) in self.levels.items():
             ok = failure is None
             size = round(self.fp32_size_bytes * ratio) if ok else None
-            quality_field = (
-                {"top1": quality, "n": 360} if ok and quality is not None and self.weights != "random" else None
-            )
+            accuracy = {"top1": quality, "n": 360} if ok and quality is not None and self.weights != "random" else None
             fidelity = (
                 {"top1_agreement": quality, "max_abs_error": 0.01, "cosine_similarity": 0.999, "n": 64}
                 if ok and quality is not None and self.weights == "random"
                 else None
             )
-            levels[level] = {
-                "status": "ok" if ok else "failed", "reason": failure, "file": f"{level}.tflite" if ok else None,
-                "sha256": hashlib.sha256(f"{self.name}/{level}".encode()).hexdigest() if ok else None, "size_bytes": size,
-                "gzip_size_bytes": round(size * 0.8) if ok else None, "size_ratio_to_fp32": ratio if ok else None,
-                "gzip_ratio_to_fp32": ratio if ok else None, "accuracy": quality_field, "fidelity": fidelity,
-                "reference_only": False, "op_counts": {"CONV_2D": 2}, "cached": False,
-            }  # fmt: skip
-        return {
-            "name": self.name, "dir": f"models/{self.name}", "conversion": f"models/{self.name}/convert.json",
-            "source_kind": "zoo", "weights": self.weights, "task_accuracy_available": self.weights != "random",
-            "notes": [], "levels": levels,
-        }  # fmt: skip
+            entries.append(conversion.level_entry(
+                level, conversion.STATUS_OK if ok else "failed", reason=failure, file=f"{level}.tflite" if ok else None,
+                sha256=hashlib.sha256(f"{self.name}/{level}".encode()).hexdigest() if ok else None, size_bytes=size,
+                gzip_size_bytes=round(size * 0.8) if ok else None, size_ratio_to_fp32=ratio if ok else None,
+                gzip_ratio_to_fp32=ratio if ok else None, accuracy=accuracy, fidelity=fidelity,
+                op_counts={"CONV_2D": 2},
+            ))  # fmt: skip
+        model = {"name": self.name, "source_kind": "zoo", "weights": self.weights,
+                 "task_accuracy_available": self.weights != "random", "notes": []}
+        doc = conversion.new_document(model=model, data={}, converter={}, reference_level="fp32", notes=[])
+        doc["levels"] = entries
+        return conversion_summary(doc, f"models/{self.name}")
 
 
 def latency_samples(median_us: float, cv: float, n: int, rng: random.Random) -> list[float]:

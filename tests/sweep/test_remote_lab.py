@@ -7,9 +7,9 @@ import json
 import os
 import shutil
 import subprocess
-import time
 
 import pytest
+from polling import wait_for
 
 from harness.device import adb
 
@@ -46,10 +46,7 @@ def lab_host(tmp_path_factory, adb_server):
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         address = adb.AdbServerAddress(lab_ip, 5037)
-        deadline = time.monotonic() + 20
-        while not adb.server_is_up(address):
-            assert time.monotonic() < deadline, "the lab's adb server did not come up"
-            time.sleep(0.2)
+        wait_for(lambda: adb.server_is_up(address), "the lab's adb server to come up", timeout_s=20, interval_s=0.2)
         started = subprocess.run(
             ["ip", "netns", "exec", ns, "squeezebench", "virtual", "start", "--adb-server", "127.0.0.1:5037"],
             env=env, capture_output=True, text=True, timeout=60,

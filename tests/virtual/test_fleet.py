@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import struct
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -132,10 +131,9 @@ def test_full_data_fails_a_push_like_adbd_and_leaves_no_partial_file(adb_server,
 def handshake(port: int) -> socket.socket:
     sock = socket.create_connection(("127.0.0.1", port), timeout=10)
     sock.sendall(protocol.encode_packet(protocol.A_CNXN, protocol.A_VERSION, 256 * 1024, b"host::\0"))
-    header = recv_exact(sock, protocol.HEADER_SIZE_BYTES)
-    command, _a0, _a1, length, _check, _magic = struct.unpack("<6I", header)
-    assert command == protocol.A_CNXN
-    recv_exact(sock, length)
+    header = protocol.decode_header(recv_exact(sock, protocol.HEADER_SIZE_BYTES), protocol.MAX_PAYLOAD_BYTES)
+    assert header.command == protocol.A_CNXN
+    recv_exact(sock, header.data_length)
     return sock
 
 

@@ -73,10 +73,10 @@ class Host:
         self.writer.write(protocol.encode_packet(command, arg0, arg1, payload))
 
     async def receive(self):
-        header = await self.reader.readexactly(24)
-        command, arg0, arg1, length, _check, _magic = struct.unpack("<6I", header)
-        payload = await self.reader.readexactly(length) if length else b""
-        return command, arg0, arg1, payload
+        raw = await self.reader.readexactly(protocol.HEADER_SIZE_BYTES)
+        header = protocol.decode_header(raw, protocol.MAX_PAYLOAD_BYTES)  # the device's packets are checked too
+        payload = await self.reader.readexactly(header.data_length) if header.data_length else b""
+        return header.command, header.arg0, header.arg1, payload
 
     async def connect(self, max_payload=protocol.MAX_PAYLOAD_BYTES):
         self.send(A_CNXN, protocol.A_VERSION, max_payload, b"host::\0")
