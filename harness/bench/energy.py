@@ -334,26 +334,14 @@ def _per_inference(measurement: _Measurement, n_inferences: int, is_virtual: boo
                   f"({measurement.idle_power_mw:.1f} mW): the inference cost is below what this source resolves")
     valid = validity == VALID
     return Energy(
+        **asdict(measurement),  # every _Measurement field is an Energy field of the same name
         method=_method(measurement.source, is_virtual),
-        source=measurement.source,
         validity=validity,
         reason=reason,
         energy_per_inference_j=net_power_mw / 1000 * measurement.run_duration_s / n_inferences if valid else None,
-        idle_power_mw=measurement.idle_power_mw,
-        gross_power_mw=measurement.gross_power_mw,
         net_power_mw=net_power_mw if valid else None,
-        run_duration_s=measurement.run_duration_s,
-        idle_duration_s=measurement.idle_duration_s,
         n_inferences=n_inferences,
         window=RUNNER_WINDOW,
-        idle_samples=measurement.idle_samples,
-        run_samples=measurement.run_samples,
-        sample_interval_ms=measurement.sample_interval_ms,
-        normalisation=measurement.normalisation,
-        notes=measurement.notes,
-        rails=measurement.rails,
-        idle_source=measurement.idle_source,
-        idle_age_s=measurement.idle_age_s,
     )
 
 

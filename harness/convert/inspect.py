@@ -58,19 +58,34 @@ def inspect_tflite(data: bytes) -> dict:
     from ai_edge_litert import schema_py_generated as schema
 
     model = schema.Model.GetRootAs(data, 0)
-    names = _enum_names(schema.BuiltinOperator)
-    type_names = _enum_names(schema.TensorType)
-    main = model.Subgraphs(0)
+    inputs, outputs = _io_tensors(model)
     return {
         "size_bytes": len(data),
         "gzip_size_bytes": gzip_size_bytes(data),
         "sha256": sha256_bytes(data),
-        "inputs": [_tensor_facts(main.Tensors(main.Inputs(i)), type_names) for i in range(main.InputsLength())],
-        "outputs": [_tensor_facts(main.Tensors(main.Outputs(i)), type_names) for i in range(main.OutputsLength())],
-        "op_counts": _op_counts(model, names),
+        "inputs": inputs,
+        "outputs": outputs,
+        "op_counts": _op_counts(model, _enum_names(schema.BuiltinOperator)),
         "sparse_tensor_count": _sparse_tensor_count(model),
-        "subgraph_count": model.SubgraphsLength(),
     }
+
+
+def io_tensors(data: bytes) -> tuple[list[dict], list[dict]]:
+    """The main subgraph's input and output tensors (name, dtype, shape...), and nothing else:
+    no gzip or hash over the whole file."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    return _io_tensors(schema.Model.GetRootAs(data, 0))
+
+
+def _io_tensors(model) -> tuple[list[dict], list[dict]]:
+    from ai_edge_litert import schema_py_generated as schema
+
+    type_names = _enum_names(schema.TensorType)
+    main = model.Subgraphs(0)
+    inputs = [_tensor_facts(main.Tensors(main.Inputs(i)), type_names) for i in range(main.InputsLength())]
+    outputs = [_tensor_facts(main.Tensors(main.Outputs(i)), type_names) for i in range(main.OutputsLength())]
+    return inputs, outputs
 
 
 def _enum_names(enum_class) -> dict[int, str]:

@@ -144,9 +144,9 @@ def workbench(source: Source, dataset: DataSet) -> Workbench:
 
 
 def tflite_input_spec(model_bytes: bytes) -> InputSpec:
-    from harness.convert.inspect import inspect_tflite
+    from harness.convert.inspect import io_tensors
 
-    inputs = inspect_tflite(model_bytes)["inputs"]
+    inputs, _outputs = io_tensors(model_bytes)
     if len(inputs) != 1:
         raise InputError(
             f"the .tflite has {len(inputs)} inputs; squeezebench evaluates single-input models",
@@ -395,7 +395,6 @@ class Ladder:
         model_bytes = (scratch / cache.TFLITE_NAME).read_bytes()
         facts = inspect_tflite(model_bytes)
         sparse_count = facts.pop("sparse_tensor_count")
-        facts.pop("subgraph_count")
         record = {
             **facts,
             "level": level,

@@ -69,12 +69,19 @@ class DeviceRef:
         return self.serial if self.primary else f"{self.serial}@{self.server}"
 
 
-def select_devices(servers: list[adb.AdbServerAddress], wanted: list[str] | None) -> list[DeviceRef]:
+def server_states(servers: list[adb.AdbServerAddress]) -> dict[adb.AdbServerAddress, dict[str, str]]:
+    """Every server's devices and their states, asked once (one listing per server)."""
+    return {server: adb.device_states(server) for server in servers}
+
+
+def select_devices(servers: list[adb.AdbServerAddress], wanted: list[str] | None, states: dict | None = None
+                   ) -> list[DeviceRef]:
     """The devices to use: those asked for (each must exist and be usable), else every usable one.
 
-    A name is `SERIAL` (looked up on every server) or `SERIAL@HOST:PORT`.
+    A name is `SERIAL` (looked up on every server) or `SERIAL@HOST:PORT`. `states`: the servers'
+    listings when the caller has them already (server_states).
     """
-    states = {server: adb.device_states(server) for server in servers}
+    states = states or server_states(servers)
     primary = servers[0]
 
     def ref(server, serial):
@@ -118,12 +125,13 @@ def reconnect_network_device(server: adb.AdbServerAddress, serial: str, timeout_
     adb.connect(server, serial, timeout_s=timeout_s)
 
 
-def unusable_devices(servers: list[adb.AdbServerAddress]) -> list[tuple[DeviceRef, str]]:
+def unusable_devices(servers: list[adb.AdbServerAddress], states: dict | None = None) -> list[tuple[DeviceRef, str]]:
     """Devices the servers list in a state other than `device` (unauthorized, offline, ...)."""
+    states = states or server_states(servers)
     return [
         (DeviceRef(server, serial, primary=server == servers[0]), state)
         for server in servers
-        for serial, state in sorted(adb.device_states(server).items())
+        for serial, state in sorted(states[server].items())
         if state != "device"
     ]
 

@@ -118,8 +118,9 @@ def _devices_for(spec: SweepSpec, servers, store: RunStore, reporter: Reporter):
         return [available[key] for key in wanted if key in available], started
     if spec.devices:
         return discovery.select_devices(servers, list(spec.devices)), []
-    refs = discovery.select_devices(servers, None)
-    unusable = discovery.unusable_devices(servers)
+    states = discovery.server_states(servers)  # one listing for both, so they agree
+    refs = discovery.select_devices(servers, None, states)
+    unusable = discovery.unusable_devices(servers, states)
     for ref, state in unusable:
         reporter.message(f"{ref.key}: left out, it is {state} ({discovery.STATE_FIXES.get(state, 'reconnect it')})")
     if refs:
