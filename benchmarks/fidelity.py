@@ -78,7 +78,7 @@ def pipeline_median_us(world, serial: str, path, threads: int, runs: int, out_di
 def runner_on_host_median_us(world, path, threads: int, runs: int, out_dir) -> float:
     """The same runner file and flags as on the device, minus the device."""
     from harness.bench.ondevice import BenchSettings, read_latency_samples
-    from harness.runner import RUNNER_PATH
+    from harness.bundled_runner import RUNNER_PATH
 
     out_dir.mkdir(parents=True, exist_ok=True)
     latencies = out_dir / "latencies.txt"

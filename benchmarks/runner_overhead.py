@@ -5,7 +5,7 @@ printed as JSON.
 
 Without model paths it measures mobilenet_v2 fp32 and int8 and digits-cnn fp32, converted through
 the real CLI (persistent conversion cache, see _support.py). Each model is loaded by the runner's
-own code (harness/runner/benchmark_model.py: init_model, prepare_inputs) and run through the
+own code (harness/bundled_runner/benchmark_model.py: init_model, prepare_inputs) and run through the
 runner's own measured-run loop (`Benchmark._loop`), unchanged. The loop reads its clock through
 the module's `time`; that module is swapped here for one that also keeps every reading, so each
 run's cost outside the timed region is seen directly: the gap from one run's end reading to the
@@ -38,7 +38,7 @@ from pathlib import Path
 
 import _support as support
 
-from harness.runner import RUNNER_PATH, RUNNER_VERSION
+from harness.bundled_runner import RUNNER_PATH, RUNNER_VERSION
 
 MOBILENET_TARGET_PCT = 1.0
 DEFAULT_MODELS = (("mobilenet_v2", "fp32"), ("mobilenet_v2", "int8"), ("digits-cnn", "fp32"))

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from harness import __version__
 from harness.bench import stats
-from harness.bench.runners import RunnerBinary, runner_for
+from harness.device.runner_binaries import RunnerBinary, runner_for
 from harness.device.connection import Device
 from harness.digests import sha256_file
 from harness.device.passport import Passport, read_passport

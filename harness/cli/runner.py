@@ -26,25 +26,25 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
-    from harness.bench import runners
+    from harness.device import runner_binaries
 
     if args.runner_command == "add":
-        binary = runners.register_runner(args.path, args.abi)
+        binary = runner_binaries.register_runner(args.path, args.abi)
         say(args, f"registered {args.path} for {args.abi}: sha256 {binary.sha256} (copied to {binary.path})")
         return ExitCode.OK
     rows = []
-    for abi in runners.ABI_ELF:
+    for abi in runner_binaries.ABI_ELF:
         try:
-            binary = runners.find_official_runner(abi)
+            binary = runner_binaries.find_official_runner(abi)
             rows.append({"abi": abi, "source": binary.source, "path": str(binary.path), "sha256": binary.sha256})
         except Exception as e:  # noqa: BLE001 - every lookup failure is shown as that ABI's state
             rows.append({"abi": abi, "source": None, "path": None, "sha256": None, "missing": str(e)})
-    bundled = runners.bundled_runner()
+    bundled = runner_binaries.bundled_runner()
     rows.append({"abi": "virtual devices", "source": "bundled", "path": str(bundled.path), "sha256": bundled.sha256})
     if args.json:
         print_json(rows)
         return ExitCode.OK
     for row in rows:
-        where = f"{row['source']}: {row['path']} (sha256 {row['sha256'][:12]})" if row["source"] else "missing - " + runners.official_download_hint(row["abi"])
+        where = f"{row['source']}: {row['path']} (sha256 {row['sha256'][:12]})" if row["source"] else "missing - " + runner_binaries.official_download_hint(row["abi"])
         say(args, f"{row['abi']:<16} {where}")
     return ExitCode.OK

@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 from harness.device import adb
 from harness.device.connection import Device
 from harness.device.passport import THERMAL_STATUS, Passport, read_passport
-from harness.errors import DeviceError, UsageError
+from harness.device.profiles import profile_for_device
+from harness.device.runner_binaries import runner_for
+from harness.errors import DeviceError, SqueezebenchError, UsageError
 
 # What a user can do about each adb state that is not `device`.
 STATE_FIXES = {
@@ -138,10 +140,6 @@ def unusable_devices(servers: list[adb.AdbServerAddress], states: dict | None = 
 
 def describe(server: adb.AdbServerAddress, serial: str, state: str) -> DeviceStatus:
     """Probe one device: passport, matching profile, runner availability, problems to fix."""
-    from harness.bench.runners import runner_for
-    from harness.device.profiles import profile_for_device
-    from harness.errors import SqueezebenchError
-
     if state != "device":
         return DeviceStatus(serial, state, str(server), problems=(STATE_FIXES.get(state, "reconnect it"),))
     try:

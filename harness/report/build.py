@@ -7,7 +7,7 @@ from pathlib import Path
 
 from harness.errors import UsageError
 from harness.jsonfile import write_bytes_atomic
-from harness.report.document import Page, Section
+from harness.report.page import Page, Section
 from harness.report.load import ResultSet
 from harness.store.run import safe_component
 

@@ -11,7 +11,7 @@ import base64
 import hashlib
 
 from harness import __version__
-from harness.report.document import Cell, Page, Plot, Section, Table
+from harness.report.page import Cell, Page, Plot, Section, Table
 from harness.report.escape import html_text
 from harness.report.markdown import is_numeric_column
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from harness.report.document import Cell, Page, Section, Table
+from harness.report.page import Cell, Page, Section, Table
 from harness.report.escape import md_inline, md_text
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 
-from harness.report.document import Plot
+from harness.report.page import Plot
 from harness.report.numbers import Scale, energy_scale, latency_scale, size_scale
 from harness.report.tables import MEMORY_SCALE, QUALITY_HEADERS, ordered, plain, quality_kind_of, setup_rows, setups_in_order
 

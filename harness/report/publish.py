@@ -17,7 +17,7 @@ from pathlib import Path
 from harness.errors import InputError
 from harness.jsonfile import write_bytes_atomic
 from harness.report.build import ReportOptions, build_page
-from harness.report.document import Cell, Page, Section, Table
+from harness.report.page import Cell, Page, Section, Table
 from harness.report.load import UNPUBLISHABLE_FLAGS, ResultSet, is_publishable, load_results
 from harness.store.run import safe_component
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 
 from harness.errors import UsageError
-from harness.report.document import Cell, Table
+from harness.report.page import Cell, Table
 from harness.report.escape import truncate
 from harness.report.load import device_flags
 from harness.report.numbers import Scale, energy_scale, latency_scale, pct, ratio, size_scale

@@ -30,7 +30,7 @@ from harness.jsonfile import write_json_atomic
 from harness.virtual import properties, sandbox, sysfs
 from harness.virtual.power import TICK_S, PowerModel, SandboxCpuMeter
 from harness.virtual.protocol import MAX_PAYLOAD_BYTES, device_banner
-from harness.virtual.services import Services
+from harness.virtual.adb_services import Services
 from harness.virtual.system_server import SystemServer
 from harness.virtual.transport import Connection, ServiceHandler
 
