@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-VENV_BIN = Path(sys.executable).parent
+from tests.support.cli import VENV_BIN, run_cli
 
 
 def free_port() -> int:
@@ -111,18 +111,3 @@ def virtual_devices(adb_server):
 def cli():
     """cli(*args, timeout_s=600, check=False, cwd=None): the real console script, as users run it."""
     return run_cli
-
-
-def run_cli(*args: str, timeout_s: float = 600, check: bool = False, cwd: Path | None = None):
-    import subprocess
-
-    done = subprocess.run(
-        [str(VENV_BIN / "squeezebench"), *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=timeout_s,
-        cwd=cwd,
-    )
-    if check and done.returncode != 0:
-        raise AssertionError(f"squeezebench {' '.join(map(str, args))} exited {done.returncode}:\n{done.stderr}")
-    return done

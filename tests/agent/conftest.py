@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .support import HERE, TOYBOX_APPLETS, FakeDevice
+from tests.agent.support import HERE, TOYBOX_APPLETS, FakeDevice
 
 
 @pytest.fixture(scope="session")

@@ -7,14 +7,14 @@ from __future__ import annotations
 import shlex
 
 import pytest
-from polling import wait_for
+from tests.support.polling import wait_for
 
 from harness.bench.agent_result import parse_agent_result, parse_energy_samples
 from harness.bench.energy import compute_energy
 from harness.device import adb
 from harness.virtual import fleet
 
-from .support import AGENT
+from tests.agent.support import AGENT
 
 REMOTE_DIR = "/data/local/tmp/squeezebench"
 # Keeps one core busy for a second or two: enough load for the simulated gauge to see.

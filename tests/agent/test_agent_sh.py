@@ -6,12 +6,12 @@ import signal
 import subprocess
 
 import pytest
-from polling import wait_for
+from tests.support.polling import wait_for
 
 from harness.bench.agent_result import parse_energy_samples
 from harness.bench.energy import compute_energy
 
-from .support import AGENT, IDLE_CURRENT_UA, SHELLS, VOLTAGE_UV, finish, shell_path
+from tests.agent.support import AGENT, IDLE_CURRENT_UA, SHELLS, VOLTAGE_UV, finish, shell_path
 
 # Arguments a shell would mangle if the agent ever evaluated or split them.
 TRICKY_ARGS = ["/data/local/tmp/my model.tflite", "--graph=it's \"quoted\"", "a;b", "$(touch pwned)",

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from .support import INPUT_SHAPE, N_CLASSES, quadrant_task, tf_keras_model
+from tests.convert.support import INPUT_SHAPE, N_CLASSES, quadrant_task, tf_keras_model
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
-from cli_errors import one_line_error
+from tests.support.cli import one_line_error
 
 INPUT_SHAPE = (8, 8, 1)
 N_CLASSES = 4

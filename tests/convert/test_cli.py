@@ -7,12 +7,12 @@ import json
 
 import numpy as np
 import pytest
-from cli_errors import one_line_error
+from tests.support.cli import one_line_error
 
 from harness.cli import main
 from harness.errors import ExitCode
 
-from .support import assert_one_line_error, run_cli
+from tests.convert.support import assert_one_line_error, run_cli
 
 pytestmark = pytest.mark.slow
 

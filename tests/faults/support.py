@@ -13,7 +13,7 @@ from pathlib import Path
 from harness.bench.ondevice import DEVICE_ROOT
 from harness.device import adb
 from harness.device.connection import Device
-from polling import wait_for  # also imported from here by the faults tests
+from tests.support.polling import wait_for  # also imported from here by the faults tests
 
 VENV_BIN = Path(sys.executable).parent
 # The quickest settings that still measure: 5 runs, no idle baseline, no warm-up time.

@@ -11,7 +11,7 @@ import pytest
 from harness.device import adb
 from harness.errors import ExitCode
 
-from .support import (
+from tests.faults.support import (
     SLOW_CELLS,
     adb_server_pid,
     device_leftovers,

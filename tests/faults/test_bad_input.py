@@ -9,7 +9,7 @@ import json
 import shutil
 
 import pytest
-from cli_errors import one_line_error
+from tests.support.cli import one_line_error
 
 from harness.bench.ondevice import DEVICE_ROOT
 from harness.cli import main
@@ -18,7 +18,7 @@ from harness.device.connection import Device
 from harness.errors import ExitCode
 from harness.paths import DEVICE_PROFILES_DIR
 
-from .support import FAST, kill_daemon, wait_for
+from tests.faults.support import FAST, kill_daemon, wait_for
 
 
 def refused(capsys, exit_code, argv, *fragments):

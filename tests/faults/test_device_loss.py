@@ -7,7 +7,7 @@ import re
 from harness.errors import ExitCode
 from harness.store.run import open_run
 
-from .support import (
+from tests.faults.support import (
     SLOW_CELLS,
     device_leftovers,
     finish,

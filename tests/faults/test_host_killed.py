@@ -12,7 +12,7 @@ from harness.device.connection import Device
 from harness.errors import ExitCode
 from harness.store.run import open_run
 
-from .support import SLOW_CELLS, device_leftovers, finish, in_flight_after_a_finished_one, squeezebench, wait_for
+from tests.faults.support import SLOW_CELLS, device_leftovers, finish, in_flight_after_a_finished_one, squeezebench, wait_for
 
 
 def test_a_killed_run_is_valid_on_disk_and_resumes(virtual_devices, tiny_tflite, tmp_path):

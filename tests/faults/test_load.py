@@ -7,7 +7,7 @@ import pytest
 
 from harness.errors import ExitCode
 
-from .support import FAST, finish, squeezebench
+from tests.faults.support import FAST, finish, squeezebench
 
 LEVELS = ["fp32", "fp16", "int8-dynamic"]
 

@@ -10,7 +10,7 @@ import pytest
 from harness.bench.ondevice import BenchSettings
 from harness.errors import ExitCode
 
-from .support import FAST, device_leftovers
+from tests.faults.support import FAST, device_leftovers
 
 
 def bench_with_fault(cli, model, device, out, fault, *extra):

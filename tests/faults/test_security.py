@@ -10,7 +10,7 @@ import warnings
 from pathlib import Path
 
 import pytest
-from cli_errors import one_line_error
+from tests.support.cli import one_line_error
 
 from harness.bench.ondevice import DEVICE_ROOT
 from harness.cli import main
@@ -19,7 +19,7 @@ from harness.errors import ExitCode
 from harness.paths import PROJECT_ROOT
 from harness.store.run import open_run
 
-from .support import FAST
+from tests.faults.support import FAST
 
 CANARY = "/data/local/tmp/sbc"
 # `touch CANARY`, with the slashes a file name cannot hold spelled as printf octal escapes.

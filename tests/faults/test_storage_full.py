@@ -10,7 +10,7 @@ from harness.bench.ondevice import DEVICE_ROOT
 from harness.device.connection import Device
 from harness.errors import ExitCode
 
-from .support import FAST, device_leftovers
+from tests.faults.support import FAST, device_leftovers
 
 
 @pytest.fixture(scope="module")

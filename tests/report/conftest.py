@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from report_runs import (
+from tests.report.report_runs import (
     CHARGING_PHONE,
     DIGITS,
     FAILED_REASON,

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from report_runs import HOSTILE_DEVICE_NAME, HOSTILE_MODEL
+from tests.report.report_runs import HOSTILE_DEVICE_NAME, HOSTILE_MODEL
 
 from harness.cli import main
 from harness.report.escape import one_line

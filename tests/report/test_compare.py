@@ -6,7 +6,7 @@ import dataclasses
 import json
 
 import pytest
-from report_runs import DIGITS, MOBILENET, PIXEL, VIRTUAL, FakeModel, build_run
+from tests.report.report_runs import DIGITS, MOBILENET, PIXEL, VIRTUAL, FakeModel, build_run
 
 from harness.cli import main
 from harness.errors import UsageError

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from report_runs import DIGITS, PIXEL, VIRTUAL, build_run
+from tests.report.report_runs import DIGITS, PIXEL, VIRTUAL, build_run
 
 from harness.errors import InputError, ResultsError
 from harness.report.build import render

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from html_tables import PageContents
-from report_runs import DIGITS, PIXEL, build_run
+from tests.report.html_tables import PageContents
+from tests.report.report_runs import DIGITS, PIXEL, build_run
 
 from harness.cli import main
 from harness.report.publish import SITE_MARKER, model_page_path, run_page_path

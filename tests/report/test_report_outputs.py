@@ -12,8 +12,8 @@ import sys
 import warnings
 
 import pytest
-from html_tables import PageContents, markdown_to_html, split_markdown_row
-from report_runs import CHARGING_PHONE, DIGITS, FAILED_REASON, HOSTILE_DEVICE_NAME, PIXEL, VIRTUAL, build_run
+from tests.report.html_tables import PageContents, markdown_to_html, split_markdown_row
+from tests.report.report_runs import CHARGING_PHONE, DIGITS, FAILED_REASON, HOSTILE_DEVICE_NAME, PIXEL, VIRTUAL, build_run
 
 from harness.cli import main
 from harness.report.escape import md_inline, md_text, one_line

@@ -9,7 +9,7 @@ import shutil
 import subprocess
 
 import pytest
-from polling import wait_for
+from tests.support.polling import wait_for
 
 from harness.device import adb
 

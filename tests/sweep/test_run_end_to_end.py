@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from polling import wait_for
+from tests.support.polling import wait_for
 
 from harness.store.run import open_run
 

@@ -11,7 +11,7 @@ import pytest
 from harness.device import adb
 from harness.virtual import fleet
 
-from .support import CLIENTS, DEBIAN_ADB, Client, bundled_adb, wait_for_state
+from tests.virtual.support import CLIENTS, DEBIAN_ADB, Client, bundled_adb, wait_for_state
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from polling import wait_for
+from tests.support.polling import wait_for
 
 from harness.device import adb
 

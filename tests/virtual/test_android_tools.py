@@ -14,7 +14,7 @@ from harness.virtual.properties import PropertyStore, initial_properties
 from harness.virtual.system_bin import android_tools
 from harness.virtual.system_server import SystemServer
 
-from .support import binary_manifest, write_apk
+from tests.virtual.support import binary_manifest, write_apk
 
 
 @pytest.mark.parametrize("utf8", [False, True])

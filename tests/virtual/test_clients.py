@@ -9,7 +9,7 @@ import pytest
 from harness.digests import sha256_file
 from harness.device import adb
 
-from .support import random_file
+from tests.virtual.support import random_file
 
 SIZES_BYTES = [0, 1, 4095, 4096, 65537, 3 * 1024 * 1024 + 7]
 

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from polling import wait_for
+from tests.support.polling import wait_for
 
 from harness.digests import sha256_file
 from harness.device import adb
@@ -18,7 +18,7 @@ from harness.errors import UsageError
 from harness.virtual import fleet, protocol
 from harness.virtual.daemon import PortInUseError
 
-from .support import Client, bundled_adb, random_file, wait_for_state
+from tests.virtual.support import Client, bundled_adb, random_file, wait_for_state
 
 
 def processes_mentioning(text: str) -> list[int]:

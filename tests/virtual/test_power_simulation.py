@@ -7,7 +7,7 @@ import time
 
 from harness.virtual import fleet
 
-from .support import Client, bundled_adb
+from tests.virtual.support import Client, bundled_adb
 
 BUSY_S = 3
 BUSY_CPU_S = 3
