@@ -56,6 +56,8 @@ from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
 
+from harness.bench.op_profile import OpProfile, ProfileReader
+
 RUNNER_VERSION_RE = re.compile(r"\bsqueezebench-litert-runner \S+ \(LiteRT [^)]*\)")
 
 # --- line prefixes -------------------------------------------------------------------------
@@ -102,9 +104,12 @@ _MEMORY_PEAK = re.compile(
     rf"^Overall peak memory footprint \(MB\) via periodic monitoring: (?P<peak>{_NUMBER})$"
 )
 
+# Every form the interpreter has printed: with and without "out of M" (older builds), without
+# the partitions clause (LiteRT accelerators), with or without the subgraph (newer releases).
 _REPLACING = re.compile(
-    r"^Replacing (?P<nodes>\d+) out of (?P<total>\d+) node\(s\) with delegate \((?P<kernel>[^)]+)\) "
-    r"node, yielding (?P<partitions>\d+) partitions(?: for (?:subgraph (?P<subgraph>\d+)|the whole graph))?"
+    r"^Replacing (?P<nodes>\d+)(?: out of (?P<total>\d+))? node\(s\) with delegate \((?P<kernel>[^)]+)\) "
+    r"node(?:, yielding (?P<partitions>\d+) partitions?)?"
+    r"(?: for (?:subgraph (?P<subgraph>\d+)|(?P<whole>the whole graph)))?\.?$"
 )
 _EXPLICIT_FULL = re.compile(
     r"^Explicitly applied (?P<name>.+?) delegate, and the model graph will be completely executed"
@@ -124,9 +129,8 @@ _CREATED = re.compile(
 )
 _SETTING = re.compile(r"^(?P<key>[^\[\]:]+?)\s*:\s*\[(?P<value>[^\]]*)\]$")
 
-_PROFILER_START = re.compile(
-    r"^(Profiling Info for |Operator-wise Profiling Info|={5,} .* ={5,}$|Number of nodes executed:)"
-)
+# The bundled runner's line when it cannot profile operators (see its docstring).
+_OP_PROFILE_UNAVAILABLE = re.compile(r"^op profiling is not available\b.*$")
 _RUN_MARKERS = (
     re.compile(r"^STARTING!$"),
     re.compile(r"^Running TensorFlow Lite benchmark with args:"),
@@ -182,6 +186,23 @@ class MemoryMB:
 
 
 @dataclasses.dataclass(frozen=True)
+class DelegateShare:
+    """What one delegate took. `outcome`: `full` / `partial` / `none` (the tool's "explicitly
+    applied" lines), `unsupported` (not available on the platform), `failed` (could not be
+    applied), or None when the log only shows its `Replacing ...` lines."""
+
+    nodes_delegated: int | None = None
+    nodes_total: int | None = None
+    partitions: int | None = None
+    fallback_to_cpu: bool | None = None
+    fully_delegated: bool | None = None
+    outcome: str | None = None
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
 class Delegation:
     delegate: str | None = None
     nodes_delegated: int | None = None
@@ -189,9 +210,11 @@ class Delegation:
     partitions: int | None = None
     fallback_to_cpu: bool | None = None
     fully_delegated: bool | None = None
+    by_delegate: Mapping[str, DelegateShare] = dataclasses.field(default_factory=lambda: MappingProxyType({}))
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "by_delegate"}
+        return fields | {"by_delegate": {name: share.to_dict() for name, share in self.by_delegate.items()}}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -209,6 +232,8 @@ class ParsedLog:
     runner_version: str | None
     settings: Mapping[str, str]
     runs_in_log: int
+    op_profile: OpProfile | None = None
+    op_profile_unavailable: str | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -225,6 +250,8 @@ class ParsedLog:
             "runner_version": self.runner_version,
             "settings": dict(self.settings),
             "runs_in_log": self.runs_in_log,
+            "op_profile": self.op_profile.to_dict() if self.op_profile else None,
+            "op_profile_unavailable": self.op_profile_unavailable,
         }
 
 
@@ -353,6 +380,17 @@ class _Phase:
 
 
 @dataclasses.dataclass
+class _DelegateSeen:
+    """What the log says about one delegate."""
+
+    # subgraph -> (nodes replaced, nodes of the subgraph or None, partitions or None)
+    replacing: dict[str, tuple[int, int | None, int | None]] = dataclasses.field(default_factory=dict)
+    outcome: str | None = None  # full | partial | none | unsupported | failed
+    kernels: int | None = None  # "w/ N delegate kernels"
+    created: bool = False
+
+
+@dataclasses.dataclass
 class _RunState:
     phases: list[_Phase] = dataclasses.field(default_factory=list)
     headless_stats: list[RunStats] = dataclasses.field(default_factory=list)
@@ -362,11 +400,9 @@ class _RunState:
     session_init_ms: float | None = None
     model_size_mb: float | None = None
     memory: dict[str, float | None] = dataclasses.field(default_factory=dict)
-    explicit: tuple[str, str, int | None] | None = None  # (delegate, full|partial|none, kernels)
-    replacing: dict[tuple[str, str], tuple[int, int, int]] = dataclasses.field(default_factory=dict)
-    unsupported: str | None = None
-    apply_failed: str | None = None
-    created: str | None = None
+    delegates: dict[str, _DelegateSeen] = dataclasses.field(default_factory=dict)  # by first mention
+    profile: ProfileReader = dataclasses.field(default_factory=lambda: ProfileReader(_parse_stats))
+    op_profile_unavailable: str | None = None
     settings: dict[str, str] = dataclasses.field(default_factory=dict)
     errors: list[str] = dataclasses.field(default_factory=list)
     warnings: list[str] = dataclasses.field(default_factory=list)
@@ -399,26 +435,44 @@ def _handle_summary(state: _RunState, pairs: str, *, old_format: bool) -> None:
             state.summary["mean"] = value
 
 
+def _seen(state: _RunState, name: str) -> _DelegateSeen:
+    return state.delegates.setdefault(name, _DelegateSeen())
+
+
+def _optional_int(text: str | None) -> int | None:
+    return int(text) if text is not None else None
+
+
+def _handle_replacing(state: _RunState, match: re.Match) -> None:
+    seen = _seen(state, _KERNEL_TO_DELEGATE.get(match["kernel"], match["kernel"]))
+    # Builds that do not name the subgraph print one line per delegated subgraph: keep each.
+    subgraph = match["subgraph"] or ("0" if match["whole"] else f"line {len(seen.replacing) + 1}")
+    seen.replacing[subgraph] = (int(match["nodes"]), _optional_int(match["total"]),
+                                _optional_int(match["partitions"]))
+
+
+def _explicitly_applied(state: _RunState, name: str, outcome: str, kernels: int) -> None:
+    seen = _seen(state, name)
+    seen.outcome, seen.kernels = outcome, kernels
+
+
 def _handle_delegation(state: _RunState, message: str) -> bool:
     if match := _REPLACING.match(message):
-        delegate = _KERNEL_TO_DELEGATE.get(match["kernel"], match["kernel"])
-        subgraph = match["subgraph"] or "0"
-        state.replacing[(delegate, subgraph)] = (
-            int(match["nodes"]), int(match["total"]), int(match["partitions"])
-        )
+        _handle_replacing(state, match)
     elif match := _EXPLICIT_PARTIAL.match(message):
-        state.explicit = (match["name"], "partial", int(match["kernels"]))
+        _explicitly_applied(state, match["name"], "partial", int(match["kernels"]))
     elif match := _EXPLICIT_FULL.match(message):
-        state.explicit = (match["name"], "full", 1)
+        _explicitly_applied(state, match["name"], "full", 1)
     elif match := _EXPLICIT_NONE.match(message):
-        state.explicit = (match["name"], "none", 0)
+        _explicitly_applied(state, match["name"], "none", 0)
     elif match := _UNSUPPORTED.match(message):
-        state.unsupported = match["name"]
+        seen = _seen(state, match["name"])
+        seen.outcome, seen.kernels = seen.outcome or "unsupported", 0
     elif match := _APPLY_FAILED.match(message):
-        state.apply_failed = match["name"]
+        _seen(state, match["name"]).outcome = "failed"
         return False  # also an error line
     elif match := _CREATED.match(message):
-        state.created = match["xnnpack"] or match["other"] or match["provider"]
+        _seen(state, match["xnnpack"] or match["other"] or match["provider"]).created = True
     else:
         return False
     return True
@@ -433,12 +487,15 @@ def _handle_line(state: _RunState, line: _Line) -> None:
 
     if _PHASE_HEADER.match(message):
         state.phases.append(_Phase())
-        state.in_profiler = False
+        state.profile.pause()
+    elif state.profile.feed(message):
+        pass
     elif _STATS_START.match(message):
-        if not state.in_profiler:
+        # Inside the op profile a stats line is the profiler's, never the run's.
+        if not state.profile.active:
             _handle_stats(state, message)
-    elif _PROFILER_START.match(message):
-        state.in_profiler = True
+    elif _OP_PROFILE_UNAVAILABLE.match(message):
+        state.op_profile_unavailable = message
     elif match := _SUMMARY_NEW.match(message):
         _handle_summary(state, match["pairs"], old_format=False)
     elif match := _SUMMARY_OLD.match(message):
@@ -483,34 +540,47 @@ def _with_summary_mean(stats: RunStats | None, mean: float | None) -> RunStats:
     return RunStats(mean=mean) if mean is not None else RunStats()
 
 
-def _delegation(state: _RunState) -> Delegation:
-    delegate = None
-    kind = kernels = None
-    if state.explicit:
-        delegate, kind, kernels = state.explicit
-    elif state.apply_failed:
-        delegate = state.apply_failed
-    elif state.unsupported:
-        delegate, kind, kernels = state.unsupported, "none", 0
-    replaced = [
-        counts for (name, _), counts in state.replacing.items() if delegate is None or name == delegate
-    ]
-    if delegate is None and state.replacing:
-        delegate = next(iter(state.replacing))[0]
-    if delegate is None:
-        delegate = state.created  # created (so applied) but the log says nothing about nodes
-    nodes = sum(r[0] for r in replaced) if replaced else None
-    total = sum(r[1] for r in replaced) if replaced else None
-    partitions = sum(r[2] for r in replaced) if replaced else kernels
-    if kind == "none":
+def _sum_or_none(values: list[int | None]) -> int | None:
+    return sum(values) if values and None not in values else None
+
+
+def _share(seen: _DelegateSeen) -> DelegateShare:
+    counts = list(seen.replacing.values())
+    nodes = _sum_or_none([c[0] for c in counts])
+    total = _sum_or_none([c[1] for c in counts])
+    partitions = _sum_or_none([c[2] for c in counts]) if counts else seen.kernels
+    if seen.outcome in ("none", "unsupported"):
         fallback, fully = True, False
-    elif kind in ("full", "partial"):
-        fallback, fully = False, kind == "full"
-    elif replaced:
-        fallback, fully = False, nodes == total
+    elif seen.outcome in ("full", "partial"):
+        fallback, fully = False, seen.outcome == "full"
+    elif counts:
+        fallback, fully = False, (nodes == total if total is not None else None)
     else:
         fallback = fully = None
-    return Delegation(delegate, nodes, total, partitions, fallback, fully)
+    return DelegateShare(nodes, total, partitions, fallback, fully, seen.outcome)
+
+
+# Which delegate the top-level fields describe, most telling first: the one the tool says it
+# applied explicitly, one that failed to apply, one unsupported here, one that took nodes, one
+# that was created (so applied) though the log says nothing about its nodes.
+_MAIN_DELEGATE_RULES = (
+    lambda seen: seen.outcome in ("full", "partial", "none"),
+    lambda seen: seen.outcome == "failed",
+    lambda seen: seen.outcome == "unsupported",
+    lambda seen: bool(seen.replacing),
+    lambda seen: seen.created,
+)
+
+
+def _delegation(state: _RunState) -> Delegation:
+    by_delegate = MappingProxyType({name: _share(seen) for name, seen in state.delegates.items()})
+    for rule in _MAIN_DELEGATE_RULES:
+        main = next((name for name, seen in state.delegates.items() if rule(seen)), None)
+        if main is not None:
+            share = by_delegate[main]
+            return Delegation(main, share.nodes_delegated, share.nodes_total, share.partitions,
+                              share.fallback_to_cpu, share.fully_delegated, by_delegate)
+    return Delegation(by_delegate=by_delegate)
 
 
 def _parse_run(lines: Iterable[_Line], cut_line: str | None, runs_in_log: int) -> ParsedLog:
@@ -519,7 +589,7 @@ def _parse_run(lines: Iterable[_Line], cut_line: str | None, runs_in_log: int) -
         _handle_line(state, line)
     warmup, measured = _phase_stats(state)
     complete = measured is not None or state.summary_seen
-    errors = list(state.errors)
+    errors = list(state.errors) + state.profile.problems
     if cut_line is not None:
         errors.append(f"the output stops in the middle of a line (ignored): {cut_line}")
     if not complete and not errors:
@@ -546,7 +616,24 @@ def _parse_run(lines: Iterable[_Line], cut_line: str | None, runs_in_log: int) -
         runner_version=state.runner_version,
         settings=MappingProxyType(dict(state.settings)),
         runs_in_log=runs_in_log,
+        op_profile=(op_profile := state.profile.result()),
+        op_profile_unavailable=_op_profile_unavailable(state, op_profile, complete),
     )
+
+
+def _op_profile_unavailable(state: _RunState, op_profile: OpProfile | None, complete: bool) -> str | None:
+    """Why a run that was asked for an op profile has none."""
+    if op_profile is not None:
+        return None
+    if state.op_profile_unavailable:
+        return state.op_profile_unavailable
+    if state.settings.get("Enable op profiling") not in ("1", "true"):
+        return None
+    if not complete:
+        return "the run did not finish, and the tool prints its op profile at the end"
+    if state.profile.started:
+        return "the output stops right after the op profile's header: it was cut"
+    return "op profiling was enabled, but the output holds no op profile tables (printed last: was it cut?)"
 
 
 def _is_benchmark_run(run: list[_Line]) -> bool:

@@ -20,8 +20,14 @@ benchmark_tflite_model.cc, tools/command_line_flags.cc, xla/tsl/util/stats_calcu
   stops starting new runs after `--max_secs`; `--run_delay` seconds are slept between runs;
   inputs are copied into the input tensors before every run, outside the timed region;
 - inputs are random like the real tool's: float in [-0.5, 0.5], int32/int64 in [0, 99], uint8
-  in [0, 254], int8 in [-127, 127], bool 0/1 (`--input_layer_value_range` and
-  `--input_layer_value_files` with `--input_layer`/`--input_layer_shape` as in the real tool);
+  in [0, 254], int8 in [-127, 127], bool 0/1 (`--input_layer_value_range` as in the real tool),
+  drawn once: every run gets the same inputs;
+- `--input_layer_value_files=name:path,...` (with `--input_layer`/`--input_layer_shape`, `::`
+  for a colon in a name or path): each file holds the raw bytes of one input tensor, exactly the
+  tensor's size after resizing, or the tool's FATAL; every run uses the same values. Several
+  samples go through one process by resizing the batch dimension (see harness/bench/outputs.py);
+- `--output_filepath=PATH`: after the last run, the raw bytes of every output tensor in the
+  interpreter's output order (the tool's OutputSaver; a file that cannot be opened is skipped);
 - output lines, prefixes (INFO/WARN on stdout, ERROR/FATAL on stderr), stats lines (population
   std, nth-element percentiles, 6-significant-digit floats, `(all same)`), summary and memory
   lines (getrusage max-RSS deltas; `--report_peak_memory_footprint` samples VmRSS every
@@ -31,9 +37,22 @@ benchmark_tflite_model.cc, tools/command_line_flags.cc, xla/tsl/util/stats_calcu
 - a delegate it cannot provide (`--use_gpu=true`, `--use_nnapi=true`) fails the way the real
   tool fails to apply a delegate (`Failed to apply GPU delegate.`, `Benchmarking failed.`, exit
   1), never a silent CPU run; `--require_full_delegation=true` behaves as in the real tool;
-- `--enable_op_profiling`, `--print_preinvoke_state` and `--print_postinvoke_state` are accepted
-  and echoed; LiteRT's Python API has no op profiler, so no op tables are printed (a warning
-  says so). Signatures other than the primary subgraph's are refused.
+- `--enable_op_profiling=true`: real per-operator times from LiteRT's own profiler. LiteRT's
+  Python API has none, but the ai_edge_litert wheel ships LiteRT's C library (libLiteRt.so) with
+  its profiler API, which this runner calls through ctypes: after the timed runs (which have no
+  profiler attached, so their latency is not perturbed) it compiles the graph once more as a
+  LiteRT CompiledModel (CPU: XNNPACK, or the builtin kernels with `--use_xnnpack=false`, same
+  threads and inputs), runs it once (LiteRT allocates its tensors then: that run's
+  `AllocateTensors` is the initialization profile) and then as many runs as were measured, and
+  prints the tool's tables (profile_summarizer.cc with xla/tsl's StatsCalculator: Run Order, Top
+  by Computation Time, Summary by node type, `Timings (microseconds)`), XNNPACK's own operators
+  as `Delegate/<op>:<index>` rows as in current releases. `[mem KB]` is 0 (LiteRT's C API gives
+  no footprint per event); LiteRT's `LiteRT::Run[...]` buffer events are left out (the timed
+  interpreter runs have no such step). Without LiteRT's C library or profiler, or with
+  `--input_layer_shape`, it prints `WARN: op profiling is not available in the
+  squeezebench-litert-runner: <why>` and no table (never numbers that were not measured);
+- `--print_preinvoke_state` and `--print_postinvoke_state` are accepted and echoed. Signatures
+  other than the primary subgraph's are refused.
 
 It prints one extra line after `STARTING!`, `INFO: squeezebench-litert-runner <version>
 (LiteRT <version>)`, which parsers of the real format ignore and squeezebench's records.
@@ -45,6 +64,8 @@ squeezebench extensions (not flags of the real tool):
   warm-up runs, then one plain number per measured run.
 - `--squeezebench_slowdown=F` (TEST SWITCH, F >= 1): every run takes F times as long (the extra
   time is spent waiting inside the timed region), for testing regression gates.
+- `--squeezebench_output_noise=F` (TEST SWITCH, F >= 0): `--output_filepath` gets outputs moved
+  by up to F times each tensor's largest magnitude (seeded), for testing output checks.
 - `--squeezebench_fault=MODE` (TEST SWITCH, for reliability tests), acting when the measured
   phase starts: `segfault` (a real SIGSEGV), `abort` (SIGABRT), `exit:N` (exit status N),
   `truncate` (print half of the measured stats line, no newline, exit 0), `hang` (never return).
@@ -55,13 +76,16 @@ Exit status: 0 on success, 1 when benchmarking failed (as the real tool's EXIT_F
 from __future__ import annotations
 
 import array
+import contextlib
 import dataclasses
+import functools
 import math
 import os
 import resource
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 RUNNER_NAME = "squeezebench-litert-runner"
 RUNNER_VERSION = "0.1.0"
@@ -134,6 +158,7 @@ FLAGS = (
     Flag("enable_op_profiling", bool, False, "Enable op profiling"),
     Flag("print_preinvoke_state", bool, False, "Print pre-invoke interpreter state"),
     Flag("print_postinvoke_state", bool, False, "Print post-invoke interpreter state"),
+    Flag("output_filepath", str, "", "File path to export outputs layer to"),
     # delegate providers
     Flag("use_gpu", bool, False, "Use gpu"),
     Flag("use_nnapi", bool, False, "Use NNAPI"),
@@ -142,6 +167,7 @@ FLAGS = (
     Flag("squeezebench_latencies_file", str, "", "squeezebench latencies file"),
     Flag("squeezebench_slowdown", float, 1.0, "squeezebench slowdown factor (TEST SWITCH)"),
     Flag("squeezebench_fault", str, "", "squeezebench fault (TEST SWITCH)"),
+    Flag("squeezebench_output_noise", float, 0.0, "squeezebench output noise (TEST SWITCH)"),
 )
 FLAGS_BY_NAME = {flag.name: flag for flag in FLAGS}
 
@@ -216,6 +242,9 @@ def validate(params: Params) -> None:
                     f"{params['memory_footprint_check_interval_ms']} (ms), This value is invalid, and it "
                     f"will be set to the default value {_MEMORY_CHECK_INTERVAL_MS} (ms).")
         params.values["memory_footprint_check_interval_ms"] = _MEMORY_CHECK_INTERVAL_MS
+    if params["squeezebench_output_noise"] < 0:
+        log("ERROR", "--squeezebench_output_noise must be at least 0 (a fraction of each output's largest value)")
+        raise BenchmarkFailed()
     if params["squeezebench_slowdown"] < 1:
         log("ERROR", "--squeezebench_slowdown must be at least 1 (a run cannot be made faster)")
         raise BenchmarkFailed()
@@ -234,17 +263,21 @@ def _exit_fault_status(fault: str) -> int | None:
 # --- statistics, as xla/tsl/util/stats_calculator.h (Stat<int64_t>, StatWithPercentiles) --
 
 
-def stats_line(values_us: list[int]) -> str:
-    """What StatWithPercentiles<int64_t>::OutputToStream prints."""
+def stat_line(values_us: list[int]) -> str:
+    """What Stat<int64_t>::OutputToStream prints (the profiler's Timings line)."""
     count = len(values_us)
     if count == 0:
-        text = "count=0"
-    elif min(values_us) == max(values_us):
-        text = f"count={count} curr={values_us[-1]}" + ("(all same)" if count > 1 else "")
-    else:
-        text = (f"count={count} first={values_us[0]} curr={values_us[-1]} min={min(values_us)} "
-                f"max={max(values_us)} avg={fmt(average(values_us))} std={population_std(values_us)}")
-    return f"{text} p5={percentile(values_us, 5)} median={percentile(values_us, 50)} p95={percentile(values_us, 95)}"
+        return "count=0"
+    if min(values_us) == max(values_us):
+        return f"count={count} curr={values_us[-1]}" + ("(all same)" if count > 1 else "")
+    return (f"count={count} first={values_us[0]} curr={values_us[-1]} min={min(values_us)} "
+            f"max={max(values_us)} avg={fmt(average(values_us))} std={population_std(values_us)}")
+
+
+def stats_line(values_us: list[int]) -> str:
+    """What StatWithPercentiles<int64_t>::OutputToStream prints (the run statistics)."""
+    return (f"{stat_line(values_us)} p5={percentile(values_us, 5)} median={percentile(values_us, 50)} "
+            f"p95={percentile(values_us, 95)}")
 
 
 def average(values_us: list[int]) -> float:
@@ -687,9 +720,6 @@ class Benchmark:
         params = self.params
         infos = input_layer_infos(params)
         log_params(params)
-        if params["enable_op_profiling"]:
-            log("WARN", f"--enable_op_profiling: the {RUNNER_NAME} cannot profile operators (LiteRT's Python "
-                        "API has no op profiler); no op tables will be printed")
 
         monitor = None
         if params["report_peak_memory_footprint"]:
@@ -730,12 +760,452 @@ class Benchmark:
         if peak_mb:
             log("INFO", f"Overall peak memory footprint (MB) via periodic monitoring: {fmt(peak_mb)}")
             log_memory_status()
+        if params["output_filepath"]:
+            write_outputs(params["output_filepath"], model.interpreter, params["squeezebench_output_noise"])
+        if params["enable_op_profiling"]:
+            profile_operators(params, model, len(measured_us))
 
     def _model_size_mb(self) -> float:
         try:
             return os.path.getsize(self.params["graph"]) / 1e6
         except OSError:
             return -1.0
+
+
+# --- op profiling: LiteRT's profiler through its C API, summarized as profile_summarizer.cc ---
+
+# tflite::Profiler::EventType (litert/c/litert_profiler_event.h)
+_DEFAULT_EVENT = 1
+_OPERATOR_INVOKE_EVENT = 2
+_DELEGATE_OPERATOR_INVOKE_EVENT = 4
+_DELEGATE_PROFILED_OPERATOR_INVOKE_EVENT = 8
+_OPERATOR_EVENTS = (_OPERATOR_INVOKE_EVENT, _DELEGATE_OPERATOR_INVOKE_EVENT, _DELEGATE_PROFILED_OPERATOR_INVOKE_EVENT)
+_CPU_ACCELERATOR = 1  # kLiteRtHwAcceleratorCpu
+_TOP_BY_TIME_ROWS = 10  # StatSummarizerOptions::time_limit
+_NODE_TYPE_WIDTH = 40  # kNodeTypeWidth of xla/tsl/util/stats_calculator.cc
+
+
+class ProfilerUnavailable(Exception):
+    """LiteRT's profiler cannot be used here; the message says why."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ProfileEvent:
+    tag: str
+    event_type: int
+    elapsed_us: int
+    metadata: int  # node index (operator events)
+    subgraph: int
+
+
+class LiteRtCApi:
+    """The few functions of LiteRT's C API (libLiteRt.so, shipped in the ai_edge_litert wheel)
+    that a profiled CompiledModel needs; LiteRT's Python API exposes no profiler."""
+
+    def __init__(self):
+        import ctypes
+        import ai_edge_litert
+
+        path = os.path.join(os.path.dirname(ai_edge_litert.__file__), "libLiteRt.so")
+        try:
+            self.lib = ctypes.CDLL(path)
+        except OSError as e:
+            raise ProfilerUnavailable(f"LiteRT's C library cannot be loaded ({e})") from None
+        self.ctypes = ctypes
+        self.libc = ctypes.CDLL(None)
+        self.libc.strdup.restype, self.libc.strdup.argtypes = ctypes.c_void_p, [ctypes.c_char_p]
+        self.free_fn_type = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+        self.free = self.free_fn_type(ctypes.cast(self.libc.free, ctypes.c_void_p).value)
+        voids = ("LiteRtDestroyEnvironment", "LiteRtDestroyModel", "LiteRtDestroyOptions",
+                 "LiteRtDestroyCompiledModel", "LiteRtDestroyTensorBuffer")
+        for name in voids:
+            self._function(name).restype = None
+        self._function("LiteRtCreateOpaqueOptions").argtypes = [
+            ctypes.c_char_p, ctypes.c_void_p, self.free_fn_type, ctypes.POINTER(ctypes.c_void_p)]
+
+    def _function(self, name: str):
+        try:
+            return getattr(self.lib, name)
+        except AttributeError:
+            raise ProfilerUnavailable(f"this LiteRT has no {name} in its C API") from None
+
+    def __call__(self, name: str, *args) -> None:
+        status = self._function(name)(*args)
+        if status != 0:
+            raise ProfilerUnavailable(f"LiteRT's {name} returned status {status}")
+
+    def destroy(self, name: str, handle) -> None:
+        if handle:
+            self._function(name)(handle)
+
+    def owned_string(self, text: str):
+        """A malloc'ed copy that LiteRT frees when it is done with it."""
+        return self.ctypes.c_void_p(self.libc.strdup(text.encode()))
+
+
+class ProfiledCompiledModel:
+    """The graph compiled by LiteRT (CompiledModel, CPU accelerator: XNNPACK, or the builtin
+    kernels with --use_xnnpack=false) with LiteRT's profiler on, fed the benchmark's inputs."""
+
+    def __init__(self, api: LiteRtCApi, params: Params, inputs_by_tensor: dict):
+        self.api = api
+        self.handles: list[tuple[str, object]] = []  # destroyed in reverse order
+        try:
+            self._compile(params, inputs_by_tensor)
+        except ProfilerUnavailable:
+            self.close()
+            raise
+
+    def _compile(self, params: Params, inputs_by_tensor: dict) -> None:
+        api, c = self.api, self.api.ctypes
+        env = self._create("LiteRtCreateEnvironment", "LiteRtDestroyEnvironment", 0, None)
+        model = self._create("LiteRtCreateModelFromFile", "LiteRtDestroyModel", env, params["graph"].encode())
+        options = self._create("LiteRtCreateOptions", "LiteRtDestroyOptions")
+        api("LiteRtSetOptionsHardwareAccelerators", options, _CPU_ACCELERATOR)
+        for identifier, toml in self._option_payloads(params):
+            opaque = c.c_void_p()
+            api("LiteRtCreateOpaqueOptions", identifier, api.owned_string(toml), api.free, c.byref(opaque))
+            api("LiteRtAddOpaqueOptions", options, opaque)  # options own it now
+        self.compiled = self._create("LiteRtCreateCompiledModel", "LiteRtDestroyCompiledModel", env, model, options)
+        self.profiler = c.c_void_p()
+        api("LiteRtCompiledModelGetProfiler", self.compiled, c.byref(self.profiler))
+        if not self.profiler:
+            raise ProfilerUnavailable("LiteRT compiled the model without a profiler")
+        signature = c.c_void_p()
+        api("LiteRtGetModelSignature", model, c.c_size_t(0), c.byref(signature))
+        self.inputs = self._buffers(env, signature, "Input")
+        self.outputs = self._buffers(env, signature, "Output")
+        for (tensor_index, buffer, size) in self.inputs:
+            self._fill(buffer, size, inputs_by_tensor.get(tensor_index))
+
+    @staticmethod
+    def _option_payloads(params: Params) -> list[tuple[bytes, str]]:
+        """LiteRT's opaque options, as the TOML its Lrt*Options C helpers write."""
+        cpu = []
+        if params["num_threads"] > 0:
+            cpu.append(f"num_threads = {params['num_threads']}")
+        if "use_xnnpack" in params.explicitly_set and not params["use_xnnpack"]:
+            cpu.append('kernel_mode = "builtin"')
+        payloads = [(b"runtime_options_string", "enable_profiling = true\n")]
+        if cpu:
+            payloads.append((b"xnnpack", "\n".join(cpu) + "\n"))
+        return payloads
+
+    def _create(self, create: str, destroy: str, *args):
+        handle = self.api.ctypes.c_void_p()
+        self.api(create, *args, self.api.ctypes.byref(handle))
+        self.handles.append((destroy, handle))
+        return handle
+
+    def _buffers(self, env, signature, kind: str) -> list:
+        c = self.api.ctypes
+        count = c.c_size_t()
+        self.api(f"LiteRtGetNumSignature{kind}s", signature, c.byref(count))
+        buffers = []
+        for i in range(count.value):
+            tensor, tensor_index, size = c.c_void_p(), c.c_uint32(), c.c_size_t()
+            self.api(f"LiteRtGetSignature{kind}TensorByIndex", signature, c.c_size_t(i), c.byref(tensor))
+            self.api("LiteRtGetTensorIndex", tensor, c.byref(tensor_index))
+            tensor_type = c.create_string_buffer(256)  # a LiteRtRankedTensorType (72 bytes), passed through
+            self.api("LiteRtGetRankedTensorType", tensor, tensor_type)
+            requirements = c.c_void_p()
+            self.api(f"LiteRtGetCompiledModel{kind}BufferRequirements", self.compiled, c.c_size_t(0),
+                     c.c_size_t(i), c.byref(requirements))
+            self.api("LiteRtGetTensorBufferRequirementsBufferSize", requirements, c.byref(size))
+            buffer = self._create("LiteRtCreateManagedTensorBufferFromRequirements", "LiteRtDestroyTensorBuffer",
+                                  env, tensor_type, requirements)
+            buffers.append((tensor_index.value, buffer, size.value))
+        return buffers
+
+    def _fill(self, buffer, size: int, data) -> None:
+        if data is None or data.nbytes != size:
+            raise ProfilerUnavailable("the compiled model's inputs do not match the benchmark's "
+                                      "(--input_layer_shape is not applied to the op profiling pass)")
+        c = self.api.ctypes
+        address = c.c_void_p()
+        self.api("LiteRtLockTensorBuffer", buffer, c.byref(address), 1)  # kLiteRtTensorBufferLockModeWrite
+        c.memmove(address, data.tobytes(), size)
+        self.api("LiteRtUnlockTensorBuffer", buffer)
+
+    def profiled_run(self) -> list[ProfileEvent]:
+        """One run with the profiler on: its events, in the order they were recorded."""
+        c, api = self.api.ctypes, self.api
+        inputs = (c.c_void_p * len(self.inputs))(*[b for _, b, _ in self.inputs])
+        outputs = (c.c_void_p * len(self.outputs))(*[b for _, b, _ in self.outputs])
+        api("LiteRtResetProfiler", self.profiler)
+        api("LiteRtStartProfiler", self.profiler)
+        api("LiteRtRunCompiledModel", self.compiled, c.c_size_t(0), c.c_size_t(len(self.inputs)), inputs,
+            c.c_size_t(len(self.outputs)), outputs)
+        api("LiteRtStopProfiler", self.profiler)
+        count = c.c_int()
+        api("LiteRtGetNumProfilerEvents", self.profiler, c.byref(count))
+        events = (_profiled_event_type(c) * max(count.value, 1))()
+        api("LiteRtGetProfilerEvents", self.profiler, count, events)
+        return [ProfileEvent(e.tag.decode(errors="replace"), e.event_type, e.elapsed_time_us, e.event_metadata1,
+                             e.event_metadata2) for e in events[:count.value]]
+
+    def close(self) -> None:
+        for destroy, handle in reversed(self.handles):
+            self.api.destroy(destroy, handle)
+        self.handles.clear()
+
+
+@functools.cache
+def _profiled_event_type(c):
+    """ProfiledEventData of litert/c/litert_profiler_event.h."""
+
+    class MemoryUsage(c.Structure):
+        _fields_ = [("total_allocated_bytes", c.c_size_t), ("in_use_allocated_bytes", c.c_size_t),
+                    ("private_footprint_bytes", c.c_size_t)]
+
+    class ProfiledEventData(c.Structure):
+        _fields_ = [("tag", c.c_char_p), ("event_type", c.c_int), ("start_timestamp_us", c.c_uint64),
+                    ("elapsed_time_us", c.c_uint64), ("begin_mem_usage", MemoryUsage),
+                    ("end_mem_usage", MemoryUsage), ("event_metadata1", c.c_uint64),
+                    ("event_metadata2", c.c_uint64), ("event_source", c.c_int)]
+
+    return ProfiledEventData
+
+
+def _field(value, width: int) -> str:
+    """InitField: a tab, then the value right-aligned, floats with 3 decimals (std::fixed)."""
+    text = f"{value:.3f}" if isinstance(value, float) else str(value)
+    return "\t" + text.rjust(width)
+
+
+@dataclasses.dataclass
+class _NodeDetail:
+    node_type: str
+    name: str
+    run_order: int
+    elapsed_us: list = dataclasses.field(default_factory=list)
+    times_called: int = 0
+
+
+class StatsCalculator:
+    """xla/tsl/util/stats_calculator.cc with the options ProfileSummaryDefaultFormatter sets: run
+    order (all nodes), the 10 slowest, the summary by node type; no memory table. [mem KB] is 0:
+    LiteRT's C API does not report the memory footprint of an event."""
+
+    def __init__(self):
+        self.details: dict[str, _NodeDetail] = {}
+        self.run_totals_us: list[int] = []
+
+    def add_node_stats(self, name: str, node_type: str, run_order: int, elapsed_us: int) -> None:
+        detail = self.details.setdefault(name, _NodeDetail(node_type, name, run_order))
+        detail.elapsed_us.append(elapsed_us)
+        detail.times_called += 1
+
+    def num_runs(self) -> int:
+        return len(self.run_totals_us)
+
+    def output_string(self) -> str:
+        by_run_order = sorted(self.details.values(), key=lambda d: d.run_order)
+        by_time = sorted(by_run_order, key=lambda d: average(d.elapsed_us), reverse=True)
+        return (self._stats_by_metric("Run Order", by_run_order)
+                + self._stats_by_metric("Top by Computation Time", by_time[:_TOP_BY_TIME_ROWS])
+                + self._stats_by_node_type())
+
+    def short_summary(self) -> str:
+        return (f"Timings (microseconds): {stat_line(self.run_totals_us)}\nMemory (bytes): count=0\n"
+                f"{len(self.details)} nodes observed\n")
+
+    def _stats_by_metric(self, title: str, details: list[_NodeDetail]) -> str:
+        header = (f"============================== {title} ==============================\n"
+                  f"{_field('[node type]', _NODE_TYPE_WIDTH)}{_field('[first]', 9)}{_field('[avg ms]', 9)}"
+                  f"{_field('[%]', 8)}{_field('[cdf%]', 8)}{_field('[mem KB]', 10)}{_field('[times called]', 9)}"
+                  "\t[Name]\n")
+        total_us = sum(self.run_totals_us)
+        cumulative_us = 0
+        rows = []
+        for detail in details:
+            cumulative_us += sum(detail.elapsed_us)
+            rows.append(
+                f"{_field(detail.node_type, _NODE_TYPE_WIDTH)}{_field(detail.elapsed_us[0] / 1000.0, 9)}"
+                f"{_field(average(detail.elapsed_us) / 1000.0, 9)}"
+                f"{_field(_ratio(sum(detail.elapsed_us) * 100.0, total_us), 7)}%"
+                f"{_field(_ratio(cumulative_us * 100.0, total_us), 7)}%{_field(0.0, 10)}"
+                f"{_field(detail.times_called // self.num_runs(), 9)}\t{detail.name}\n")
+        return header + "".join(rows) + "\n"
+
+    def _stats_by_node_type(self) -> str:
+        import numpy as np
+
+        runs = self.num_runs()
+        count: dict[str, int] = {}
+        time_us: dict[str, int] = {}
+        called: dict[str, int] = {}
+        for detail in self.details.values():
+            per_run_us = sum(detail.elapsed_us) // runs
+            count[detail.node_type] = count.get(detail.node_type, 0) + 1
+            time_us[detail.node_type] = time_us.get(detail.node_type, 0) + per_run_us
+            called[detail.node_type] = called.get(detail.node_type, 0) + detail.times_called // runs
+        accumulated_us = np.float32(sum(time_us.values()))
+        lines = [f"Number of nodes executed: {len(self.details)}\n",
+                 "============================== Summary by node type ==============================\n",
+                 f"{_field('[Node type]', _NODE_TYPE_WIDTH)}{_field('[count]', 9)}{_field('[avg ms]', 10)}"
+                 f"{_field('[avg %]', 11)}{_field('[cdf %]', 11)}{_field('[mem KB]', 10)}{_field('[times called]', 10)}\n"]
+        cdf = np.float32(0)
+        # The tool sums these in float (32-bit), largest time first, ties by type name (descending).
+        for node_type, total_us in sorted(time_us.items(), key=lambda item: (item[1], item[0]), reverse=True):
+            with np.errstate(divide="ignore", invalid="ignore"):
+                percent = np.float32(np.float32(total_us) / accumulated_us) * np.float32(100)
+            cdf = np.float32(cdf + percent)
+            lines.append(f"{_field(node_type, _NODE_TYPE_WIDTH)}{_field(count[node_type], 9)}"
+                         f"{_field(float(np.float32(total_us) / np.float32(1000)), 10)}"
+                         f"{_field(float(percent), 10)}%{_field(float(cdf), 10)}%{_field(0.0, 10)}"
+                         f"{_field(called[node_type], 9)}\n")
+        return "".join(lines) + "\n"
+
+
+def _ratio(numerator: float, denominator: int) -> float:
+    """IEEE division as the tool does it: a zero total gives nan, not an exception."""
+    return numerator / denominator if denominator else math.nan
+
+
+class ProfileSummarizer:
+    """tflite/profiling/profile_summarizer.cc: one StatsCalculator per subgraph, one for the
+    delegates' internal operators; fed one run's events at a time."""
+
+    def __init__(self, node_names: Callable[[int, int], str]):
+        self.node_names = node_names
+        self.calculators: dict[int, StatsCalculator] = {0: StatsCalculator()}
+        self.delegate_calculator = StatsCalculator()
+
+    def process(self, events: list[ProfileEvent]) -> None:
+        totals_us: dict[int, int] = {}
+        delegate_total_us = 0
+        for node_num, event in enumerate(e for e in events if e.tag != "Invoke"):
+            calculator = self.calculators.setdefault(event.subgraph, StatsCalculator())
+            if event.event_type == _OPERATOR_INVOKE_EVENT:
+                name = f"{self.node_names(event.subgraph, event.metadata)}:{event.metadata}"
+                calculator.add_node_stats(name, event.tag, node_num, event.elapsed_us)
+            elif event.event_type == _DELEGATE_OPERATOR_INVOKE_EVENT:
+                self.delegate_calculator.add_node_stats(f"Delegate/{event.tag}:{event.metadata}", "DelegateOpInvoke",
+                                                        node_num, event.elapsed_us)
+            elif event.event_type == _DELEGATE_PROFILED_OPERATOR_INVOKE_EVENT:
+                calculator.add_node_stats(f"Delegate/{event.tag}:{event.metadata}", event.tag, node_num,
+                                          event.elapsed_us)
+            else:
+                calculator.add_node_stats(f"{event.tag}/{event.subgraph}", event.tag, node_num, event.elapsed_us)
+            if event.event_type == _DELEGATE_OPERATOR_INVOKE_EVENT:
+                delegate_total_us += event.elapsed_us
+            else:
+                totals_us[event.subgraph] = totals_us.get(event.subgraph, 0) + event.elapsed_us
+        for subgraph, total_us in totals_us.items():
+            self.calculators[subgraph].run_totals_us.append(total_us)
+        if delegate_total_us > 0:
+            self.delegate_calculator.run_totals_us.append(delegate_total_us)
+
+    def has_profiles(self) -> bool:
+        return any(calculator.num_runs() >= 1 for calculator in self.calculators.values())
+
+    def output_string(self, subgraph_names: Callable[[int], str]) -> str:
+        """ProfileSummaryDefaultFormatter::GenerateReport("profile", ...)."""
+        several = len(self.calculators) > 1
+        parts = []
+        for index, calculator in sorted(self.calculators.items()):
+            if several:
+                where = "Primary graph (" if index == 0 else f"Subgraph (index: {index}, "
+                parts.append(f"{where}name: {subgraph_names(index)}) profile:\n")
+            parts.append(calculator.output_string())
+            if index != 0:
+                parts.append(f"Subgraph (index: {index}, name: {subgraph_names(index)}) ")
+            parts.append(calculator.short_summary() + "\n")
+        if self.delegate_calculator.num_runs() > 0:
+            parts += ["Delegate internal: \n", self.delegate_calculator.output_string(),
+                      self.delegate_calculator.short_summary() + "\n"]
+        return "".join(parts)
+
+
+class FlatbufferNames:
+    """Subgraph and output-tensor names read from the .tflite file, for the profile's [Name]
+    column (`[out1, out2]:<node index>`, as the tool writes it)."""
+
+    def __init__(self, graph: str):
+        from ai_edge_litert import schema_py_generated as schema
+
+        with open(graph, "rb") as model_file:
+            self.model = schema.Model.GetRootAs(model_file.read(), 0)
+
+    def subgraph(self, index: int) -> str:
+        name = self.model.Subgraphs(index).Name() if index < self.model.SubgraphsLength() else None
+        return name.decode() if name else ""
+
+    def node(self, subgraph_index: int, node_index: int) -> str:
+        subgraph = self.model.Subgraphs(subgraph_index)
+        if subgraph is None or node_index >= subgraph.OperatorsLength():
+            return "[Unknown]"
+        operator = subgraph.Operators(node_index)
+        outputs = (operator.Outputs(i) for i in range(operator.OutputsLength()))
+        names = [(subgraph.Tensors(t).Name() or b"Unknown").decode() if t >= 0 else "Unknown" for t in outputs]
+        return "[" + ", ".join(names) + "]"
+
+
+def profile_operators(params: Params, model: Model, runs: int) -> None:
+    """--enable_op_profiling: `runs` profiled runs of the graph in a pass of their own, after the
+    timed runs (which had no profiler attached), printed as the tool prints its profile."""
+    try:
+        init_output, run_output = _profile(params, model, max(runs, 1))
+    except ProfilerUnavailable as e:
+        log("WARN", f"op profiling is not available in the {RUNNER_NAME}: {e}")
+        return
+    if init_output:
+        log("INFO", f"Profiling Info for Benchmark Initialization:\n{init_output}")
+    log("INFO", f"Operator-wise Profiling Info for Regular Benchmark Runs:\n{run_output}")
+
+
+def _profile(params: Params, model: Model, runs: int) -> tuple[str, str]:
+    names = FlatbufferNames(params["graph"])
+    init = ProfileSummarizer(names.node)
+    regular = ProfileSummarizer(names.node)
+    with only_errors_on_stderr():
+        compiled = ProfiledCompiledModel(LiteRtCApi(), params, dict(zip(model.input_indices, model.input_data)))
+        try:
+            # LiteRT allocates its tensors in the first run: that run's non-operator events are
+            # the initialization profile; the runs after it are the regular runs.
+            init.process([e for e in compiled.profiled_run() if _is_init_event(e)])
+            for _ in range(runs):
+                regular.process([e for e in compiled.profiled_run() if _is_run_event(e)])
+        finally:
+            compiled.close()
+    init_output = init.output_string(names.subgraph) if init.has_profiles() else ""
+    return init_output, regular.output_string(names.subgraph)
+
+
+@contextlib.contextmanager
+def only_errors_on_stderr():
+    """LiteRT's environment logs its accelerator search to stderr (no NPU or GPU library here,
+    "Creating LiteRT environment", ...): lines about the profiling pass's setup, not about the
+    benchmark. Its errors still go through."""
+    import tempfile
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            for line in captured.read().decode(errors="replace").splitlines():
+                if line.startswith(("ERROR", "FATAL")):
+                    sys.stderr.write(line + "\n")
+            sys.stderr.flush()
+
+
+def _is_run_event(event: ProfileEvent) -> bool:
+    # LiteRT::Run[...] events time the CompiledModel's buffer hand-over, which the timed
+    # interpreter runs do not do; telemetry events carry no duration.
+    return event.event_type in _OPERATOR_EVENTS or (
+        event.event_type == _DEFAULT_EVENT and not event.tag.startswith("LiteRT::")
+    )
+
+
+def _is_init_event(event: ProfileEvent) -> bool:
+    return _is_run_event(event) and event.event_type == _DEFAULT_EVENT
 
 
 def wait_until(deadline_ns: int) -> int:
@@ -759,6 +1229,34 @@ def write_latencies(path: str, samples_ns: array.array, warmup_count: int) -> No
     except OSError as e:
         log("ERROR", f"Failed to write the latencies file {path}: {e.strerror}")
         raise BenchmarkFailed() from None
+
+
+def write_outputs(path: str, interpreter, noise: float) -> None:
+    """--output_filepath, as the tool's OutputSaver: the raw bytes of every output tensor, in the
+    interpreter's output order, as the last run left them. Like the tool, a file that cannot be
+    opened is skipped without a word (the host notices the missing file)."""
+    try:
+        with open(path, "wb") as out:
+            for detail in interpreter.get_output_details():
+                out.write(perturbed(interpreter.get_tensor(detail["index"]), noise).tobytes())
+    except OSError:
+        pass
+
+
+def perturbed(values, noise: float):
+    """The TEST SWITCH --squeezebench_output_noise: every value moved by up to `noise` times the
+    tensor's largest magnitude (seeded, so a test sees the same wrong outputs every time)."""
+    if noise == 0:
+        return values
+    import numpy as np
+
+    magnitude = float(np.abs(values.astype(np.float64)).max()) or 1.0
+    shift = np.random.default_rng(20240614).uniform(-1, 1, values.shape) * noise * magnitude
+    moved = values.astype(np.float64) + shift
+    if values.dtype.kind in "iu":
+        limits = np.iinfo(values.dtype)
+        moved = np.clip(np.rint(moved), limits.min, limits.max)
+    return moved.astype(values.dtype)
 
 
 def inject_fault(fault: str) -> None:

@@ -8,12 +8,13 @@ import sys
 from harness.errors import ExitCode, InputError
 from harness.units import fmt_ms
 
-HELP = "parse a benchmark_model output (file, logcat dump or '-') into latency, memory, delegation"
+HELP = "parse a benchmark_model output (file, logcat dump or '-') into latency, memory, delegation, op profile"
 DESCRIPTION = (
     "Parse the output of LiteRT/TFLite benchmark_model (native binary, APK logcat, desktop build, "
     "or squeezebench's bundled runner) and print what it measured: latency and warm-up statistics "
     "in microseconds, init time, memory, model size, delegation (nodes delegated, partitions, silent "
-    "CPU fallback), errors, and whether the run completed. A capture with several runs is read for "
+    "CPU fallback, per delegate when several were applied), the op profile of --enable_op_profiling "
+    "(time by node type; --json has every table), errors, and whether the run completed. A capture with several runs is read for "
     "the last one. Exits 0 when the run completed, 1 when the output is cut short or the run failed."
 )
 
@@ -63,7 +64,7 @@ def _has_any_measurement(parsed) -> bool:
             parsed.latency_us.count, parsed.latency_us.mean, parsed.warmup_us.count, parsed.init_us,
             parsed.model_size_mb, parsed.memory_mb.overall, parsed.delegation.delegate,
         )
-    ) or bool(parsed.settings)
+    ) or bool(parsed.settings) or parsed.op_profile is not None
 
 
 # --- the human summary ---------------------------------------------------------------------
@@ -81,10 +82,11 @@ def _stats_line(stats) -> str:
     return "  ".join(parts)
 
 
-def _delegation_line(delegation) -> str:
-    if delegation.delegate is None:
+def _delegation_line(name: str | None, delegation) -> str:
+    """`delegation`: the top-level Delegation or one DelegateShare (the same fields)."""
+    if name is None:
         return "none reported (CPU kernels)"
-    text = delegation.delegate
+    text = name
     if delegation.nodes_delegated is not None:
         text += f", {delegation.nodes_delegated}/{delegation.nodes_total} nodes"
     if delegation.partitions is not None:
@@ -96,6 +98,31 @@ def _delegation_line(delegation) -> str:
     elif delegation.fully_delegated is False:
         text += " (part of the graph; the rest runs on the CPU)"
     return text
+
+
+_NODE_TYPES_SHOWN = 8
+
+
+def _node_type_table(block) -> str:
+    """The slowest node types of the measured runs, as the tool's own summary ranks them."""
+    from harness.texttable import render
+
+    rows = [[row.node_type, _number(row.count), _number(row.avg_ms), _number(row.percent, "%")]
+            for row in block.by_node_type[:_NODE_TYPES_SHOWN]]
+    hidden = len(block.by_node_type) - len(rows)
+    table = render(["node type", "nodes", "ms/run", "share"], rows)
+    return table + (f"\n({hidden} more node types in --json)" if hidden > 0 else "")
+
+
+def _op_profile_text(parsed) -> str | None:
+    if parsed.op_profile_unavailable:
+        return f"op profile: not available ({parsed.op_profile_unavailable})"
+    runs = parsed.op_profile.runs if parsed.op_profile else None
+    if runs is None:
+        return None
+    if not runs.by_node_type:
+        return f"op profile: {len(runs.run_order)} nodes in run order, no summary by node type (see --json)"
+    return "op profile, time by node type (measured runs):\n" + _node_type_table(runs)
 
 
 def format_summary(parsed) -> str:
@@ -113,8 +140,13 @@ def format_summary(parsed) -> str:
         ("warm-up ms", _stats_line(parsed.warmup_us)),
         ("memory MB", f"init={_number(parsed.memory_mb.init)}  overall={_number(parsed.memory_mb.overall)}  "
                       f"peak={_number(parsed.memory_mb.peak)}"),
-        ("delegate", _delegation_line(parsed.delegation)),
+        ("delegate", _delegation_line(parsed.delegation.delegate, parsed.delegation)),
     ]
+    if len(parsed.delegation.by_delegate) > 1:
+        rows += [("  each", _delegation_line(name, share)) for name, share in parsed.delegation.by_delegate.items()]
     rows += [("error", error) for error in parsed.errors]
     rows += [("warning", warning) for warning in parsed.warnings]
-    return "\n".join(f"{label + ':':<12} {value}" for label, value in rows)
+    text = "\n".join(f"{label + ':':<12} {value}" for label, value in rows)
+    profile = _op_profile_text(parsed)
+    return text if profile is None else f"{text}\n\n{profile}"
+

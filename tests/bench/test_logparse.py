@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -179,19 +180,46 @@ def test_old_summary_line_gives_init_and_averages():
     assert parsed.init_us == 12400 and parsed.first_inference_us == 9000 and parsed.complete
 
 
+def top_level(delegation) -> dict:
+    return {key: value for key, value in delegation.to_dict().items() if key != "by_delegate"}
+
+
 def test_replacing_lines_are_summed_over_subgraphs_for_the_delegate_that_was_applied():
     parsed = parse_benchmark_log(run_text(tail=[
         "Replacing 539 out of 548 node(s) with delegate (TfLiteXNNPackDelegate) node, yielding 19 partitions for subgraph 0.",
         "Replacing 10 out of 12 node(s) with delegate (TfLiteXNNPackDelegate) node, yielding 2 partitions for subgraph 1.",
     ]))
-    assert parsed.delegation.to_dict() == {"delegate": "XNNPACK", "nodes_delegated": 549, "nodes_total": 560,
-                                           "partitions": 21, "fallback_to_cpu": False, "fully_delegated": False}
+    assert top_level(parsed.delegation) == {"delegate": "XNNPACK", "nodes_delegated": 549, "nodes_total": 560,
+                                            "partitions": 21, "fallback_to_cpu": False, "fully_delegated": False}
+    assert parsed.delegation.by_delegate["XNNPACK"].nodes_delegated == 549
     gpu = parse_benchmark_log(run_text(tail=[
         "VERBOSE: Replacing 58 out of 58 node(s) with delegate (TfLiteGpuDelegateV2) node, yielding 1 partitions for the whole graph.",
         "INFO: Explicitly applied GPU delegate, and the model graph will be completely executed by the delegate.",
     ]))
-    assert gpu.delegation.to_dict() == {"delegate": "GPU", "nodes_delegated": 58, "nodes_total": 58,
-                                        "partitions": 1, "fallback_to_cpu": False, "fully_delegated": True}
+    assert top_level(gpu.delegation) == {"delegate": "GPU", "nodes_delegated": 58, "nodes_total": 58,
+                                         "partitions": 1, "fallback_to_cpu": False, "fully_delegated": True}
+    assert gpu.delegation.by_delegate["GPU"].outcome == "full"
+
+
+# Forms seen in public logs; the expected values are the line's own numbers.
+@pytest.mark.parametrize("line, nodes, total, partitions", [
+    # ArmDeveloperEcosystem/arm-learning-paths litert-sme/4-benchmark.md (LiteRT 2.x): the subgraph named
+    ("VERBOSE: Replacing 1 out of 1 node(s) with delegate (TfLiteXNNPackDelegate) node, yielding 1 partitions for subgraph 0.", 1, 1, 1),
+    # TF 2.x interpreter (core/subgraph.cc) on a model with one subgraph: the whole graph
+    ("VERBOSE: Replacing 58 out of 58 node(s) with delegate (TfLiteXNNPackDelegate) node, yielding 1 partitions for the whole graph.", 58, 58, 1),
+    # asus4/tf-lite-unity-sample#214, logcat (TF 2.8): no "out of", no subgraph
+    ("05-10 14:58:14.957 12439 12461 I tflite  : Replacing 269 node(s) with delegate (TfLiteXNNPackDelegate) node, yielding 13 partitions.", 269, None, 13),
+    # google-ai-edge/LiteRT litert/vendors/examples/cmake_example README: a LiteRT accelerator, no partitions clause
+    ("Replacing 66 out of 66 node(s) with delegate (LITERT_OPENGL) node", 66, 66, None),
+    # the same TF 2.x line under an INFO prefix, without its period
+    ("INFO: Replacing 294 out of 297 node(s) with delegate (TfLiteGpuDelegateV2) node, yielding 2 partitions", 294, 297, 2),
+], ids=["subgraph-named", "whole-graph", "old-no-total", "litert-accelerator", "no-period"])
+def test_every_form_of_the_replacing_line(line, nodes, total, partitions):
+    delegation = parse_benchmark_log(run_text(tail=[line])).delegation
+    share = next(iter(delegation.by_delegate.values()))
+    assert (share.nodes_delegated, share.nodes_total, share.partitions) == (nodes, total, partitions)
+    assert (delegation.nodes_delegated, delegation.nodes_total, delegation.partitions) == (nodes, total, partitions)
+    assert delegation.fully_delegated is (nodes == total if total is not None else None)
 
 
 def test_partial_gpu_delegation_counts_only_the_gpu_nodes():
@@ -202,6 +230,35 @@ def test_partial_gpu_delegation_counts_only_the_gpu_nodes():
     ]))
     assert (parsed.delegation.delegate, parsed.delegation.nodes_delegated, parsed.delegation.partitions) == ("GPU", 40, 3)
     assert parsed.delegation.fully_delegated is False and parsed.delegation.fallback_to_cpu is False
+    xnnpack = parsed.delegation.by_delegate["XNNPACK"]
+    assert (xnnpack.nodes_delegated, xnnpack.nodes_total, xnnpack.partitions, xnnpack.outcome) == (6, 11, 2, None)
+
+
+def test_two_delegates_applied_one_after_the_other_keep_their_shares_and_fallbacks_apart():
+    # The GPU delegate is applied first and takes nothing; XNNPACK then takes the whole graph.
+    parsed = parse_benchmark_log(run_text(prefix="07-14 13:14:52.097 22838 22838 I tflite  : ", tail=[
+        "Created TensorFlow Lite delegate for GPU.",
+        "Though GPU delegate is explicitly applied, the model graph will not be executed by the delegate.",
+        "Created TensorFlow Lite XNNPACK delegate for CPU.",
+        "Replacing 31 out of 31 node(s) with delegate (TfLiteXNNPackDelegate) node, yielding 1 partitions for subgraph 0.",
+        "Explicitly applied XNNPACK delegate, and the model graph will be completely executed by the delegate.",
+    ]))
+    delegation = parsed.delegation
+    assert (delegation.delegate, delegation.fallback_to_cpu, delegation.nodes_delegated) == ("GPU", True, None)
+    gpu, xnnpack = delegation.by_delegate["GPU"], delegation.by_delegate["XNNPACK"]
+    assert (gpu.outcome, gpu.fallback_to_cpu, gpu.fully_delegated, gpu.partitions) == ("none", True, False, 0)
+    assert (xnnpack.outcome, xnnpack.fallback_to_cpu, xnnpack.fully_delegated) == ("full", False, True)
+    assert (xnnpack.nodes_delegated, xnnpack.nodes_total, xnnpack.partitions) == (31, 31, 1)
+    assert list(delegation.to_dict()["by_delegate"]) == ["GPU", "XNNPACK"]
+
+
+def test_without_an_explicit_delegate_the_first_that_took_nodes_is_reported_with_its_own_counts():
+    parsed = parse_benchmark_log(run_text(tail=[
+        "Replacing 294 out of 297 node(s) with delegate (TfLiteGpuDelegateV2) node, yielding 2 partitions for subgraph 0.",
+        "Replacing 2 out of 5 node(s) with delegate (TfLiteXNNPackDelegate) node, yielding 1 partitions for subgraph 0.",
+    ]))
+    assert top_level(parsed.delegation) == {"delegate": "GPU", "nodes_delegated": 294, "nodes_total": 297,
+                                            "partitions": 2, "fallback_to_cpu": False, "fully_delegated": False}
 
 
 @pytest.mark.parametrize(
@@ -214,6 +271,131 @@ def test_a_delegate_that_runs_nothing_is_reported_as_cpu_fallback(line):
     assert parsed.delegation.delegate == "GPU"
     assert parsed.delegation.fallback_to_cpu is True and parsed.delegation.fully_delegated is False
     assert parsed.complete  # the run itself finished, on the CPU
+
+
+# --- op profiles -----------------------------------------------------------------------------
+
+PROFILED_LOGS = [log for log in CORPUS_LOGS if parse_benchmark_log(log.read_text()).op_profile is not None]
+
+
+def test_the_corpus_has_op_profiles_in_every_layout():
+    profiles = {log.stem: parse_benchmark_log(log.read_text()).op_profile for log in PROFILED_LOGS}
+    assert len(profiles) >= 5
+    rows = [row for profile in profiles.values() for row in profile.runs.run_order]
+    assert any(row.start_ms is not None for row in rows) and any(row.start_ms is None for row in rows)
+    assert any(profile.init is not None for profile in profiles.values())
+    node_types = {row.node_type for row in rows}
+    assert {"TfLiteNnapiDelegate", "Fully Connected (NC, PF32) GEMM", "CONV_2D"} <= node_types
+
+
+def profile_of(text: str) -> dict:
+    return parse_benchmark_log(text).to_dict()["op_profile"]
+
+
+@pytest.mark.parametrize("log", PROFILED_LOGS, ids=lambda p: p.stem)
+def test_tables_whose_tabs_became_spaces_read_the_same(log):
+    # Pastes in issue trackers and some LiteRT summarizers separate the cells with spaces only.
+    text = log.read_text()
+    assert "\t" in text
+    assert profile_of(text.replace("\t", "   ")) == profile_of(text)
+
+
+def test_logcat_prefixed_tables_read_the_same():
+    text = (CORPUS / "tflite2_linux_riscv_op_profiling.log").read_text()
+    prefixed = "".join(f"07-14 13:14:52.097 22838 22838 I tflite  : {line}\n" for line in text.splitlines())
+    assert profile_of(prefixed) == profile_of(text)
+
+
+def test_parse_log_json_gives_every_node_type_with_count_avg_and_share_and_the_run_order(capsys):
+    log = CORPUS / "tf2_4_android_nnapi_op_profile_only.log"
+    cli_main(["parse-log", str(log), "--json"])
+    runs = json.loads(capsys.readouterr().out)["op_profile"]["runs"]
+    # The log's "Summary by node type", read by hand.
+    assert [(row["node_type"], row["count"], row["avg_ms"], row["percent"]) for row in runs["by_node_type"]] == [
+        ("TfLiteNnapiDelegate", 3, 149.483, 94.187), ("STRIDED_SLICE", 6, 8.347, 5.259),
+        ("RESIZE_NEAREST_NEIGHBOR", 2, 0.879, 0.554)]
+    assert len(runs["run_order"]) == runs["nodes_observed"] == 11
+    assert runs["run_order"][6] == {
+        "node_type": "TfLiteNnapiDelegate", "start_ms": 8.377, "first_ms": 78.701, "avg_ms": 79.01, "percent": 49.781,
+        "cdf_percent": 55.042, "mem_kb": 0.0, "times_called": 1,
+        "name": "[model/tf.nn.silu_16/mul, model/tf.nn.silu_26/mul, model/tf.nn.silu_35/mul]:231"}
+    # The profiler's own per-run total, never taken for the benchmark's latency.
+    assert runs["timings_us"]["count"] == 50 and runs["timings_us"]["mean"] == 158715
+
+
+def test_parse_log_summary_shows_time_by_node_type(capsys):
+    cli_main(["parse-log", str(CORPUS / "tflite2_linux_riscv_op_profiling.log")])
+    out = capsys.readouterr().out
+    assert "op profile, time by node type" in out
+    assert re.search(r"CONV_2D\s+15\s+2651\.85\d*\s+89\.897%", out), out
+
+
+def test_subgraph_and_delegate_internal_sections_of_older_builds():
+    # The layout of profile_summary_formatter.cc in builds that did not name subgraphs.
+    header = "\t[node type]\t[first]\t[avg ms]\t[%]\t[cdf%]\t[mem KB]\t[times called]\t[Name]"
+    text = run_text(tail=[
+        "Operator-wise Profiling Info for Regular Benchmark Runs:",
+        "Primary graph profile:",
+        "============================== Run Order ==============================", header,
+        "\tWHILE\t0.500\t0.400\t80.000%\t80.000%\t0.000\t1\t[out]:0",
+        "\tADD\t0.100\t0.100\t20.000%\t100.000%\t0.000\t1\t[sum]:1",
+        "Timings (microseconds): count=2 first=600 curr=400 min=400 max=600 avg=500 std=100",
+        "Memory (bytes): count=0", "2 nodes observed",
+        "Subgraph (index: 1) profile:",
+        "============================== Run Order ==============================", header,
+        "\tLESS\t0.010\t0.010\t100.000%\t100.000%\t0.000\t3\t[cond]:0",
+        "Subgraph (index: 1) Timings (microseconds): count=2 curr=30(all same)",
+        "Memory (bytes): count=0", "1 nodes observed",
+        "Delegate internal: ",
+        "============================== Run Order ==============================", header,
+        "\tDelegateOpInvoke\t0.200\t0.250\t100.000%\t100.000%\t0.000\t1\tDelegate/Conv:0",
+        "Timings (microseconds): count=2 first=200 curr=300 min=200 max=300 avg=250 std=50",
+        "Memory (bytes): count=0", "1 nodes observed",
+    ])
+    runs = parse_benchmark_log(text).op_profile.runs
+    assert [row.node_type for row in runs.run_order] == ["WHILE", "ADD"] and runs.timings_us.count == 2
+    condition = runs.subgraphs["1"]
+    assert (condition.run_order[0].name, condition.run_order[0].times_called, condition.timings_us.mean) == ("[cond]:0", 3, 30)
+    internal = runs.delegate_internal
+    assert (internal.run_order[0].name, internal.timings_us.mean, internal.nodes_observed) == ("Delegate/Conv:0", 250, 1)
+    assert parse_benchmark_log(text).latency_us.count == 50  # none of the profiler's count= lines
+
+
+def test_a_percentage_of_a_zero_total_is_no_number():
+    header = "\t[node type]\t[first]\t[avg ms]\t[%]\t[cdf%]\t[mem KB]\t[times called]\t[Name]"
+    text = run_text(tail=["============================== Run Order ==============================", header,
+                          "\tAllocateTensors\t0.000\t0.000\t-nan%\t-nan%\t0.000\t1\tAllocateTensors/0"])
+    row = parse_benchmark_log(text).op_profile.runs.run_order[0]
+    assert (row.percent, row.cdf_percent, row.times_called) == (None, None, 1)
+    assert json.loads(json.dumps(parse_benchmark_log(text).to_dict(), allow_nan=False))
+
+
+def test_a_table_with_unknown_columns_is_reported_not_guessed():
+    text = run_text(tail=["============================== Run Order ==============================",
+                          "\t[node type]\t[first]\t[p99 ms]\t[Name]", "\tCONV_2D\t1.000\t2.000\t[x]:0"])
+    parsed = parse_benchmark_log(text)
+    assert parsed.op_profile is None
+    assert any("columns this parser does not know" in error for error in parsed.errors)
+
+
+def test_the_bundled_runners_not_available_line_is_the_reason_for_no_profile():
+    line = ("op profiling is not available in the squeezebench-litert-runner: "
+            "LiteRT's C library cannot be loaded (libLiteRt.so: cannot open shared object file)")
+    parsed = parse_benchmark_log(run_text(tail=["Enable op profiling: [1]", f"WARN: {line}"]))
+    assert parsed.op_profile is None and parsed.op_profile_unavailable == line
+    assert parsed.complete and line in parsed.warnings
+
+
+@pytest.mark.parametrize("cut_after, reason", [
+    ("Inference timings in us", "op profile tables (printed last: was it cut?)"),
+    ("Profiling Info for Benchmark Initialization:", "stops right after the op profile's header"),
+])
+def test_an_enabled_profile_missing_from_the_output_says_why(cut_after, reason):
+    text = (CORPUS / "tflite2_linux_riscv_op_profiling.log").read_text()
+    cut = text[: text.index("\n", text.index(cut_after)) + 1]
+    parsed = parse_benchmark_log(cut)
+    assert parsed.op_profile is None and reason in parsed.op_profile_unavailable
+    assert parse_benchmark_log(run_text()).op_profile_unavailable is None  # profiling not asked for
 
 
 # --- failures, cut output, several runs ----------------------------------------------------
