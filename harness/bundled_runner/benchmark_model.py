@@ -49,7 +49,7 @@ benchmark_tflite_model.cc, tools/command_line_flags.cc, xla/tsl/util/stats_calcu
   as `Delegate/<op>:<index>` rows as in current releases. `[mem KB]` is 0 (LiteRT's C API gives
   no footprint per event); LiteRT's `LiteRT::Run[...]` buffer events are left out (the timed
   interpreter runs have no such step). Without LiteRT's C library or profiler, or with
-  `--input_layer_shape`, it prints `WARN: op profiling is not available in the
+  inputs resized by `--input_layer_shape`, it prints `WARN: op profiling is not available in the
   squeezebench-litert-runner: <why>` and no table (never numbers that were not measured);
 - `--print_preinvoke_state` and `--print_postinvoke_state` are accepted and echoed. Signatures
   other than the primary subgraph's are refused.
@@ -1156,11 +1156,12 @@ def profile_operators(params: Params, model: Model, runs: int) -> None:
 
 
 def _profile(params: Params, model: Model, runs: int) -> tuple[str, str]:
+    api = LiteRtCApi()
     names = FlatbufferNames(params["graph"])
     init = ProfileSummarizer(names.node)
     regular = ProfileSummarizer(names.node)
     with only_errors_on_stderr():
-        compiled = ProfiledCompiledModel(LiteRtCApi(), params, dict(zip(model.input_indices, model.input_data)))
+        compiled = ProfiledCompiledModel(api, params, dict(zip(model.input_indices, model.input_data)))
         try:
             # LiteRT allocates its tensors in the first run: that run's non-operator events are
             # the initialization profile; the runs after it are the regular runs.

@@ -257,3 +257,137 @@ def test_stats_lines_read_back_as_the_statistics_of_the_values(values):
     assert stats.mean == pytest.approx(statistics.fmean(values), rel=1e-5)
     assert stats.std == int(np.sqrt(int(np.var(values))))
     assert (stats.p5, stats.median, stats.p95) == tuple(ordered[len(values) * p // 100] for p in (5, 50, 95))
+
+
+# --- op profiling -------------------------------------------------------------------------------
+
+
+def model_op_names(model) -> set[str]:
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    plain = Interpreter(model_path=str(model), experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    return {op["op_name"] for op in plain._get_ops_details()}
+
+
+def test_op_profiling_prints_the_tools_tables_with_xnnpacks_own_operators(run_runner, small_model):
+    run = run_runner(f"--graph={small_model}", "--num_threads=1", *QUICK, "--enable_op_profiling=true")
+    parsed = run.parsed
+    assert run.returncode == 0 and parsed.complete and parsed.op_profile_unavailable is None, run.output
+    runs = parsed.op_profile.runs
+    # One profiled run per measured run; every node of the graph is an XNNPACK operator.
+    assert runs.timings_us.count == parsed.latency_us.count == 20
+    assert len(runs.run_order) == runs.nodes_observed == runs.nodes_executed
+    assert all(row.name.startswith("Delegate/") and row.times_called == 1 for row in runs.run_order)
+    assert any(row.node_type.startswith("Convolution (NHWC, F32)") for row in runs.run_order)
+    assert sum(row.count for row in runs.by_node_type) == len(runs.run_order)
+    assert sum(row.percent for row in runs.by_node_type) == pytest.approx(100, abs=0.01)
+    assert runs.run_order[-1].cdf_percent == pytest.approx(100, abs=0.01)
+    # The per-run total the profiler saw is the sum of its operators' times.
+    assert sum(row.avg_ms for row in runs.run_order) * 1000 == pytest.approx(runs.timings_us.mean, rel=0.05, abs=5)
+    assert [row.node_type for row in parsed.op_profile.init.run_order] == ["AllocateTensors"]
+
+
+def test_op_profiling_with_builtin_kernels_names_the_models_ops_and_their_outputs(run_runner, small_model):
+    run = run_runner(f"--graph={small_model}", *QUICK, "--use_xnnpack=false", "--enable_op_profiling=true")
+    runs = run.parsed.op_profile.runs
+    assert {row.node_type for row in runs.by_node_type} == model_op_names(small_model)
+    assert [int(row.name.rsplit(":", 1)[1]) for row in runs.run_order] == list(range(len(runs.run_order)))
+    assert all(row.name.startswith("[") for row in runs.run_order)
+
+
+def test_op_profiling_that_cannot_run_says_so_and_prints_no_numbers(monkeypatch, capsys):
+    runner = load_runner_module()
+
+    def no_library():
+        raise runner.ProfilerUnavailable("LiteRT's C library cannot be loaded (test)")
+
+    monkeypatch.setattr(runner, "LiteRtCApi", no_library)
+    params, _ = runner.parse_flags(["--graph=unused.tflite"])
+    runner.profile_operators(params, model=None, runs=5)
+    parsed = parse_benchmark_log(capsys.readouterr().out)
+    assert parsed.op_profile is None
+    assert parsed.op_profile_unavailable == (
+        f"op profiling is not available in the {runner.RUNNER_NAME}: LiteRT's C library cannot be loaded (test)")
+
+
+def test_the_summarizer_reads_back_as_the_statistics_of_its_events():
+    """Synthetic LiteRT events through the runner's port of profile_summarizer.cc, read back by
+    the parser: two subgraphs, a delegate's internal operators, three runs."""
+    runner = load_runner_module()
+    Event = runner.ProfileEvent
+    summarizer = runner.ProfileSummarizer(lambda subgraph, node: f"[t{subgraph}_{node}]")
+    per_run_us = [(100, 300, 40, 7), (120, 280, 40, 9), (110, 290, 40, 8)]
+    for conv_us, fc_us, cond_us, internal_us in per_run_us:
+        summarizer.process([
+            Event("CONV_2D", runner._OPERATOR_INVOKE_EVENT, conv_us, 0, 0),
+            Event("FULLY_CONNECTED", runner._OPERATOR_INVOKE_EVENT, fc_us, 1, 0),
+            Event("Invoke", runner._DEFAULT_EVENT, 9999, 0, 0),  # the whole invoke: never a node
+            Event("LESS", runner._OPERATOR_INVOKE_EVENT, cond_us, 0, 1),
+            Event("Conv", runner._DELEGATE_OPERATOR_INVOKE_EVENT, internal_us, 3, 0),
+        ])
+    text = "Operator-wise Profiling Info for Regular Benchmark Runs:\n" + summarizer.output_string(lambda i: f"g{i}")
+    runs = parse_benchmark_log(text).op_profile.runs
+    conv, fc = runs.run_order
+    assert (conv.node_type, conv.name, conv.first_ms, conv.avg_ms) == ("CONV_2D", "[t0_0]:0", 0.1, 0.11)
+    total_us = sum(c + f for c, f, _, _ in per_run_us)
+    assert conv.percent == pytest.approx(100 * 330 / total_us, abs=1e-3)
+    assert runs.timings_us.count == 3 and runs.timings_us.mean == pytest.approx(total_us / 3, rel=1e-5)
+    assert [(row.node_type, row.count, row.avg_ms) for row in runs.by_node_type] == [
+        ("FULLY_CONNECTED", 1, 0.29), ("CONV_2D", 1, 0.11)]
+    assert runs.subgraphs["1"].run_order[0].name == "[t1_0]:0" and runs.subgraphs["1"].timings_us.mean == 40
+    internal = runs.delegate_internal.run_order[0]
+    assert (internal.node_type, internal.name, internal.avg_ms) == ("DelegateOpInvoke", "Delegate/Conv:3", 0.008)
+
+
+# --- inputs and outputs --------------------------------------------------------------------------
+
+
+def host_outputs(model, batch) -> np.ndarray:
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(model))
+    index = interpreter.get_input_details()[0]["index"]
+    interpreter.resize_tensor_input(index, list(batch.shape))
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(index, batch)
+    interpreter.invoke()
+    return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+
+
+INPUT_NAME = "serving_default_keras_tensor:0"
+
+
+def value_file_flags(values_file, batch: int) -> list[str]:
+    return [f"--input_layer={INPUT_NAME}", f"--input_layer_shape={batch},64,64,3",
+            f"--input_layer_value_files={INPUT_NAME.replace(':', '::')}:{values_file}"]
+
+
+@pytest.mark.parametrize("batch", [1, 4])
+def test_output_file_holds_the_outputs_of_the_value_files_inputs(run_runner, small_model, tmp_path, batch):
+    samples = np.random.default_rng(batch).uniform(-1, 1, (batch, 64, 64, 3)).astype(np.float32)
+    values, dump = tmp_path / "x.bin", tmp_path / "out.bin"
+    values.write_bytes(samples.tobytes())
+    run = run_runner(f"--graph={small_model}", *QUICK, *value_file_flags(values, batch), f"--output_filepath={dump}")
+    assert run.returncode == 0, run.output
+    assert run.parsed.settings["File path to export outputs layer to"] == str(dump)
+    outputs = np.frombuffer(dump.read_bytes(), np.float32).reshape(batch, 10)
+    np.testing.assert_allclose(outputs, host_outputs(small_model, samples), rtol=1e-5, atol=1e-6)
+
+
+def test_the_output_noise_switch_moves_every_dumped_output(run_runner, small_model, tmp_path):
+    samples = np.random.default_rng(7).uniform(-1, 1, (1, 64, 64, 3)).astype(np.float32)
+    values = tmp_path / "x.bin"
+    values.write_bytes(samples.tobytes())
+    dumps = {}
+    for noise in (0, 0.5):
+        dumps[noise] = tmp_path / f"out{noise}.bin"
+        run = run_runner(f"--graph={small_model}", *QUICK, *value_file_flags(values, 1),
+                         f"--output_filepath={dumps[noise]}", f"--squeezebench_output_noise={noise}")
+        assert run.returncode == 0, run.output
+    clean, noisy = (np.frombuffer(dumps[n].read_bytes(), np.float32) for n in (0, 0.5))
+    assert np.all(clean != noisy) and np.abs(noisy - clean).max() <= 0.5 * np.abs(clean).max() + 1e-6
+
+
+def test_an_output_file_that_cannot_be_written_is_skipped_like_the_real_tool(run_runner, small_model, tmp_path):
+    run = run_runner(f"--graph={small_model}", *QUICK, f"--output_filepath={tmp_path / 'missing' / 'out.bin'}")
+    assert run.returncode == 0 and run.parsed.complete
