@@ -14,9 +14,13 @@
   `count=0`, and very old builds that put `curr=` before `count=`;
 - the summary (`Inference timings in us: ...` and the older `Average inference timings in us:`),
   `Initialized session in ...`, model size, the old and new memory lines and the periodic peak;
-- delegate lines (`Replacing N out of M node(s) ...`, fully / partially / not executed by the
-  delegate, `... acceleration is unsupported on this platform`, `Failed to apply ... delegate`);
-- op-profiling tables: nothing inside them is taken for run statistics (their
+- delegate lines: `Replacing N out of M node(s) with delegate (X) node, yielding K partitions
+  for subgraph S.` in every form printed (no "out of M" in older builds, no partitions clause
+  from LiteRT accelerators, "for the whole graph" or no subgraph), fully / partially / not
+  executed by the delegate, `... acceleration is unsupported on this platform`, `Failed to apply
+  ... delegate`, `Created ... delegate`;
+- op-profiling tables (harness/bench/op_profile.py describes every layout): read into
+  `op_profile`; nothing inside them is taken for run statistics (their
   `Timings (microseconds): count=...` line in particular);
 - errors, and output cut short by a crash: the result then has what was printed before the cut,
   `complete=False` and an error saying so, never a number the log does not contain.
@@ -32,10 +36,26 @@ What the result means (`ParsedLog.to_dict()` is what `squeezebench parse-log --j
   and the first warm-up run (which is what the tool itself reports as first inference).
 - `memory_mb`: `init` and `overall` (getrusage max-RSS deltas of the whole tool, either memory
   line), `peak` (the periodic monitor, only with `--report_peak_memory_footprint`).
-- `delegation`: `delegate` (the explicitly applied one, else the one that took nodes),
-  `nodes_delegated`/`nodes_total`/`partitions` (from `Replacing ...` lines, summed over
-  subgraphs; partitions also from "w/ N delegate kernels"), `fallback_to_cpu` (True when a
-  requested delegate runs none of the graph: the tool's silent fallback), `fully_delegated`.
+- `delegation`: `delegate` (the explicitly applied one, else one that failed to apply, one
+  unsupported here, the first that took nodes, the first created), and that delegate's
+  `nodes_delegated`/`nodes_total`/`partitions` (from its `Replacing ...` lines, summed over
+  subgraphs; partitions also from "w/ N delegate kernels"; null where the log's form does not
+  say), `fallback_to_cpu` (True when a requested delegate runs none of the graph: the tool's
+  silent fallback), `fully_delegated`. `by_delegate`: the same fields per delegate named in the
+  log, plus `outcome` (`full`/`partial`/`none`/`unsupported`/`failed`/null): with two delegates
+  applied one after the other (GPU, then XNNPACK on what is left) each keeps its own share and
+  its own fallback.
+- `op_profile`: null, or `{"init": block|null, "runs": block|null}`, the tool's profile of its
+  initialization and of its regular runs. A block: `run_order`, `top_by_time`, `top_by_memory`
+  (rows `{node_type, name, first_ms, avg_ms, percent, cdf_percent, mem_kb, times_called,
+  start_ms}`, `start_ms` null in builds without that column), `by_node_type` (rows `{node_type,
+  count, avg_ms, percent, cdf_percent, mem_kb, times_called}`: `count` nodes of that type taking
+  `avg_ms` per run together), `nodes_executed`, `nodes_observed`, `timings_us` and
+  `memory_bytes` (the profiler's per-run totals, stats keys as `latency_us`), `subgraphs` (index
+  -> block, for models whose other subgraphs ran) and `delegate_internal` (a block, for
+  delegates that profile their own operators that way). Tables the log does not have are [].
+- `op_profile_unavailable`: why a run asked for an op profile (`Enable op profiling: [1]`) has
+  none: the bundled runner's `op profiling is not available ...` line, or a cut output.
 - `errors`: error messages the tool printed, then the parser's own findings (cut output, a
   stats line it could not read). `warnings`: the tool's warnings.
 - `complete`: the log reached the end of the measured run (its stats line or the summary).
@@ -56,7 +76,7 @@ from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
 
-from harness.bench.op_profile import OpProfile, ProfileReader
+from harness.bench.op_profile import NUMBER, OpProfile, ProfileReader
 
 RUNNER_VERSION_RE = re.compile(r"\bsqueezebench-litert-runner \S+ \(LiteRT [^)]*\)")
 
@@ -89,19 +109,18 @@ _PHASE_HEADER = re.compile(r"^Running benchmark for (?:at least )?\d+ iterations
 _STATS_START = re.compile(r"^(count|curr)=")
 _STATS_TOKEN = re.compile(r"^(?P<key>[a-z0-9]+)=(?P<value>\S+)$")
 _ALL_SAME = "(all same)"
-_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:nan|inf)"
 
 _SUMMARY_NEW = re.compile(r"^Inference timings in us: (?P<pairs>.*)$")
 _SUMMARY_OLD = re.compile(r"^Average inference timings in us: (?P<pairs>.*)$")
-_SUMMARY_PAIR = re.compile(rf"(?P<key>[^:,]+?):\s*(?P<value>{_NUMBER})")
-_INIT_SESSION = re.compile(rf"^Initialized session in (?P<ms>{_NUMBER}) ?ms\.?$")
-_MODEL_SIZE = re.compile(rf"^The input model file size \(MB\): (?P<mb>{_NUMBER})$")
+_SUMMARY_PAIR = re.compile(rf"(?P<key>[^:,]+?):\s*(?P<value>{NUMBER})")
+_INIT_SESSION = re.compile(rf"^Initialized session in (?P<ms>{NUMBER}) ?ms\.?$")
+_MODEL_SIZE = re.compile(rf"^The input model file size \(MB\): (?P<mb>{NUMBER})$")
 _MEMORY_DELTA = re.compile(
     rf"^(?:Memory footprint delta from the start of the tool|Peak memory footprint) \(MB\): "
-    rf"init=(?P<init>{_NUMBER}) overall=(?P<overall>{_NUMBER})$"
+    rf"init=(?P<init>{NUMBER}) overall=(?P<overall>{NUMBER})$"
 )
 _MEMORY_PEAK = re.compile(
-    rf"^Overall peak memory footprint \(MB\) via periodic monitoring: (?P<peak>{_NUMBER})$"
+    rf"^Overall peak memory footprint \(MB\) via periodic monitoring: (?P<peak>{NUMBER})$"
 )
 
 # Every form the interpreter has printed: with and without "out of M" (older builds), without

@@ -50,7 +50,8 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
-_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:nan|inf)"
+# A number as a default std::ostream prints it (also nan/inf); shared with logparse.
+NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:nan|inf)"
 
 _SECTIONS = (
     (re.compile(r"^Profiling Info for Benchmark Initialization:?$"), "init"),
@@ -90,7 +91,7 @@ _COLUMNS = {
     "count": ("count", "int"),
     "name": ("name", "text"),
 }
-_CELL_PATTERN = {"number": rf"({_NUMBER})", "percent": rf"((?:{_NUMBER})%)", "int": r"(\d+)"}
+_CELL_PATTERN = {"number": rf"({NUMBER})", "percent": rf"((?:{NUMBER})%)", "int": r"(\d+)"}
 
 
 # --- the result --------------------------------------------------------------------------

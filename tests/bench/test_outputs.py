@@ -201,13 +201,13 @@ def test_device_outputs_of_the_bundled_runner_match_the_host_and_a_broken_varian
 
 @pytest.fixture(scope="module")
 def int8_two_input_model(tmp_path_factory):
-    """Full-integer, two inputs (an image and a vector), a Flatten whose reshape fixes the batch."""
+    """Full-integer, two inputs (an image and a vector), a reshape that fixes the batch at 1."""
     import tensorflow as tf
 
     image = tf.keras.Input((6, 6, 1), batch_size=1, name="image")
     extra = tf.keras.Input((3,), batch_size=1, name="extra")
     x = tf.keras.layers.Conv2D(4, 3, activation="relu")(image)
-    x = tf.keras.layers.Flatten()(x)
+    x = tf.keras.layers.Lambda(lambda t: tf.reshape(t, [1, -1]))(x)
     x = tf.keras.layers.Concatenate()([x, extra])
     model = tf.keras.Model([image, extra], tf.keras.layers.Dense(5)(x))
     rng = np.random.default_rng(0)
@@ -235,7 +235,7 @@ def test_an_int8_model_with_two_inputs_is_checked_one_sample_per_process(int8_tw
     by_name = {spec.name: rng.uniform(0, 1, (3, *spec.sample_shape)) for spec in io.inputs}
     inputs = outputs.prepare_inputs(io, by_name)
     assert [a.dtype for a in inputs] == [np.int8, np.int8]
-    # The Flatten's reshape keeps a batch of 1: the model cannot take more, one process per sample.
+    # The reshape keeps a batch of 1: the model cannot take more, so one process per sample.
     assert outputs.plan_batches(int8_two_input_model, io, inputs, 3) == 1
     host = outputs.concatenate([outputs.run_on_host(int8_two_input_model, io, inputs, b) for b in outputs.batches(3, 1)])
     device = run_checked_on_the_bundled_runner(int8_two_input_model, io, inputs, 3, 1, tmp_path)
