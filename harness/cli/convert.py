@@ -40,7 +40,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, metavar="DIR", help="output directory (default: results/convert-<model>)")
     parser.add_argument("--json", action="store_true", help="print the conversion document as JSON instead of a table")
     parser.add_argument("--quiet", action="store_true", help="no progress messages")
-    parser.add_argument("--jobs", type=positive_int, default=1, metavar="N", help="convert levels in N parallel processes")
+    parser.add_argument(
+        "--jobs",
+        type=positive_int,
+        metavar="N",
+        help="build levels in N worker processes (default: one per core, up to 4; 1 converts in this process)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:

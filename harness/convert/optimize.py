@@ -10,11 +10,13 @@ Without training data, pruning and clustering are one-shot (no fine-tuning) and 
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from harness.convert import tfenv
+from harness.convert.progress import StepReport
 
 BATCH_SIZE = 32
 TEMPERATURE = 4.0
@@ -28,6 +30,7 @@ DISTILL_EPOCHS = 20
 DISTILL_LEARNING_RATE = 1e-3
 STUDENT_WIDTH = 0.5
 _EPSILON = 1e-7
+REPORT_INTERVAL_S = 0.5  # batch-level progress at most this often (epoch starts always)
 
 
 class OptimizeError(Exception):
@@ -99,12 +102,38 @@ def distillation_loss(data: TrainingData):
     return loss
 
 
-def fine_tune(model, data: TrainingData, *, epochs: int, learning_rate: float, callbacks=()) -> None:
+def fine_tune(
+    model, data: TrainingData, report: StepReport, *, epochs: int, learning_rate: float, callbacks=()
+) -> None:
     _, tf_keras, _ = tfenv.tensorflow()
     model.compile(optimizer=tf_keras.optimizers.Adam(learning_rate), loss=distillation_loss(data))
-    model.fit(
-        data.x, data.targets(), epochs=epochs, batch_size=BATCH_SIZE, shuffle=True, verbose=0, callbacks=list(callbacks)
-    )
+    callbacks = [*callbacks, epoch_reporter(report, "fine-tuning", epochs)]
+    model.fit(data.x, data.targets(), epochs=epochs, batch_size=BATCH_SIZE, shuffle=True, verbose=0, callbacks=callbacks)
+
+
+def epoch_reporter(report: StepReport, step: str, epochs: int):
+    """A Keras callback reporting `step` as "epoch i/n" with the fraction of all epochs done."""
+    _, tf_keras, _ = tfenv.tensorflow()
+
+    class EpochReporter(tf_keras.callbacks.Callback):
+        epoch = 0
+        reported_s = 0.0
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+            self._report(0, force=True)
+
+        def on_train_batch_end(self, batch, logs=None):
+            self._report(batch + 1)
+
+        def _report(self, batches_done: int, force: bool = False) -> None:
+            now = time.monotonic()
+            if force or now - self.reported_s >= REPORT_INTERVAL_S:
+                self.reported_s = now
+                steps = self.params.get("steps") or 1
+                report(step, f"epoch {self.epoch + 1}/{epochs}", (self.epoch + min(1, batches_done / steps)) / epochs)
+
+    return EpochReporter()
 
 
 def _training_details(data: TrainingData | None, epochs: int, learning_rate: float) -> dict:
@@ -130,7 +159,7 @@ def clone(model):
     return copy
 
 
-def prune(model, sparsity: float, data: TrainingData | None) -> tuple[object, dict]:
+def prune(model, sparsity: float, data: TrainingData | None, report: StepReport) -> tuple[object, dict]:
     """Magnitude pruning of every prunable kernel to `sparsity`, fine-tuned when data is given."""
     _, _, tfmot = tfenv.tensorflow()
     sparsity_api = tfmot.sparsity.keras
@@ -156,6 +185,7 @@ def prune(model, sparsity: float, data: TrainingData | None) -> tuple[object, di
         fine_tune(
             wrapped,
             data,
+            report,
             epochs=PRUNE_EPOCHS,
             learning_rate=PRUNE_LEARNING_RATE,
             callbacks=[sparsity_api.UpdatePruningStep()],
@@ -214,7 +244,9 @@ def _pruned_weight_counts(wrapped) -> tuple[int, int]:
     return zeros, total
 
 
-def cluster(model, clusters: int, data: TrainingData | None, *, preserve_sparsity: bool) -> tuple[object, dict]:
+def cluster(
+    model, clusters: int, data: TrainingData | None, report: StepReport, *, preserve_sparsity: bool
+) -> tuple[object, dict]:
     """Weight clustering to `clusters` shared values per kernel, fine-tuned when data is given."""
     _, _, tfmot = tfenv.tensorflow()
     clustering = tfmot.clustering.keras
@@ -228,7 +260,7 @@ def cluster(model, clusters: int, data: TrainingData | None, *, preserve_sparsit
         ),
     )
     if data is not None:
-        fine_tune(wrapped, data, epochs=CLUSTER_EPOCHS, learning_rate=CLUSTER_LEARNING_RATE)
+        fine_tune(wrapped, data, report, epochs=CLUSTER_EPOCHS, learning_rate=CLUSTER_LEARNING_RATE)
     stripped = clustering.strip_clustering(wrapped)
     kernels = [w for w in stripped.get_weights() if w.ndim > 1]
     # tfmot leaves some kernels alone (e.g. depthwise kernels): say how much really is clustered.
@@ -244,12 +276,12 @@ def cluster(model, clusters: int, data: TrainingData | None, *, preserve_sparsit
     return stripped, details
 
 
-def distill(teacher, data: TrainingData | None) -> tuple[object, dict]:
+def distill(teacher, data: TrainingData | None, report: StepReport) -> tuple[object, dict]:
     """A student at STUDENT_WIDTH of the teacher's width, trained on the teacher's soft outputs."""
     if data is None:
         raise OptimizeError("distillation needs training data: pass --data FILE.npz with x_train")
     student = half_width(teacher)
-    fine_tune(student, data, epochs=DISTILL_EPOCHS, learning_rate=DISTILL_LEARNING_RATE)
+    fine_tune(student, data, report, epochs=DISTILL_EPOCHS, learning_rate=DISTILL_LEARNING_RATE)
     return student, {
         "student_width": STUDENT_WIDTH,
         "teacher_params": int(teacher.count_params()),

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from harness import paths
 from harness.convert.cache import converter_versions, package_version, sha256_json
+from harness.convert.progress import StepReport, ignore_steps
 from harness.jsonfile import read_json, write_json_atomic
 
 # Bump when a zoo model's architecture, training or data changes.
@@ -95,18 +96,21 @@ def artifact_dir(name: str) -> Path:
     return paths.cache_dir() / "zoo" / f"{name}-{key[:16]}"
 
 
-def ensure_artifact(name: str, progress=None) -> ZooArtifact:
+def is_built(name: str) -> bool:
+    directory = artifact_dir(name)
+    return all((directory / f).is_file() for f in (MODEL_FILE, DATA_FILE, INFO_FILE))
+
+
+def ensure_artifact(name: str, report: StepReport = ignore_steps) -> ZooArtifact:
     """The zoo model's files, building them the first time (TensorFlow needed only then)."""
     model = ZOO[name]
     directory = artifact_dir(name)
-    if all((directory / f).is_file() for f in (MODEL_FILE, DATA_FILE, INFO_FILE)):
+    if is_built(name):
         return ZooArtifact(model, directory)
-    if progress:
-        progress(f"building zoo model {name} (once; cached in {directory.parent})")
     directory.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f".build-{name}-", dir=directory.parent))
     try:
-        _build(model, scratch)
+        _build(model, scratch, report)
         shutil.rmtree(directory, ignore_errors=True)  # an incomplete leftover
         try:
             os.rename(scratch, directory)
@@ -118,15 +122,17 @@ def ensure_artifact(name: str, progress=None) -> ZooArtifact:
     return ZooArtifact(model, directory)
 
 
-def _build(model: ZooModel, directory: Path) -> None:
+def _build(model: ZooModel, directory: Path, report: StepReport) -> None:
     from harness.convert import tfenv
 
+    report("importing TensorFlow")
     tfenv.tensorflow()
     tfenv.reset_seeds()
     with tfenv.captured_output():
         if model.name == "digits-cnn":
-            notes = _build_digits(directory)
+            notes = _build_digits(directory, report)
         else:
+            report("building with random weights")
             notes = _build_random_imagenet(model, directory)
     write_json_atomic(directory / INFO_FILE, {"name": model.name, "recipe": ZOO_RECIPE_VERSION, "notes": notes})
 
@@ -174,17 +180,25 @@ def digits_cnn(tf_keras, width: float = 1.0):
     )
 
 
-def _build_digits(directory: Path) -> list[str]:
+def _build_digits(directory: Path, report: StepReport) -> list[str]:
     import numpy as np
 
     from harness.convert import tfenv
+    from harness.convert.optimize import epoch_reporter
 
     _, tf_keras, _ = tfenv.tensorflow()
     arrays = digits_arrays()
     model = digits_cnn(tf_keras)
     model.compile(tf_keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
     start = time.perf_counter()
-    model.fit(arrays["x_train"], arrays["y_train"], epochs=DIGITS_EPOCHS, batch_size=32, verbose=0)
+    model.fit(
+        arrays["x_train"],
+        arrays["y_train"],
+        epochs=DIGITS_EPOCHS,
+        batch_size=32,
+        verbose=0,
+        callbacks=[epoch_reporter(report, "training", DIGITS_EPOCHS)],
+    )
     train_s = time.perf_counter() - start
     _, accuracy = model.evaluate(arrays["x_eval"], arrays["y_eval"], verbose=0)
     model.save(directory / MODEL_FILE)
