@@ -80,6 +80,7 @@ class Builders:
         key = ZOO_TASK_PREFIX + name
         self.tracker.message(f"building {key} (once; cached in {zoo.artifact_dir(name).parent})")
         if self._workers_for(levels_to_build=2) > 1:
+            self.tracker.step(key, "starting worker processes (they import TensorFlow)")
             artifact = self._start_pool().submit(_build_zoo_in_worker, name).result()
         else:
             artifact = zoo.ensure_artifact(name, self.tracker.reporter(key))
@@ -111,6 +112,8 @@ class Builders:
             yield request, result
 
     def _in_workers(self, pool, requests: list[BuildRequest]) -> Iterator[tuple[BuildRequest, dict]]:
+        for request in requests[: self._pool_size]:  # the first ones start at once (heartbeats meanwhile)
+            self.tracker.step(request.level, "waiting for a worker process")
         futures = {pool.submit(_build_in_worker, request): request for request in requests}
         remaining = set(futures)
         try:
