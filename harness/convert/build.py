@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -110,35 +111,36 @@ def build_level(request: BuildRequest, report: StepReport = ignore_steps) -> dic
 
     source, dataset = request.source, request.dataset
     parsed = level_names.parse_level(request.level)
-    if parsed.quantization == level_names.AS_IS:
+    if source.is_tflite:
         report("reading the .tflite")
-        model_bytes, details, notes, conversion_s = _read_tflite_input(source)
-        spec = tflite_input_spec(model_bytes)
+        input_bytes = _read_tflite_input(source)
+        spec = tflite_input_spec(input_bytes)
         dataset.check_fits(spec, source.name)
+        produce = partial(_from_tflite, input_bytes, parsed, dataset, spec, report)
     else:
         bench = workbench(source, dataset, report)
         spec = bench.input_spec
-        start = time.perf_counter()
-        error = None
-        with tfenv.captured_output() as captured:
-            try:
-                tfenv.reset_seeds()
-                model_bytes, details = _produce(bench, parsed, request.shared_dir, report)
-                produce_notes = bench.take_load_notes() + _training_notes(parsed, bench)
-            except LevelSkipped as e:
-                return {"status": document.STATUS_SKIPPED, "reason": str(e), "details": {}}
-            except Exception as e:  # the converter and tfmot raise many kinds; each is this level's failure
-                error = e
-        if error is not None:
-            return _failure(error, captured)  # after the capture ends, so its log is complete
-        conversion_s = time.perf_counter() - start
-        notes = produce_notes + captured.notes()
+        produce = partial(_produce, bench, parsed, request.shared_dir, report)
+    start = time.perf_counter()
+    error = None
+    with tfenv.captured_output() as captured:
+        try:
+            tfenv.reset_seeds()
+            model_bytes, details, produce_notes = produce()
+        except LevelSkipped as e:
+            return {"status": document.STATUS_SKIPPED, "reason": str(e), "details": {}}
+        except Exception as e:  # the converter, tfmot and the quantizer raise many kinds; each is this level's failure
+            error = e
+    if error is not None:
+        return _failure(error, captured)  # after the capture ends, so its log is complete
+    conversion_s = 0.0 if parsed.name == level_names.AS_IS else time.perf_counter() - start
+    notes = produce_notes + captured.notes()
     start = time.perf_counter()
     try:
         outputs, run_notes = evaluate.run_model(model_bytes, dataset.eval_inputs(spec), report)
         notes = notes + run_notes
     except evaluate.RejectedModel as e:
-        if parsed.quantization == level_names.AS_IS:
+        if parsed.name == level_names.AS_IS:
             raise InputError(f"{source.text}: LiteRT cannot run this .tflite: {e}", "check the model file") from None
         reason = f"LiteRT rejects the converted model: {e}"
         return {"status": document.STATUS_FAILED, "reason": reason, "details": details}
@@ -156,7 +158,7 @@ def build_level(request: BuildRequest, report: StepReport = ignore_steps) -> dic
     }
 
 
-def _read_tflite_input(source: Source) -> tuple[bytes, dict, list, float]:
+def _read_tflite_input(source: Source) -> bytes:
     from harness.convert import evaluate
     from harness.convert.inspect import has_tflite_identifier
 
@@ -167,11 +169,38 @@ def _read_tflite_input(source: Source) -> tuple[bytes, dict, list, float]:
         evaluate.open_interpreter(model_bytes)
     except evaluate.RejectedModel as e:
         raise InputError(f"{source.text}: LiteRT rejects this .tflite: {e}", "re-export the model") from None
-    return model_bytes, {"converted": False}, [], 0.0
+    return model_bytes
 
 
-def _produce(bench: Workbench, level: level_names.Level, shared_dir: Path, report: StepReport) -> tuple[bytes, dict]:
-    from harness.convert import optimize, tflite_convert
+def _from_tflite(
+    model_bytes: bytes, level: level_names.Level, dataset: DataSet, spec: InputSpec, report: StepReport
+) -> tuple[bytes, dict, list[str]]:
+    """A .tflite input's level: the file itself, or the file through a quantizer recipe."""
+    if level.recipe is None:
+        return model_bytes, {"converted": False}, []
+    return *_apply_recipe(model_bytes, level.recipe, dataset, spec, report), []
+
+
+def _apply_recipe(
+    model_bytes: bytes, recipe: str, dataset: DataSet, spec: InputSpec, report: StepReport
+) -> tuple[bytes, dict]:
+    from harness.convert import aeq
+
+    samples = dataset.calibration_inputs(spec)
+    if samples is None:  # only validation needs samples here; calibration was checked when planning
+        samples = dataset.eval_inputs(spec)
+    try:
+        quantized, details = aeq.quantize(model_bytes, recipe, samples, report)
+    except aeq.RecipeError as e:
+        raise LevelSkipped(str(e)) from None
+    return quantized, {"ai_edge_quantizer": details}
+
+
+def _produce(
+    bench: Workbench, level: level_names.Level, shared_dir: Path, report: StepReport
+) -> tuple[bytes, dict, list[str]]:
+    """A converted level: Keras steps, the TFLite converter, then a quantizer recipe."""
+    from harness.convert import optimize, restructure, tflite_convert
 
     details: dict = {}
     if level.changes_weights:
@@ -181,14 +210,10 @@ def _produce(bench: Workbench, level: level_names.Level, shared_dir: Path, repor
         if bench.dataset.has_training:
             report("computing the original model's outputs for fine-tuning")
         training = bench.training_data()
-        if level.distilled:
-            model, details["distillation"] = optimize.distill(model, training, report)
-        if level.sparsity_percent is not None:
-            model, details["pruning"] = optimize.prune(model, level.sparsity_percent / 100, training, report)
-        if level.clusters is not None:
-            model, details["clustering"] = optimize.cluster(
-                model, level.clusters, training, report, preserve_sparsity=level.sparsity_percent is not None
-            )
+        try:
+            model = optimize.apply_keras_steps(model, level, training, report, details)
+        except restructure.RestructureError as e:
+            raise LevelSkipped(str(e)) from None
         converter_input = model
     else:
         report("exporting a SavedModel")
@@ -198,11 +223,15 @@ def _produce(bench: Workbench, level: level_names.Level, shared_dir: Path, repor
     model_bytes, details["converter_settings"] = tflite_convert.convert(
         converter_input,
         level.quantization,
-        sparse=level.sparsity_percent is not None,
+        # The quantizer reads dense weights only: a pruned model it quantizes keeps its zeros dense.
+        sparse=level.sparsity_percent is not None and level.recipe is None,
         calibration=calibration,
         report=report,
     )
-    return model_bytes, details
+    if level.recipe is not None:
+        model_bytes, recipe_details = _apply_recipe(model_bytes, level.recipe, bench.dataset, bench.input_spec, report)
+        details.update(recipe_details)
+    return model_bytes, details, bench.take_load_notes() + _training_notes(level, bench)
 
 
 def _training_notes(level: level_names.Level, bench: Workbench) -> list[str]:

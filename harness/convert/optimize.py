@@ -314,3 +314,57 @@ def half_width(model):
     if student.count_params() >= model.count_params():
         raise OptimizeError("the half-width student is not smaller than the teacher (no filters/units to narrow)")
     return student
+
+
+CHANNELS_EPOCHS = 4
+CHANNELS_LEARNING_RATE = 5e-4
+LOWRANK_EPOCHS = 2
+LOWRANK_LEARNING_RATE = 5e-4
+QAT_EPOCHS = 2
+QAT_LEARNING_RATE = 1e-4
+
+
+def apply_keras_steps(model, level, data: TrainingData | None, report: StepReport, details: dict):
+    """A level's Keras steps in their fixed order (levels.py); each adds its details entry.
+    Raises OptimizeError or restructure.RestructureError when a step does not apply."""
+    from harness.convert import restructure
+
+    if level.distilled:
+        model, details["distillation"] = distill(model, data, report)
+    if level.channels_percent is not None:
+        report("removing channels")
+        model, details["channels"] = restructure.remove_channels(model, level.channels_percent)
+        details["channels"].update(_fine_tune_if_possible(model, data, report, CHANNELS_EPOCHS, CHANNELS_LEARNING_RATE))
+    if level.rank is not None:
+        report("factoring kernels")
+        model, details["lowrank"] = restructure.factor_low_rank(model, level.rank)
+        details["lowrank"].update(_fine_tune_if_possible(model, data, report, LOWRANK_EPOCHS, LOWRANK_LEARNING_RATE))
+    if level.sparsity_percent is not None:
+        model, details["pruning"] = prune(model, level.sparsity_percent / 100, data, report)
+    if level.clusters is not None:
+        model, details["clustering"] = cluster(
+            model, level.clusters, data, report, preserve_sparsity=level.sparsity_percent is not None
+        )
+    if level.quantization == "qat-int8":
+        model, details["quantization_aware_training"] = quantization_aware(model, data, report)
+    return model
+
+
+def _fine_tune_if_possible(model, data: TrainingData | None, report: StepReport, epochs: int, rate: float) -> dict:
+    if data is not None:
+        fine_tune(model, data, report, epochs=epochs, learning_rate=rate)
+    return _training_details(data, epochs, rate)
+
+
+def quantization_aware(model, data: TrainingData | None, report: StepReport) -> tuple[object, dict]:
+    """tfmot's quantize_model (fake-quantization of weights and activations), fine-tuned with the
+    distillation loss so that the int8 conversion that follows loses less."""
+    if data is None:
+        raise OptimizeError("quantization-aware training needs training data: pass --data FILE.npz with x_train")
+    _, _, tfmot = tfenv.tensorflow()
+    try:
+        aware = tfmot.quantization.keras.quantize_model(model)
+    except (ValueError, RuntimeError) as e:  # layers tfmot cannot quantize-annotate
+        raise OptimizeError(f"tensorflow-model-optimization cannot make this model quantization-aware: {e}") from None
+    fine_tune(aware, data, report, epochs=QAT_EPOCHS, learning_rate=QAT_LEARNING_RATE)
+    return aware, _training_details(data, QAT_EPOCHS, QAT_LEARNING_RATE)

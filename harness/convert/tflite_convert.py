@@ -19,7 +19,8 @@ import numpy as np
 from harness.convert import tfenv
 from harness.convert.progress import StepReport, ignore_steps
 
-CALIBRATED = ("int8", "int16x8")
+CALIBRATED = ("int8", "int16x8", "qat-int8")
+FULL_INTEGER = ("int8", "qat-int8")  # a quantization-aware model converts like int8, its ranges learned
 
 
 def convert(
@@ -51,7 +52,7 @@ def _apply(converter, tf, quantization: str, sparse: bool, calibration: np.ndarr
             raise ValueError(f"{quantization} needs calibration data")
         converter.representative_dataset = _representative_dataset(calibration, report)
         settings["representative_samples"] = len(calibration)
-    if quantization == "int8":
+    if quantization in FULL_INTEGER:
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8

@@ -16,7 +16,9 @@ import os
 import shutil
 import sys
 import threading
+import types
 from collections.abc import Iterator
+from contextlib import contextmanager
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
 from harness.convert import document
@@ -62,6 +64,7 @@ class Builders:
     def __exit__(self, *exc) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._drain is not None:
             self._events.put(None)
             self._drain.join()
         from harness.convert.build import forget_models
@@ -148,8 +151,9 @@ class Builders:
             )
             # Workers start on demand, one per submitted task: start them all now so that they
             # import TensorFlow side by side while this process goes on.
-            for _ in range(count):
-                self._pool.submit(os.getpid)
+            with _empty_main_module():
+                for _ in range(count):
+                    self._pool.submit(os.getpid)
             self._drain = threading.Thread(target=self._forward_events, name="convert-workers", daemon=True)
             self._drain.start()
         return self._pool
@@ -157,6 +161,19 @@ class Builders:
     def _forward_events(self) -> None:
         while (event := self._events.get()) is not None:
             self.tracker.step(*event)
+
+
+@contextmanager
+def _empty_main_module() -> Iterator[None]:
+    """A spawned process first imports its parent's __main__. The workers need nothing from it
+    (their tasks live in this module), and a user's script calling convert_model without an
+    `if __name__ == "__main__":` guard would run again in each of them; so they get an empty one."""
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
 
 
 # -- inside a worker process ------------------------------------------------------------------

@@ -44,7 +44,8 @@ def test_composition_keeps_each_step():
         ("pruned-50+pruned-75", "two pruned-N steps"),
         ("pruned-100", "out of range"),
         ("clustered-1", "out of range"),
-        ("as-is+int8", "cannot be combined"),
+        ("as-is+int8", "two quantization steps"),
+        ("as-is+pruned-50", "cannot be combined"),
         ("int8+", "empty level name"),
         (" , ", "no levels given"),
     ],
@@ -75,11 +76,16 @@ def test_all_leaves_out_what_the_input_cannot_do_and_says_why():
     assert any("int16x8" in note and "--random-calibration" in note for note in notes)
 
 
-def test_a_tflite_input_has_exactly_one_level_and_other_levels_say_why_not():
+def test_a_tflite_input_has_as_is_and_the_quantizer_levels_and_other_levels_say_why_not():
     tflite = Capabilities(is_tflite=True, keras_problem="measured as-is", has_calibration=False, has_training=False)
-    assert expand_levels(["all"], tflite) == (["as-is"], [])
+    levels, notes = expand_levels(["all"], tflite)
+    assert levels == ["as-is", "int8-weight", "int4-weight", "int4-weight-b32", "int4-weight-mixed"]
+    assert notes == ["'all' leaves out w8a16: needs calibration data: pass --data FILE.npz with x_calib "
+                     "(or x_train), or --random-calibration to accept meaningless int8 accuracy"]
     assert "cannot be converted again" in unsupported_reason(parse_level("int8"), tflite)
+    assert "cannot be converted again" in unsupported_reason(parse_level("pruned-50+int4-weight"), tflite)
     assert unsupported_reason(parse_level("as-is"), tflite) is None
+    assert parse_level("as-is+int4-weight").name == "int4-weight"
 
 
 def test_weight_changing_levels_need_a_keras_model():
