@@ -10,7 +10,7 @@
                      quantized ops, at least one) kept in float: those whose output error grows
                      most over their inputs' in the quantizer's per-tensor validation report
 The quantizer calibrates and validates through a signature; a .tflite without one (e.g.
-MediaPipe's) is given a `serving_default` signature over its inputs and outputs first.
+MediaPipe's) is given a `serving_default` signature over its inputs and outputs first (`prepared`).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def quantize(model_bytes: bytes, recipe_name: str, samples: np.ndarray, report: 
 
     if not tfl_flatbuffer_utils.is_float_model(tfl_flatbuffer_utils.read_model(bytearray(model_bytes))):
         raise RecipeError(f"{recipe_name} needs a float model; this one is already quantized")
-    model_bytes, signature_added = with_signature(model_bytes)
+    model_bytes, signature_added = prepared(model_bytes)
     recipe = _recipe(recipe_name)
     details: dict = {"tool": "ai-edge-quantizer", "recipe": recipe, "signature_added": signature_added}
     if recipe_name == "int4-weight-mixed":
@@ -153,16 +153,30 @@ def error_added_by_weighted_ops(model_bytes: bytes, mse: dict[str, float]) -> di
     return added
 
 
-def with_signature(model_bytes: bytes) -> tuple[bytes, bool]:
-    """The model with a `serving_default` signature over its main subgraph's inputs and outputs,
-    added when it has none; and whether one was added."""
+def prepared(model_bytes: bytes) -> tuple[bytes, bool]:
+    """The model as the quantizer reads it: operator codes in the current schema field (older
+    converters wrote codes below 127 only in `deprecated_builtin_code`, which the quantizer does
+    not read, and then quantizes nothing), and a `serving_default` signature over the main
+    subgraph's inputs and outputs when it has none. Returns it and whether a signature was added."""
     import flatbuffers
     from ai_edge_litert import schema_py_generated as schema
 
     model = schema.ModelT.InitFromPackedBuf(bytearray(model_bytes), 0)
-    if model.signatureDefs:
+    codes_fixed = False
+    for code in model.operatorCodes:
+        if code.builtinCode < code.deprecatedBuiltinCode:
+            code.builtinCode, codes_fixed = code.deprecatedBuiltinCode, True
+    add_signature = not model.signatureDefs
+    if add_signature:
+        model.signatureDefs = [_signature(schema, model.subgraphs[0])]
+    if not (codes_fixed or add_signature):
         return model_bytes, False
-    graph = model.subgraphs[0]
+    builder = flatbuffers.Builder(len(model_bytes) + 1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output()), add_signature
+
+
+def _signature(schema, graph):
 
     def tensor_maps(indices) -> list:
         maps = []
@@ -175,10 +189,7 @@ def with_signature(model_bytes: bytes) -> tuple[bytes, bool]:
     signature = schema.SignatureDefT()
     signature.signatureKey, signature.subgraphIndex = SIGNATURE.encode(), 0
     signature.inputs, signature.outputs = tensor_maps(graph.inputs), tensor_maps(graph.outputs)
-    model.signatureDefs = [signature]
-    builder = flatbuffers.Builder(len(model_bytes) + 1024)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output()), True
+    return signature
 
 
 def _signature_data(model_bytes: bytes, samples: np.ndarray) -> dict:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.convert import cache, document
+from harness.convert import cache, document, quality
 from harness.convert import levels as level_names
 from harness.convert.build import BuildRequest
 from harness.convert.data import DataSet, load_npz, no_data
@@ -170,11 +170,13 @@ class Ladder:
             shutil.rmtree(scratch, ignore_errors=True)
             return self._entry(level, result["status"], reason=result["reason"], details=result.get("details", {}))
         from harness.convert import evaluate
-        from harness.convert.inspect import inspect_tflite
+        from harness.convert.inspect import inspect_tflite, xnnpack_sparse_inference
 
         model_bytes = (scratch / cache.TFLITE_NAME).read_bytes()
         facts = inspect_tflite(model_bytes)
         sparse_count = facts.pop("sparse_tensor_count")
+        if sparse_count:
+            result["details"]["xnnpack_sparse_inference"] = xnnpack_sparse_inference(model_bytes)
         record = {
             **facts,
             "level": level,
@@ -182,6 +184,7 @@ class Ladder:
             "conversion_s": result["conversion_s"],
             "accuracy": None,
             "fidelity": None,
+            "quality": None,
             "details": {**result["details"], "sparse_tensor_count": sparse_count},
             "notes": list(result["notes"]),
         }
@@ -190,6 +193,9 @@ class Ladder:
             if self.doc["model"]["task_accuracy_available"]:
                 record["accuracy"] = evaluate.accuracy(outputs, self.dataset.eval_labels())
             reference = outputs if level == self.plan.reference else reference_outputs
+            task = self.doc["model"]["quality_task"]
+            labels = self.dataset.eval_labels() if self.source.task_accuracy_possible else None
+            record["quality"] = quality.measure(outputs, reference, labels, task, self.plan.reference)
             if reference is not None:
                 record["fidelity"] = evaluate.fidelity(outputs, reference)
             else:
@@ -271,7 +277,12 @@ def convert_model(
                 "path": str(resolved.path),
                 "sha256": resolved.sha256,
                 "weights": resolved.weights,
-                "task_accuracy_available": resolved.task_accuracy_possible and dataset.eval_labels() is not None,
+                "task_accuracy_available": resolved.task_accuracy_possible
+                and dataset.eval_labels() is not None
+                and resolved.quality_task == quality.AUTO,
+                "quality_task": resolved.quality_task,
+                "source": resolved.origin,
+                "licence": resolved.licence,
                 "notes": list(resolved.notes),
             },
             data=dataset.summary(),

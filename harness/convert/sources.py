@@ -19,6 +19,7 @@ from pathlib import Path
 from harness.convert import zoo
 from harness.digests import sha256_file, sha256_tree
 from harness.convert.data import InputSpec
+from harness.convert.quality import AUTO as AUTO_TASK
 from harness.errors import InputError
 
 KERAS_SUFFIXES = {".keras": "keras", ".h5": "h5", ".hdf5": "h5"}
@@ -38,6 +39,9 @@ class Source:
     zoo_data_origin: str | None = None
     keras_problem: str | None = None  # known before loading: why tfmot/distillation cannot run
     notes: tuple[str, ...] = ()
+    quality_task: dict = field(default_factory=lambda: dict(AUTO_TASK))  # harness/convert/quality.py
+    origin: str = "user"  # where the weights come from (a zoo model's package, or the user's file)
+    licence: str | None = None
 
     @property
     def is_tflite(self) -> bool:
@@ -86,16 +90,21 @@ def resolve_source(text: str, build_zoo=None) -> Source:
 
 def _zoo_source(name: str, build_zoo) -> Source:
     artifact = build_zoo(name)
+    model = artifact.model
     return Source(
         text=name,
         name=name,
-        kind="zoo",
+        kind="tflite" if artifact.model_path.suffix == ".tflite" else "zoo",
         path=artifact.model_path,
         sha256=sha256_file(artifact.model_path),
-        weights=artifact.model.weights,
+        weights=model.weights,
         zoo_data=artifact.data_path,
         zoo_data_origin=artifact.data_origin,
+        keras_problem="a .tflite model is measured as-is" if artifact.model_path.suffix == ".tflite" else None,
         notes=tuple(artifact.notes),
+        quality_task=dict(model.quality_task),
+        origin=model.source,
+        licence=model.licence,
     )
 
 

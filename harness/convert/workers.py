@@ -80,6 +80,7 @@ class Builders:
 
         if zoo.is_built(name):
             return zoo.ensure_artifact(name)
+        zoo.check_fetched(name)
         key = ZOO_TASK_PREFIX + name
         self.tracker.message(f"building {key} (once; cached in {zoo.artifact_dir(name).parent})")
         if self._workers_for(levels_to_build=2) > 1:
