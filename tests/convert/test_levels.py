@@ -103,3 +103,54 @@ def test_parsing_levels_imports_nothing_heavy():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_newer_levels_are_canonical_and_composed_in_their_fixed_order():
+    assert parse_levels("int4-weight+pruned-50, lowrank-16+channels-50+int8, int4-weight-b64, extended") == [
+        "pruned-50+int4-weight",
+        "channels-50+lowrank-16+int8",
+        "int4-weight-b64",
+        "extended",
+    ]
+    level = parse_level("w8a16+clustered-16")
+    assert (level.clusters, level.recipe, level.quantization) == (16, "w8a16", "fp32")
+    assert level.needs_calibration and level.changes_weights
+    assert parse_level("qat-int8").needs_training and parse_level("qat-int8").needs_calibration
+    assert not parse_level("int4-weight-mixed").changes_weights
+
+
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("int8+int4-weight", "quantizes a float model, not one already quantized by int8"),
+        ("int4-weight+w8a16", "two AI Edge Quantizer steps"),
+        ("qat-int8+pruned-50", "qat-int8 cannot be combined"),
+        ("distilled+channels-50", "both make the model narrower"),
+        ("int4-weight-b48", "block size 48"),
+        ("channels-95", "out of range"),
+        ("lowrank-0", "out of range"),
+    ],
+)
+def test_impossible_combinations_are_refused_in_one_line(text, fragment):
+    with pytest.raises(UsageError) as caught:
+        parse_levels(text)
+    assert fragment in caught.value.one_line() and "\n" not in caught.value.one_line()
+
+
+def test_extended_and_what_it_leaves_out_without_data():
+    levels, notes = expand_levels(["extended"], KERAS_WITH_DATA)
+    assert levels == [
+        "int8-weight", "int4-weight", "int4-weight-b32", "w8a16", "int4-weight-mixed", "qat-int8", "channels-50",
+        "lowrank-16",
+    ]  # fmt: skip
+    no_data = Capabilities(is_tflite=False, keras_problem=None, has_calibration=False, has_training=False)
+    levels, notes = expand_levels(["extended"], no_data)
+    assert "qat-int8" not in levels and "w8a16" not in levels and "int4-weight" in levels
+    assert any(note.startswith("'extended' leaves out qat-int8: needs training data") for note in notes)
+
+
+def test_levels_that_change_a_keras_model_say_why_a_savedmodel_without_keras_cannot_have_them():
+    no_keras = Capabilities(is_tflite=False, keras_problem="no Keras metadata", has_calibration=True, has_training=True)
+    for name in ("channels-50", "lowrank-16", "qat-int8", "lowrank-8+int4-weight"):
+        assert unsupported_reason(parse_level(name), no_keras) == "no Keras metadata"
+    assert unsupported_reason(parse_level("int4-weight-mixed"), no_keras) is None
