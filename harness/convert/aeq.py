@@ -4,7 +4,7 @@
   int4-weight        the same with int4 weights
   int4-weight-bN     fully-connected weights in int4 blocks of N input values with one scale each
                      (the quantizer's dynamic-range blockwise recipe: integer kernels), other
-                     weights as int4-weight
+                     weights, and layers whose input width N does not divide, as int4-weight
   w8a16              int8 weights, int16 activations, integer kernels (calibrated)
   int4-weight-mixed  int4-weight, except the most sensitive ops (MIXED_FLOAT_SHARE of the
                      quantized ops, at least one) kept in float: those whose output error grows
@@ -47,6 +47,11 @@ def quantize(model_bytes: bytes, recipe_name: str, samples: np.ndarray, report: 
         # The quantizer matches an op by its scope: its output names, each followed by ";".
         recipe = recipe + [{"regex": f"^{re.escape(name)};", "operation": "*", "algorithm_key": "no_quantize"} for name in kept]
         details.update(recipe=recipe, kept_in_float=kept, error_added_by_op=errors)
+    if recipe_name.startswith("int4-weight-b"):
+        uneven = fully_connected_not_divisible(model_bytes, int(recipe_name.removeprefix("int4-weight-b")))
+        recipe = recipe + [{"regex": f"^{re.escape(name)};", "operation": "FULLY_CONNECTED",
+                            "algorithm_key": _ALGORITHM, "op_config": _weight_only(4)} for name in uneven]  # fmt: skip
+        details.update(recipe=recipe, channelwise_because_not_divisible=uneven)
     calibration = None
     engine = quantizer.Quantizer(bytearray(model_bytes), recipe)
     if engine.need_calibration:
@@ -130,6 +135,25 @@ def _most_sensitive_ops(model_bytes: bytes, recipe: list[dict], samples: np.ndar
     keep = max(1, math.ceil(MIXED_FLOAT_SHARE * len(added)))
     ranked = sorted(added, key=added.get, reverse=True)
     return ranked[:keep], {name: float(f"{value:.4g}") for name, value in added.items()}
+
+
+def fully_connected_not_divisible(model_bytes: bytes, block: int) -> list[str]:
+    """Output names of the FULLY_CONNECTED ops whose input width the block size does not divide:
+    the quantizer refuses blockwise there, so they get channelwise int4 instead."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.Model.GetRootAs(model_bytes, 0)
+    graph = model.Subgraphs(0)
+    uneven = []
+    for o in range(graph.OperatorsLength()):
+        op = graph.Operators(o)
+        code = model.OperatorCodes(op.OpcodeIndex())
+        if max(code.BuiltinCode(), code.DeprecatedBuiltinCode()) != schema.BuiltinOperator.FULLY_CONNECTED:
+            continue
+        weights = graph.Tensors(op.Inputs(1)).ShapeAsNumpy()
+        if weights[-1] % block:
+            uneven.append(graph.Tensors(op.Outputs(0)).Name().decode())
+    return uneven
 
 
 def error_added_by_weighted_ops(model_bytes: bytes, mse: dict[str, float]) -> dict[str, float]:

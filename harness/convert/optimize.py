@@ -29,6 +29,12 @@ CLUSTER_LEARNING_RATE = 1e-4
 DISTILL_EPOCHS = 20
 DISTILL_LEARNING_RATE = 1e-3
 STUDENT_WIDTH = 0.5
+CHANNELS_EPOCHS = 4
+CHANNELS_LEARNING_RATE = 5e-4
+LOWRANK_EPOCHS = 2
+LOWRANK_LEARNING_RATE = 5e-4
+QAT_EPOCHS = 2
+QAT_LEARNING_RATE = 1e-4
 _EPSILON = 1e-7
 REPORT_INTERVAL_S = 0.5  # batch-level progress at most this often (epoch starts always)
 
@@ -315,13 +321,6 @@ def half_width(model):
         raise OptimizeError("the half-width student is not smaller than the teacher (no filters/units to narrow)")
     return student
 
-
-CHANNELS_EPOCHS = 4
-CHANNELS_LEARNING_RATE = 5e-4
-LOWRANK_EPOCHS = 2
-LOWRANK_LEARNING_RATE = 5e-4
-QAT_EPOCHS = 2
-QAT_LEARNING_RATE = 1e-4
 
 
 def apply_keras_steps(model, level, data: TrainingData | None, report: StepReport, details: dict):
