@@ -153,7 +153,9 @@ class Ladder:
             for request, result in self.builders.results(requests):
                 yield request.level, (result, request.scratch)
         finally:
-            shutil.rmtree(shared_dir, ignore_errors=True)
+            # A finished level's scratch was renamed into the cache; what is left is unfinished.
+            for path in [shared_dir] + [request.scratch for request in requests]:
+                shutil.rmtree(path, ignore_errors=True)
 
     def _key(self, level: str) -> str:
         return cache.level_key(

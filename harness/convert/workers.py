@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import shutil
 import sys
 import threading
 import types
@@ -108,12 +107,7 @@ class Builders:
         from harness.convert.build import build_level
 
         for request in requests:
-            try:
-                result = build_level(request, self.tracker.reporter(request.level))
-            except BaseException:
-                shutil.rmtree(request.scratch, ignore_errors=True)
-                raise
-            yield request, result
+            yield request, build_level(request, self.tracker.reporter(request.level))
 
     def _in_workers(self, pool, requests: list[BuildRequest]) -> Iterator[tuple[BuildRequest, dict]]:
         for request in requests[: self._pool_size]:  # the first ones start at once (heartbeats meanwhile)
@@ -135,7 +129,6 @@ class Builders:
         finally:
             for future in remaining:
                 future.cancel()
-                shutil.rmtree(futures[future].scratch, ignore_errors=True)
 
     # -- the pool -----------------------------------------------------------------------------
 
