@@ -55,8 +55,9 @@ EXTENDED_LEVELS = (
     "channels-50",
     "lowrank-16",
 )
-# A .tflite input: measured as it is, plus what the AI Edge Quantizer can do to a float model.
-TFLITE_LEVELS = (AS_IS, "int8-weight", "int4-weight", "int4-weight-b32", "w8a16", "int4-weight-mixed")
+# A .tflite input's `extended`: what the AI Edge Quantizer can do to a float model (its `all` is
+# `as-is` alone, as it always was).
+TFLITE_EXTENDED_LEVELS = ("int8-weight", "int4-weight", "int4-weight-b32", "w8a16", "int4-weight-mixed")
 _PRUNED = re.compile(r"pruned-(\d+)")
 _CLUSTERED = re.compile(r"clustered-(\d+)")
 _CHANNELS = re.compile(r"channels-(\d+)")
@@ -270,7 +271,7 @@ def expand_levels(names: list[str], capabilities: Capabilities) -> tuple[list[st
 
 def _group(name: str, capabilities: Capabilities) -> tuple[str, ...]:
     if capabilities.is_tflite:
-        return TFLITE_LEVELS
+        return (AS_IS,) if name == ALL else TFLITE_EXTENDED_LEVELS
     return ALL_LEVELS if name == ALL else EXTENDED_LEVELS
 
 

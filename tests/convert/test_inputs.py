@@ -70,7 +70,7 @@ def test_a_converter_failure_on_one_level_is_recorded_and_the_others_finish(
 
 
 def test_a_tflite_is_measured_as_is_and_cannot_be_converted_again(tflite_file, task_npz, tmp_path):
-    doc = convert_model(str(tflite_file), "all", tmp_path / "all", data=task_npz)
+    doc = convert_model(str(tflite_file), "all,extended", tmp_path / "all", data=task_npz)
     entry, *quantized = doc["levels"]
     assert (entry["level"], entry["status"], entry["reference_only"]) == ("as-is", "ok", False)
     assert [e["level"] for e in quantized] == ["int8-weight", "int4-weight", "int4-weight-b32", "w8a16",

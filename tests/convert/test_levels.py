@@ -85,9 +85,10 @@ def test_all_leaves_out_what_the_input_cannot_do_and_says_why():
 
 def test_a_tflite_input_has_as_is_and_the_quantizer_levels_and_other_levels_say_why_not():
     tflite = Capabilities(is_tflite=True, keras_problem="measured as-is", has_calibration=False, has_training=False)
-    levels, notes = expand_levels(["all"], tflite)
+    assert expand_levels(["all"], tflite) == (["as-is"], [])
+    levels, notes = expand_levels(["all", "extended"], tflite)
     assert levels == ["as-is", "int8-weight", "int4-weight", "int4-weight-b32", "int4-weight-mixed"]
-    assert notes == ["'all' leaves out w8a16: needs calibration data: pass --data FILE.npz with x_calib "
+    assert notes == ["'extended' leaves out w8a16: needs calibration data: pass --data FILE.npz with x_calib "
                      "(or x_train), or --random-calibration to accept meaningless int8 accuracy"]
     assert "cannot be converted again" in unsupported_reason(parse_level("int8"), tflite)
     assert "cannot be converted again" in unsupported_reason(parse_level("pruned-50+int4-weight"), tflite)

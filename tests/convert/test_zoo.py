@@ -51,7 +51,7 @@ def require_wheels(*names: str) -> None:
 @pytest.mark.slow
 def test_iris_landmark_int4_is_a_fifth_of_the_file_and_mixed_precision_recovers_quality(tmp_path):
     require_wheels("mediapipe", "scikit-image")
-    doc = convert_model("iris-landmark", "all", tmp_path)
+    doc = convert_model("iris-landmark", "all,extended", tmp_path)
     levels = levels_by_name(doc)
     assert list(levels) == ["as-is", "int8-weight", "int4-weight", "int4-weight-b32", "w8a16", "int4-weight-mixed"]
     assert doc["model"]["weights"] == "pretrained" and doc["model"]["licence"] == "Apache-2.0"
