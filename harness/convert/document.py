@@ -5,6 +5,8 @@ renames, removes or changes the meaning of a field; adding a field needs neither
   1  squeezebench 0.1.0: model, data, converter versions, reference_level, levels[] with size,
      gzip size, ratios to the reference, sha256, inputs/outputs, op_counts, conversion_s, cached,
      accuracy, fidelity, details, notes, reference_only.
+     Added since, without a version bump: levels[].quality (harness/convert/quality.py), and
+     model.quality_task, model.source, model.licence.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ LEVEL_FIELDS = (
     "cached",
     "accuracy",
     "fidelity",
+    "quality",
     "details",
     "notes",
 )

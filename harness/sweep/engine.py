@@ -227,6 +227,7 @@ def _convert_models(spec: SweepSpec, store: RunStore, reporter: Reporter) -> dic
             store.root / "models" / model_dir,
             data=Path(spec.data) if spec.data else None,
             random_calibration=spec.random_calibration,
+            progress=reporter.message,
         )
         summary = conversion_summary(document, f"models/{model_dir}")
         name = _unique_name(summary["name"] or model_dir, models)
