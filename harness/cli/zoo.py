@@ -31,11 +31,12 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(entries, indent=2))
         return 0
-    from harness.texttable import render
+    from harness.report.page import Cell, Table
+    from harness.report.text import table_text
 
-    rows = [[e["name"], e["domain"], _weights(e), e["licence"], "yes" if e["fetched"] else "no (run --fetch)"]
-            for e in entries]  # fmt: skip
-    print(render(["name", "domain", "weights", "licence", "available"], rows, right_align_from=5))
+    rows = [[Cell(e["name"]), Cell(e["domain"]), Cell(_weights(e)), Cell(e["licence"]),
+             Cell("yes" if e["fetched"] else "no (run --fetch)")] for e in entries]  # fmt: skip
+    print(table_text(Table("zoo", "", ["name", "domain", "weights", "licence", "available"], rows)))
     print()
     for entry in entries:
         print(f"{entry['name']}: {entry['source']}")

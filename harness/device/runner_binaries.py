@@ -21,8 +21,9 @@ from pathlib import Path
 
 from harness.digests import sha256_file
 from harness.errors import HostEnvironmentError, InputError
-from harness.jsonfile import load_versioned, utc_now, write_json_atomic
+from harness.jsonfile import utc_now, write_json_atomic
 from harness.paths import cache_dir
+from harness.schemas import RUNNER_REGISTRY
 
 # ELF e_machine and class (1: 32-bit, 2: 64-bit) of each Android ABI.
 ABI_ELF = {
@@ -40,9 +41,6 @@ _OFFICIAL_NAMES = {
 }
 OFFICIAL_URL = "https://storage.googleapis.com/tensorflow-nightly-public/prod/tensorflow/release/lite/tools/nightly/latest/{name}"
 
-REGISTRY_KIND = "squeezebench.runners"
-# Format history: 1 - {"runners": {abi: {path, sha256, registered_utc, source_path}}}
-REGISTRY_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -103,8 +101,8 @@ def check_elf_abi(path: Path, abi: str) -> None:
 def _load_registry() -> dict:
     path = _registry_path()
     if not path.exists():
-        return {"kind": REGISTRY_KIND, "schema_version": REGISTRY_VERSION, "runners": {}}
-    return load_versioned(path, kind=REGISTRY_KIND, current_version=REGISTRY_VERSION, migrations={})
+        return {**RUNNER_REGISTRY.stamp(), "runners": {}}
+    return RUNNER_REGISTRY.load(path)
 
 
 def register_runner(path: Path, abi: str) -> RunnerBinary:

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the CLI imports this module to build its parser: the bench stack stays unloaded
-    from harness.bench.ondevice import Measurement
+    from harness.bench.settings import Measurement
 
 # How long a device worker waits for a lost device or adb server to come back before it gives up
 # on that device (its remaining cells are then marked device-lost, for --resume).
@@ -56,6 +56,6 @@ class SweepSpec:
 
 
 def _measurement(options: dict) -> "Measurement":
-    from harness.bench.ondevice import Measurement
+    from harness.bench.settings import Measurement
 
     return Measurement.from_options(options)

@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from harness.bench.ondevice import CHARGING_NOTE
+from harness.device.workdir import CHARGING_NOTE
 from harness.convert import convert_model
 from harness.device.connection import Device
 

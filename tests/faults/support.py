@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from harness.bench.ondevice import DEVICE_ROOT
+from harness.device.workdir import DEVICE_ROOT
 from harness.device import adb
 from harness.device.connection import Device
 from tests.support.polling import wait_for  # also imported from here by the faults tests

@@ -11,7 +11,7 @@ import shutil
 import pytest
 from tests.support.cli import one_line_error
 
-from harness.bench.ondevice import DEVICE_ROOT
+from harness.device.workdir import DEVICE_ROOT
 from harness.cli import main
 from harness.device import adb
 from harness.device.connection import Device

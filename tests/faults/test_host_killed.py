@@ -7,7 +7,7 @@ import signal
 
 import pytest
 
-from harness.bench.ondevice import CHARGING_NOTE, DEVICE_ROOT
+from harness.device.workdir import CHARGING_NOTE, DEVICE_ROOT
 from harness.device.connection import Device
 from harness.errors import ExitCode
 from harness.store.run import open_run
@@ -42,7 +42,7 @@ def test_a_killed_run_is_valid_on_disk_and_resumes(virtual_devices, tiny_tflite,
     finished = [c for c in before.values() if c["status"] == "ok"]
     assert finished and [c["status"] for c in before.values()].count("running") == 1
     for cell in finished:
-        assert killed.load_bench(cell)["status"] == "ok"
+        assert killed.load_bench(cell).ok
 
     code, out, err = finish(squeezebench("run", "--resume", run_dir.name, "--results", tmp_path, "--no-report", "--json"))
     assert code == ExitCode.OK, err
@@ -71,7 +71,7 @@ def agent_running(device) -> bool:
 def test_a_bug_in_one_device_worker_loses_nothing_the_others_measured(virtual_devices, tiny_tflite, tmp_path, monkeypatch):
     """An unexpected exception (a bug) in one device's thread still ends the command with its
     traceback, but only after the other devices finished; its cells stay unfinished for --resume."""
-    from harness.bench.ondevice import Measurement
+    from harness.bench.settings import Measurement
     from harness.sweep import engine
     from harness.sweep.spec import SweepSpec
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from harness.bench.ondevice import BenchSettings
+from harness.bench.settings import BenchSettings
 from harness.errors import ExitCode
 
 from tests.faults.support import FAST, device_leftovers

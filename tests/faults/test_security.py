@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from tests.support.cli import one_line_error
 
-from harness.bench.ondevice import DEVICE_ROOT
+from harness.device.workdir import DEVICE_ROOT
 from harness.cli import main
 from harness.device.connection import Device, check_device_path
 from harness.errors import ExitCode

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from harness.bench.ondevice import DEVICE_ROOT
+from harness.device.workdir import DEVICE_ROOT
 from harness.device.connection import Device
 from harness.errors import ExitCode
 

@@ -4,6 +4,7 @@ their readers would (a CommonMark parser, the csv module, json)."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import html
 import io
 import json
@@ -92,14 +93,14 @@ def test_default_report_writes_every_format_with_plots(mixed_run, capsys):
 
 def test_cross_device_table_is_relative_to_the_chosen_baseline(mixed_run, capsys):
     records = {
-        (r["level"], r["device"]): r for r in load_results([mixed_run.root]).records if r["model"] == "mobilenet_v2"
+        (r.level, r.device): r for r in load_results([mixed_run.root]).records if r.model == "mobilenet_v2"
     }
     page = PageContents(report_stdout(capsys, mixed_run.root, "--format", "html", "--baseline-device", PIXEL.serial))
     cross = next(t for t in page.tables if t["id"].endswith("m1-mobilenet_v2-cross"))
     column = cross["headers"].index("Virtual phone ÷ Pixel 7")
     int8 = next(row for row in cross["rows"] if row[0] == "int8")
     expected = (
-        records[("int8", VIRTUAL.serial)]["latency_median_us"] / records[("int8", PIXEL.serial)]["latency_median_us"]
+        records[("int8", VIRTUAL.serial)].latency_median_us / records[("int8", PIXEL.serial)].latency_median_us
     )
     assert int8[column] == f"{expected:.2f}x"
     # Every level is a row, and the failed cell shows its status instead of a number.
@@ -125,11 +126,11 @@ def test_per_device_table_units_and_values(mixed_run, capsys):
     record = next(
         r
         for r in load_results([mixed_run.root]).records
-        if (r["model"], r["level"], r["device"]) == ("mobilenet_v2", "int8", PIXEL.serial)
+        if (r.model, r.level, r.device) == ("mobilenet_v2", "int8", PIXEL.serial)
     )
     row = next(r for r in table["rows"] if r[0] == "int8")
-    assert row[headers.index("median latency (ms)")] == f"{record['latency_median_us'] / 1000:.2f}"
-    assert row[headers.index("speedup vs fp32")] == f"{record['speedup_vs_fp32']:.2f}x"
+    assert row[headers.index("median latency (ms)")] == f"{record.latency_median_us / 1000:.2f}"
+    assert row[headers.index("speedup vs fp32")] == f"{record.speedup_vs_fp32:.2f}x"
     assert row[headers.index("energy method; validity")] == "power-rails; valid"
 
 
@@ -142,8 +143,8 @@ def test_devices_table_flags_what_holds_for_every_cell_and_leaves_charging_to_th
     charging = rows[CHARGING_PHONE.serial]
     assert "charging" in charging[headers.index("battery at start")]
     assert "charging" not in charging[headers.index("flags")]  # a sweep may suspend it after this snapshot
-    measured = [r for r in load_results([mixed_run.root]).records if r["device"] == CHARGING_PHONE.serial and r["status"] == "ok"]
-    assert measured and all("charging" in r["flags"] for r in measured)  # ... where its cells say it
+    measured = [r for r in load_results([mixed_run.root]).records if r.device == CHARGING_PHONE.serial and r.status == "ok"]
+    assert measured and all("charging" in r.flags for r in measured)  # ... where its cells say it
 
 
 def test_several_runs_to_stdout_and_their_errors(mixed_run, virtual_pair, capsys):
@@ -167,7 +168,7 @@ def test_cli_startup_imports_nothing_heavy():
     code = (
         "import sys; from harness.cli import build_parser; build_parser(); "
         "print(sorted(m for m in ('pandas', 'matplotlib', 'scipy', 'numpy', 'tensorflow', 'adbutils', "
-        "'ai_edge_litert', 'harness.bench.ondevice', 'harness.device.connection') if m in sys.modules))"
+        "'ai_edge_litert', 'harness.bench.benchmark', 'harness.device.connection') if m in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
@@ -218,3 +219,19 @@ def test_a_run_whose_cells_all_failed_reports_its_reasons_without_a_warning(resu
     cells = json.loads((tmp_path / "report" / "report.json").read_text())["cells"]
     run_cells = [c for c in cells if c["status"] != "skipped"]  # skipped: the level did not convert
     assert run_cells and all(c["status"] == "failed" and c["reason"] == FAILED_REASON for c in run_cells)
+
+
+MATHTEXT_MODEL = "$x^2$ <b onclick=x>b 50%_{a}.tflite"
+
+
+def test_a_model_named_like_mathtext_and_markup_reports_literally_with_its_plots(results_root, tmp_path):
+    run = build_run(results_root, "2026-01-05T000000Z-math", [PIXEL], [dataclasses.replace(DIGITS, name=MATHTEXT_MODEL)])
+    out = tmp_path / "report"
+    assert main(["report", str(run.root), "--format", "md,html", "--out", str(out)]) == 0
+    markdown = (out / "report.md").read_text()
+    rendered = PageContents(markdown_to_html(markdown))
+    assert f"Model: {MATHTEXT_MODEL}" in rendered.text and "b" not in rendered.tags
+    page = (out / "report.html").read_text()
+    assert "onclick" not in PageContents(page).attributes and f"Model: {html.escape(MATHTEXT_MODEL)}" in page
+    plots = sorted((out / "plots").glob("*.png"))
+    assert plots and all(p.stat().st_size > 10_000 for p in plots)

@@ -137,7 +137,7 @@ def test_two_runs_on_one_device_never_overlap_their_benchmarks(virtual_devices, 
     for run_json in tmp_path.glob("r*/*/run.json"):
         store = open_run(run_json.parent)
         for cell in store.cells:
-            runner = store.load_bench(cell)["agent"]["runner"]
+            runner = store.load_bench(cell).agent["runner"]
             intervals.append((runner["start_uptime_s"], runner["end_uptime_s"], cell["id"]))
     assert len(intervals) == 6
     intervals.sort()
