@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import os
 import tempfile
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -65,27 +66,69 @@ def resolve_source(text: str, build_zoo=None) -> Source:
     `build_zoo(name) -> ZooArtifact` provides a zoo model (default: built here when missing)."""
     if text in zoo.ZOO:
         return _zoo_source(text, build_zoo or zoo.ensure_artifact)
+    path = check_model_reference(text)
+    try:
+        if path.is_dir():
+            return _saved_model_source(text, path)
+        if path.suffix.lower() == ".tflite":
+            return Source(text, model_name(text), "tflite", path, sha256_file(path), "user",
+                          keras_problem="a .tflite input is measured as-is")
+        return Source(text, model_name(text), KERAS_SUFFIXES[path.suffix.lower()], path, sha256_file(path), "user")
+    except PermissionError as e:
+        raise InputError(f"model {text!r} cannot be read: {e.strerror}", "check the file's permissions") from None
+
+
+def check_model_reference(text: str) -> Path | None:
+    """That `text` names a zoo model (None) or an existing model file or directory of a kind
+    squeezebench reads (its path): cheap, no hashing, no loading. InputError otherwise."""
+    if text in zoo.ZOO:
+        return None
     path = Path(text).expanduser()
     if not path.exists():
         raise InputError(
             f"model {text!r} not found: no such file or directory, and not a zoo model",
             f"check the path, or use one of: {', '.join(zoo.ZOO)}",
         )
+    if path.is_dir():
+        return path
+    suffix = path.suffix.lower()
+    if suffix == ".tflite":
+        from harness.convert.inspect import verify_tflite_file
+
+        verify_tflite_file(path)
+    elif suffix in KERAS_SUFFIXES:
+        _check_keras_container(text, path, KERAS_SUFFIXES[suffix])
+    else:
+        raise InputError(
+            f"model {text!r}: unknown kind of file ({path.suffix or 'no extension'})",
+            "give a .keras, .h5, .tflite file, a SavedModel directory or a zoo name",
+        )
+    return path
+
+
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def _check_keras_container(text: str, path: Path, kind: str) -> None:
+    """The container a Keras file must be (a .keras is a zip holding config.json, an .h5 an HDF5
+    file): a truncated or foreign file is refused before TensorFlow is even imported."""
     try:
-        if path.is_dir():
-            return _saved_model_source(text, path)
-        suffix = path.suffix.lower()
-        if suffix == ".tflite":
-            return Source(text, model_name(text), "tflite", path, sha256_file(path), "user",
-                          keras_problem="a .tflite input is measured as-is")
-        if suffix in KERAS_SUFFIXES:
-            return Source(text, model_name(text), KERAS_SUFFIXES[suffix], path, sha256_file(path), "user")
-    except PermissionError as e:
+        if kind == "keras":
+            with zipfile.ZipFile(path) as archive:
+                valid = "config.json" in archive.namelist()
+        else:
+            with open(path, "rb") as f:
+                valid = f.read(len(HDF5_SIGNATURE)) == HDF5_SIGNATURE
+    except zipfile.BadZipFile:
+        valid = False
+    except OSError as e:
         raise InputError(f"model {text!r} cannot be read: {e.strerror}", "check the file's permissions") from None
-    raise InputError(
-        f"model {text!r}: unknown kind of file ({path.suffix or 'no extension'})",
-        "give a .keras, .h5, .tflite file, a SavedModel directory or a zoo name",
-    )
+    if not valid:
+        container = "a zip archive with config.json" if kind == "keras" else "an HDF5 file"
+        raise InputError(
+            f"cannot load {text} as a {_KIND_NAMES[kind]}: it is not {container}",
+            "check that the file is complete and was saved by Keras/TensorFlow",
+        )
 
 
 def _zoo_source(name: str, build_zoo) -> Source:

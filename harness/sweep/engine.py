@@ -28,7 +28,7 @@ from harness.store.records import BenchResult, CellStatus
 from harness.store.run import RunStore, create_run, find_run, safe_component, utc_now
 from harness.sweep.plan import conversion_summary, plan_cells
 from harness.sweep.progress import Reporter
-from harness.sweep.spec import SweepSpec
+from harness.sweep.spec import SweepSpec, check_inputs
 
 MAX_ATTEMPTS_PER_CELL = 2
 RECOVER_POLL_S = 1.0
@@ -69,18 +69,22 @@ def run_sweep(
     elif spec is None:
         raise UsageError("nothing to run", "name at least one model, or --resume RUN")
     else:
+        check_inputs(spec)
+        root_existed = results_root.exists()
         store = create_run(results_root, spec.to_dict(), command_line or [])
-        reporter.message(f"run {store.run_id} -> {store.root}")
     virtual_started = []
     try:
+        # Inputs before devices: a model that cannot be converted is refused before any device
+        # is touched or started (and its run directory removed below).
+        models = _convert_models(spec, store, reporter)
         servers = adb_servers(spec)
         for server in servers:
             adb.ensure_server(server)
         refs, virtual_started = _devices_for(spec, servers, store, reporter)
         sessions = _open_sessions(refs, store, reporter)
-        models = _convert_models(spec, store, reporter)
         if not resume:
             store.add_cells(plan_cells(models, _settings_per_device(spec, sessions)))
+            reporter.message(f"run {store.run_id}: {len(store.cells)} cells -> {store.root}")
         _execute(spec, store, sessions, models, reporter)
         store.finish()
     except SqueezebenchError:
@@ -88,6 +92,8 @@ def run_sweep(
             # Refused before anything was planned (a bad model, no usable device): nothing was
             # measured, so no empty run directory is left behind to confuse reports and --resume.
             shutil.rmtree(store.root, ignore_errors=True)
+            if not root_existed:
+                shutil.rmtree(results_root, ignore_errors=True)
         raise
     finally:
         _stop_virtual(virtual_started, reporter)
