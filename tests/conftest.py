@@ -6,14 +6,17 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-from tests.support.cli import VENV_BIN, run_cli
+from tests.support.cli import VENV_BIN
+
+# What this session sets for itself and every process it starts: a test that changes one of these
+# would change them for everything after it (see `session_environment_kept`).
+SESSION_VARIABLES = ("HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME", "SQUEEZEBENCH_STATE", "SQUEEZEBENCH_CACHE",
+                     "ANDROID_ADB_SERVER_PORT", "ADB_SERVER_SOCKET", "ANDROID_ADB_SERVER_HOST", "PATH")
 
 
 def free_port() -> int:
@@ -42,6 +45,17 @@ def pytest_configure(config):
     os.environ.pop("ANDROID_ADB_SERVER_HOST", None)
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
     os.environ["PATH"] = f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"
+
+
+@pytest.fixture(autouse=True)
+def session_environment_kept():
+    """Fails the test that changed the session's environment in this process (monkeypatch's
+    changes are undone before this runs)."""
+    before = {name: os.environ.get(name) for name in SESSION_VARIABLES}
+    yield
+    after = {name: os.environ.get(name) for name in SESSION_VARIABLES}
+    changed = {name: (before[name], after[name]) for name in SESSION_VARIABLES if before[name] != after[name]}
+    assert not changed, f"the test changed the session's environment for every later test: {changed}"
 
 
 @pytest.fixture(scope="session")
@@ -105,9 +119,3 @@ def virtual_devices(adb_server):
     yield start
     for device in started:
         fleet.stop(device, delete=True)
-
-
-@pytest.fixture(scope="session")
-def cli():
-    """cli(*args, timeout_s=600, check=False, cwd=None): the real console script, as users run it."""
-    return run_cli
