@@ -1,5 +1,5 @@
 """Helpers for the fault and bad-input tests: kill and restart devices and adb servers, look at
-what a device has left behind, run the real console script and read run.json as it is on disk."""
+what a device has left behind, and read run.json as it is on disk."""
 
 from __future__ import annotations
 
@@ -7,19 +7,12 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 from harness.bench.ondevice import DEVICE_ROOT
 from harness.device import adb
 from harness.device.connection import Device
-from tests.support.polling import wait_for  # also imported from here by the faults tests
-
-VENV_BIN = Path(sys.executable).parent
-# The quickest settings that still measure: 5 runs, no idle baseline, no warm-up time.
-FAST = ["--runs", "5", "--min-secs", "0.1", "--idle-baseline", "0", "--runner-arg=--warmup_min_secs=0"]
-# Cells that last long enough (about 2 s) to be caught in flight.
-SLOW_CELLS = ["--runs", "5", "--min-secs", "1", "--idle-baseline", "0", "--runner-arg=--warmup_min_secs=0"]
+from tests.support.polling import wait_for
 
 
 def kill_daemon(device) -> None:
@@ -62,14 +55,6 @@ def device_leftovers(server, serial: str) -> tuple[list[str], list[str]]:
     ]
     cells = device.shell(["ls", "-A", f"{DEVICE_ROOT}/cells"], check=False).stdout.split()
     return processes, cells
-
-
-def squeezebench(*args, **popen_options) -> subprocess.Popen:
-    """The real console script in its own process group (so a test can SIGKILL all of it)."""
-    return subprocess.Popen(
-        [str(VENV_BIN / "squeezebench"), *map(str, args)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True, **popen_options,
-    )  # fmt: skip
 
 
 def read_cells(results: Path) -> list[dict]:

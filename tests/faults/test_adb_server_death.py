@@ -10,16 +10,12 @@ import pytest
 
 from harness.device import adb
 from harness.errors import ExitCode
+from tests.faults.support import adb_server_pid, device_leftovers, finish, in_flight_after_a_finished_one
+from tests.support.cli import start_cli
+from tests.support.fast import CELLS_IN_FLIGHT_ARGS
+from tests.support.polling import wait_for
 
-from tests.faults.support import (
-    SLOW_CELLS,
-    adb_server_pid,
-    device_leftovers,
-    finish,
-    in_flight_after_a_finished_one,
-    squeezebench,
-    wait_for,
-)
+pytestmark = pytest.mark.slow  # whole sweeps through a dying adb server
 
 
 def kill_server_while_a_cell_runs(server, serial, results):
@@ -31,9 +27,9 @@ def test_a_local_adb_server_that_dies_is_restarted_and_the_sweep_continues(
     private_adb, devices_on, tiny_tflite, tmp_path
 ):
     devices = devices_on(private_adb, 2)
-    proc = squeezebench(
+    proc = start_cli(
         "run", tiny_tflite, "--adb-server", private_adb, "--devices", ",".join(d.serial for d in devices),
-        "--threads", "1,2", "--virtual-parallel", "--no-report", "--json", "--results", tmp_path, *SLOW_CELLS,
+        "--threads", "1,2", "--virtual-parallel", "--no-report", "--json", "--results", tmp_path, *CELLS_IN_FLIGHT_ARGS,
     )  # fmt: skip
     kill_server_while_a_cell_runs(private_adb, devices[0].serial, tmp_path)
     code, out, err = finish(proc)
@@ -73,9 +69,9 @@ def test_a_remote_adb_server_that_dies_is_waited_for_then_the_run_stops_with_eve
     assert not remote.is_local
     [device] = devices_on(registered_at, 1)
     users_default_server = adb.AdbServerAddress("127.0.0.1", unused_port())  # stands in for 5037
-    proc = squeezebench(
+    proc = start_cli(
         "run", tiny_tflite, "--adb-server", remote, "--threads", "1,2,3", "--recover-wait", "2",
-        "--no-report", "--json", "--results", tmp_path, *SLOW_CELLS,
+        "--no-report", "--json", "--results", tmp_path, *CELLS_IN_FLIGHT_ARGS,
         env={**os.environ, "ANDROID_ADB_SERVER_PORT": str(users_default_server.port)},
     )  # fmt: skip
     kill_server_while_a_cell_runs(registered_at, device.serial, tmp_path)

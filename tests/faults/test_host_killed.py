@@ -11,17 +11,23 @@ from harness.bench.ondevice import CHARGING_NOTE, DEVICE_ROOT
 from harness.device.connection import Device
 from harness.errors import ExitCode
 from harness.store.run import open_run
+from tests.faults.support import device_leftovers, finish, in_flight_after_a_finished_one
+from tests.support.cli import start_cli
+from tests.support.fast import CELLS_IN_FLIGHT_ARGS, fast_measurement
+from tests.support.polling import wait_for
 
-from tests.faults.support import SLOW_CELLS, device_leftovers, finish, in_flight_after_a_finished_one, squeezebench, wait_for
+pytestmark = pytest.mark.slow  # whole sweeps, killed and resumed
 
 
 def test_a_killed_run_is_valid_on_disk_and_resumes(virtual_devices, tiny_tflite, tmp_path):
     [device] = virtual_devices(1)
-    proc = squeezebench(
+    proc = start_cli(
         "run", tiny_tflite, "--devices", device.serial, "--threads", "1,2", "--delegates", "cpu,xnnpack-off",
-        "--no-report", "--results", tmp_path, *SLOW_CELLS,
+        "--no-report", "--results", tmp_path, *CELLS_IN_FLIGHT_ARGS,
     )  # fmt: skip
-    wait_for(in_flight_after_a_finished_one(tmp_path, device.serial), "a cell in flight after a finished one")
+    in_flight = in_flight_after_a_finished_one(tmp_path, device.serial)
+    wait_for(lambda: in_flight() or proc.poll() is not None, "a cell in flight after a finished one")
+    assert proc.poll() is None, proc.communicate()[1]
     wait_for(lambda: agent_running(device), "the agent to run on the device")
     os.killpg(proc.pid, signal.SIGKILL)
     proc.communicate()
@@ -44,7 +50,7 @@ def test_a_killed_run_is_valid_on_disk_and_resumes(virtual_devices, tiny_tflite,
     for cell in finished:
         assert killed.load_bench(cell)["status"] == "ok"
 
-    code, out, err = finish(squeezebench("run", "--resume", run_dir.name, "--results", tmp_path, "--no-report", "--json"))
+    code, out, err = finish(start_cli("run", "--resume", run_dir.name, "--results", tmp_path, "--no-report", "--json"))
     assert code == ExitCode.OK, err
     after = {c["id"]: c for c in out["run"]["cells"]}
     assert set(after) == set(before) and {c["status"] for c in after.values()} == {"ok"}
@@ -71,7 +77,6 @@ def agent_running(device) -> bool:
 def test_a_bug_in_one_device_worker_loses_nothing_the_others_measured(virtual_devices, tiny_tflite, tmp_path, monkeypatch):
     """An unexpected exception (a bug) in one device's thread still ends the command with its
     traceback, but only after the other devices finished; its cells stay unfinished for --resume."""
-    from harness.bench.ondevice import Measurement
     from harness.sweep import engine
     from harness.sweep.spec import SweepSpec
 
@@ -84,9 +89,8 @@ def test_a_bug_in_one_device_worker_loses_nothing_the_others_measured(virtual_de
         return real_benchmark(worker, cell)
 
     monkeypatch.setattr(engine.DeviceWorker, "benchmark", benchmark)
-    fast = Measurement(runs=5, min_secs=0.1, idle_baseline_s=0, runner_args=("--warmup_min_secs=0",))
     spec = SweepSpec(models=(str(tiny_tflite),), devices=(healthy.serial, buggy.serial), threads=(1, 2),
-                     measurement=fast, virtual_parallel=True)
+                     measurement=fast_measurement(), virtual_parallel=True)
     with pytest.raises(RuntimeError, match="a bug in squeezebench"):
         engine.run_sweep(spec, results_root=tmp_path)
     [run_dir] = [p.parent for p in tmp_path.glob("*/run.json")]

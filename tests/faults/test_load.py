@@ -6,8 +6,11 @@ import warnings
 import pytest
 
 from harness.errors import ExitCode
+from tests.faults.support import finish
+from tests.support.cli import start_cli
+from tests.support.fast import FAST_ARGS
 
-from tests.faults.support import FAST, finish, squeezebench
+pytestmark = pytest.mark.slow  # a conversion, then a sweep over eight devices
 
 LEVELS = ["fp32", "fp16", "int8-dynamic"]
 
@@ -40,9 +43,9 @@ def test_eight_devices_times_three_levels_account_for_every_cell(private_adb, de
     devices = devices_on(private_adb, 8)
     serials = sorted(d.serial for d in devices)
     code, out, err = finish(
-        squeezebench(
+        start_cli(
             "run", tiny_h5, "--levels", ",".join(LEVELS), "--adb-server", private_adb, "--devices", ",".join(serials),
-            "--threads", "1", "--virtual-parallel", "--no-report", "--json", "--results", tmp_path, *FAST,
+            "--threads", "1", "--virtual-parallel", "--no-report", "--json", "--results", tmp_path, *FAST_ARGS,
         )  # fmt: skip
     )
     assert code == ExitCode.OK, err
