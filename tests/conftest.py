@@ -3,6 +3,7 @@ the whole session runs with a temporary HOME and a private adb server port."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.cli import VENV_BIN
+from tests.support.devices import virtual_devices_on
 
 # What this session sets for itself and every process it starts: a test that changes one of these
 # would change them for everything after it (see `session_environment_kept`).
@@ -103,19 +105,17 @@ def tiny_tflite(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def virtual_devices(adb_server):
     """Start virtual devices on the session's adb server: virtual_devices(count, profile, **options).
-    Every device started is stopped and deleted at the end of the session."""
-    from harness.virtual import fleet
+    Every device started is stopped and deleted after the test (see `module_device` for one that
+    several tests share)."""
+    with contextlib.ExitStack() as started:
+        yield lambda *args, **options: started.enter_context(virtual_devices_on(adb_server, *args, **options))
 
-    started = []
 
-    def start(count: int = 1, profile: str = "virtual-default", **options):
-        devices = fleet.start(count, profile, adb_server=adb_server, **options)
-        started.extend(devices)
-        return devices
-
-    yield start
-    for device in started:
-        fleet.stop(device, delete=True)
+@pytest.fixture(scope="module")
+def module_device(adb_server):
+    """One virtual device (default profile) shared by the tests of a module, deleted after them."""
+    with virtual_devices_on(adb_server) as [device]:
+        yield device

@@ -22,9 +22,8 @@ def bench(model, serial, out, *extra):
 
 
 @pytest.fixture(scope="module")
-def device(virtual_devices):
-    [device] = virtual_devices(1)
-    return device
+def device(module_device):
+    return module_device
 
 
 def test_the_latency_reported_is_the_runners_own_samples(tiny_tflite, device, tmp_path):

@@ -3,16 +3,18 @@ both of which a test may kill."""
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 from harness.device import adb
+from tests.support.devices import virtual_devices_on
 
 
 @pytest.fixture(scope="module")
-def device(virtual_devices):
+def device(module_device):
     """One virtual device on the session's adb server for the module's tests."""
-    [device] = virtual_devices(1)
-    return device
+    return module_device
 
 
 @pytest.fixture
@@ -28,18 +30,5 @@ def private_adb(unused_port):
 def devices_on():
     """devices_on(server, count, **options): virtual devices on that server, stopped and deleted
     after the test whatever the test did to them (killed, restarted on the same port)."""
-    from harness.virtual import fleet
-
-    serials: list[str] = []
-
-    def start(server, count: int = 1, **options):
-        devices = fleet.start(count, adb_server=server, **options)
-        serials.extend(d.serial for d in devices)
-        return devices
-
-    yield start
-    for serial in serials:
-        try:
-            fleet.stop(serial, delete=True)
-        except Exception:  # noqa: BLE001 - already gone with its state: nothing to clean
-            pass
+    with contextlib.ExitStack() as started:
+        yield lambda server, count=1, **options: started.enter_context(virtual_devices_on(server, count, **options))
