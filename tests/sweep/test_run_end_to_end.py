@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness.device import adb
+from harness.device.lock import device_lock
 from harness.store.run import open_run
 from tests.support.cli import run_cli, start_cli
 from tests.support.fast import FAST_ARGS
@@ -114,14 +115,22 @@ def test_a_killed_run_resumes_to_the_same_cells_leaving_finished_ones_untouched(
 
 
 def test_two_runs_on_one_device_never_overlap_their_benchmarks(virtual_devices, tmp_path):
+    """Both runs are made to want the device at once: the test holds its lock until both say they
+    wait for it, then lets go."""
     [device] = virtual_devices(1)
-    runs = [
-        start_cli("run", "digits-cnn", "--levels", "fp32,int8,fp16", "--devices", device.serial, "--virtual-parallel",
-                  "--no-report", "--results", tmp_path / f"r{i}", *FAST_ARGS, stdout=subprocess.DEVNULL)
-        for i in range(2)
-    ]
-    outputs = [p.communicate(timeout=600)[1] for p in runs]
-    assert [p.returncode for p in runs] == [0, 0], outputs
+    with device_lock(str(device.adb_server), device.serial, purpose="the test, until both runs wait"):
+        runs, errors = [], []
+        for i in range(2):
+            errors.append(tmp_path / f"r{i}.stderr")
+            with open(errors[-1], "w") as stderr:
+                runs.append(start_cli(
+                    "run", "digits-cnn", "--levels", "fp32,int8,fp16", "--devices", device.serial, "--virtual-parallel",
+                    "--no-report", "--results", tmp_path / f"r{i}", *FAST_ARGS, stdout=subprocess.DEVNULL, stderr=stderr,
+                ))  # fmt: skip
+        wait_for(lambda: all("busy, waiting for" in e.read_text() for e in errors) or any(p.poll() for p in runs),
+                 "both runs to wait for the device", timeout_s=600)
+    codes = [p.wait(timeout=600) for p in runs]
+    assert codes == [0, 0], [e.read_text() for e in errors]
     intervals = []
     for run_json in tmp_path.glob("r*/*/run.json"):
         store = open_run(run_json.parent)
@@ -132,4 +141,3 @@ def test_two_runs_on_one_device_never_overlap_their_benchmarks(virtual_devices, 
     intervals.sort()
     for (start_a, end_a, a), (start_b, end_b, b) in zip(intervals, intervals[1:]):
         assert end_a <= start_b, f"{a} ({start_a}-{end_a}) overlaps {b} ({start_b}-{end_b})"
-    assert any("busy, waiting for" in out for out in outputs)
