@@ -68,14 +68,17 @@ def read_cells(results: Path) -> list[dict]:
         raise AssertionError(f"{runs[0]} is not valid JSON at some moment: {e}") from None
 
 
-def in_flight_after_a_finished_one(results: Path, device_key: str):
-    """True once `device_key` has finished a cell and is running the next one."""
+def wait_for_a_cell_in_flight(run: subprocess.Popen, results: Path, device_key: str) -> None:
+    """Until `device_key` has finished a cell of the sweep `run` and is running the next one; a
+    sweep that ends first fails the test with its stderr."""
 
-    def check():
+    def in_flight_or_ended():
         cells = [c for c in read_cells(results) if c["device"] == device_key]
-        return any(c["status"] == "ok" for c in cells) and any(c["status"] == "running" for c in cells)
+        in_flight = any(c["status"] == "ok" for c in cells) and any(c["status"] == "running" for c in cells)
+        return in_flight or run.poll() is not None
 
-    return check
+    wait_for(in_flight_or_ended, f"a cell in flight on {device_key} after a finished one")
+    assert run.poll() is None, f"the sweep ended (exit {run.returncode}) first: {run.communicate()[1]}"
 
 
 def finish(proc: subprocess.Popen, timeout_s: float = 300) -> tuple[int, dict, str]:

@@ -10,7 +10,7 @@ import pytest
 
 from harness.device import adb
 from harness.errors import ExitCode
-from tests.faults.support import adb_server_pid, device_leftovers, finish, in_flight_after_a_finished_one
+from tests.faults.support import adb_server_pid, device_leftovers, finish, wait_for_a_cell_in_flight
 from tests.support.cli import start_cli
 from tests.support.fast import CELLS_IN_FLIGHT_ARGS
 from tests.support.polling import wait_for
@@ -18,8 +18,8 @@ from tests.support.polling import wait_for
 pytestmark = pytest.mark.slow  # whole sweeps through a dying adb server
 
 
-def kill_server_while_a_cell_runs(server, serial, results):
-    wait_for(in_flight_after_a_finished_one(results, serial), "a cell in flight")
+def kill_server_while_a_cell_runs(run, server, serial, results):
+    wait_for_a_cell_in_flight(run, results, serial)
     os.kill(adb_server_pid(server), signal.SIGKILL)
 
 
@@ -31,7 +31,7 @@ def test_a_local_adb_server_that_dies_is_restarted_and_the_sweep_continues(
         "run", tiny_tflite, "--adb-server", private_adb, "--devices", ",".join(d.serial for d in devices),
         "--threads", "1,2", "--virtual-parallel", "--no-report", "--json", "--results", tmp_path, *CELLS_IN_FLIGHT_ARGS,
     )  # fmt: skip
-    kill_server_while_a_cell_runs(private_adb, devices[0].serial, tmp_path)
+    kill_server_while_a_cell_runs(proc, private_adb, devices[0].serial, tmp_path)
     code, out, err = finish(proc)
 
     assert code == ExitCode.OK, err
@@ -74,7 +74,7 @@ def test_a_remote_adb_server_that_dies_is_waited_for_then_the_run_stops_with_eve
         "--no-report", "--json", "--results", tmp_path, *CELLS_IN_FLIGHT_ARGS,
         env={**os.environ, "ANDROID_ADB_SERVER_PORT": str(users_default_server.port)},
     )  # fmt: skip
-    kill_server_while_a_cell_runs(registered_at, device.serial, tmp_path)
+    kill_server_while_a_cell_runs(proc, registered_at, device.serial, tmp_path)
     code, out, err = finish(proc)
 
     assert code == ExitCode.PARTIAL, err

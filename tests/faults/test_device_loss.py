@@ -8,10 +8,9 @@ import pytest
 
 from harness.errors import ExitCode
 from harness.store.run import open_run
-from tests.faults.support import device_leftovers, finish, in_flight_after_a_finished_one, kill_daemon, start_again
+from tests.faults.support import device_leftovers, finish, kill_daemon, start_again, wait_for_a_cell_in_flight
 from tests.support.cli import start_cli
 from tests.support.fast import CELLS_IN_FLIGHT_ARGS
-from tests.support.polling import wait_for
 
 pytestmark = pytest.mark.slow  # whole sweeps, interrupted and resumed
 
@@ -28,7 +27,7 @@ def test_a_lost_device_keeps_its_finished_cells_and_resume_completes_the_rest(
 ):
     lost, other = devices_on(private_adb, 2)
     proc = sweep(tiny_tflite, private_adb, [lost.serial, other.serial], tmp_path, "--recover-wait", "2", *CELLS_IN_FLIGHT_ARGS)
-    wait_for(in_flight_after_a_finished_one(tmp_path, lost.serial), "a cell in flight on the device")
+    wait_for_a_cell_in_flight(proc, tmp_path, lost.serial)
     kill_daemon(lost)
     code, out, err = finish(proc)
 
@@ -67,7 +66,7 @@ def test_a_device_that_comes_back_within_the_wait_is_retried_in_the_same_run(
 ):
     [device] = devices_on(private_adb, 1)
     proc = sweep(tiny_tflite, private_adb, [device.serial], tmp_path, "--recover-wait", "60", *CELLS_IN_FLIGHT_ARGS)
-    wait_for(in_flight_after_a_finished_one(tmp_path, device.serial), "a cell in flight on the device")
+    wait_for_a_cell_in_flight(proc, tmp_path, device.serial)
     kill_daemon(device)
     start_again(device)
     code, out, err = finish(proc)

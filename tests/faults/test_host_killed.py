@@ -11,7 +11,7 @@ from harness.bench.ondevice import CHARGING_NOTE, DEVICE_ROOT
 from harness.device.connection import Device
 from harness.errors import ExitCode
 from harness.store.run import open_run
-from tests.faults.support import device_leftovers, finish, in_flight_after_a_finished_one
+from tests.faults.support import device_leftovers, finish, wait_for_a_cell_in_flight
 from tests.support.cli import start_cli
 from tests.support.fast import CELLS_IN_FLIGHT_ARGS, fast_measurement
 from tests.support.polling import wait_for
@@ -25,9 +25,7 @@ def test_a_killed_run_is_valid_on_disk_and_resumes(virtual_devices, tiny_tflite,
         "run", tiny_tflite, "--devices", device.serial, "--threads", "1,2", "--delegates", "cpu,xnnpack-off",
         "--no-report", "--results", tmp_path, *CELLS_IN_FLIGHT_ARGS,
     )  # fmt: skip
-    in_flight = in_flight_after_a_finished_one(tmp_path, device.serial)
-    wait_for(lambda: in_flight() or proc.poll() is not None, "a cell in flight after a finished one")
-    assert proc.poll() is None, proc.communicate()[1]
+    wait_for_a_cell_in_flight(proc, tmp_path, device.serial)
     wait_for(lambda: agent_running(device), "the agent to run on the device")
     os.killpg(proc.pid, signal.SIGKILL)
     proc.communicate()

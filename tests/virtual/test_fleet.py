@@ -16,6 +16,7 @@ from harness.device import adb
 from harness.errors import UsageError
 from harness.virtual import fleet, protocol
 from harness.virtual.daemon import PortInUseError
+from tests.support.devices import session_ports
 from tests.support.polling import wait_for
 from tests.virtual.support import Client, bundled_adb, random_file, wait_for_state
 
@@ -68,7 +69,8 @@ def test_four_devices_with_separate_filesystems_batteries_and_processes(adb_serv
 
 
 def test_stop_leaves_no_process_port_or_mount_and_keeps_data(adb_server):
-    [device] = fleet.start(1, adb_server=adb_server)
+    # On a port of this session's own: it must still be free when the device starts again.
+    [device] = fleet.start(1, adb_server=adb_server, port=session_ports())
     c = client_for(adb_server, device)
     assert c.shell("echo kept > /data/local/tmp/kept.txt").exit_code == 0
     fleet.stop(device)
