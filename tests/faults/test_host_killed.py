@@ -26,7 +26,9 @@ def test_a_killed_run_is_valid_on_disk_and_resumes(virtual_devices, tiny_tflite,
         "--no-report", "--results", tmp_path, *CELLS_IN_FLIGHT_ARGS,
     )  # fmt: skip
     wait_for_a_cell_in_flight(proc, tmp_path, device.serial)
-    wait_for(lambda: agent_running(device), "the agent to run on the device")
+    # A stopped runner holds its agent: the host is killed while the agent runs, however long
+    # the host takes to do it (the agent's killer ends the runner, stopped or not).
+    wait_for(lambda: runner_stopped(device), "a runner to stop in the middle of its cell")
     os.killpg(proc.pid, signal.SIGKILL)
     proc.communicate()
     # The connection is gone: the agent is hung up, stops its runner and helpers, and records it.
@@ -67,9 +69,16 @@ def charging_suspended(device: Device) -> str:
     return device.shell(["getprop", "power.battery_input.suspended"]).stdout.strip()
 
 
-def agent_running(device) -> bool:
+def runner_stopped(device) -> bool:
+    """SIGSTOP the device's runner if one runs now; True once one is stopped (not one that had
+    already exited)."""
     processes, _ = device_leftovers(device.adb_server, device.serial)
-    return any("agent.sh" in line for line in processes)
+    pids = [line.split()[0] for line in processes if f"{DEVICE_ROOT}/runner/" in line and "agent.sh" not in line]
+    handle = Device(device.adb_server, device.serial)
+    if not pids or not handle.shell(["kill", "-STOP", *pids], check=False).ok:
+        return False
+    states = handle.shell(["cat", *(f"/proc/{pid}/stat" for pid in pids)], check=False).stdout
+    return all(line.rsplit(")", 1)[1].split()[0] == "T" for line in states.splitlines())
 
 
 def test_a_bug_in_one_device_worker_loses_nothing_the_others_measured(virtual_devices, tiny_tflite, tmp_path, monkeypatch):
