@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.adb_servers import start_adb_server
 from tests.support.cli import VENV_BIN
 from tests.support.devices import virtual_devices_on
 
@@ -78,7 +79,7 @@ def adb_server():
 
     address = adb.AdbServerAddress("127.0.0.1", int(os.environ["ANDROID_ADB_SERVER_PORT"]))
     assert address.port != adb.DEFAULT_PORT
-    adb.ensure_server(address)
+    start_adb_server(address)
     yield address
     adb.kill_server(address)
 

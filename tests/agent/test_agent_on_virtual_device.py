@@ -15,6 +15,8 @@ from harness.virtual import fleet
 from tests.support.polling import wait_for
 from tests.agent.support import AGENT
 
+pytestmark = pytest.mark.slow  # two agent runs with a 1 s idle baseline each, on a device of its own
+
 REMOTE_DIR = "/data/local/tmp/squeezebench"
 # Keeps one core busy for a second or two: enough load for the simulated gauge to see.
 BUSY_RUNNER = '#!/system/bin/sh\ni=0\nwhile [ $i -lt 200000 ]; do i=$((i+1)); done\necho "ran $# args: $*"\n'

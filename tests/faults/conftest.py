@@ -8,6 +8,7 @@ import contextlib
 import pytest
 
 from harness.device import adb
+from tests.support.adb_servers import start_adb_server
 from tests.support.devices import virtual_devices_on
 
 
@@ -21,7 +22,7 @@ def device(module_device):
 def private_adb(unused_port):
     """An adb server of this test alone (never 5037): the test may kill it."""
     address = adb.AdbServerAddress("127.0.0.1", unused_port())
-    adb.ensure_server(address)
+    start_adb_server(address)
     yield address
     adb.kill_server(address)
 

@@ -11,6 +11,7 @@ import pytest
 from harness.device import adb
 from harness.errors import ExitCode
 from tests.faults.support import adb_server_pid, device_leftovers, finish, wait_for_a_cell_in_flight
+from tests.support.adb_servers import adb_server_environment
 from tests.support.cli import start_cli
 from tests.support.fast import CELLS_IN_FLIGHT_ARGS
 from tests.support.polling import wait_for
@@ -53,7 +54,7 @@ def remote_adb(unused_port):
     port = unused_port()
     server = subprocess.Popen(
         [adb.adb_binary(), "-a", "-P", str(port), "nodaemon", "server"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=adb_server_environment(),
     )  # fmt: skip
     local = adb.AdbServerAddress("127.0.0.1", port)
     wait_for(lambda: adb.server_is_up(local), "the remote adb server to listen", timeout_s=20)

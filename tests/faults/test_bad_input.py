@@ -16,6 +16,7 @@ from harness.device.connection import Device
 from harness.errors import ExitCode
 from harness.paths import DEVICE_PROFILES_DIR
 from tests.faults.support import kill_daemon
+from tests.report.report_runs import DIGITS, PIXEL, build_run
 from tests.support.cli import one_line_error, run_cli, run_cli_in_process
 from tests.support.fast import FAST_ARGS
 from tests.support.polling import wait_for
@@ -144,12 +145,9 @@ def test_a_sweep_with_a_bad_virtual_profile_is_refused_and_leaves_no_run(private
 
 
 @pytest.fixture(scope="module")
-def finished_run(device, tiny_tflite, tmp_path_factory):
-    results = tmp_path_factory.mktemp("results")
-    done = run_cli("run", tiny_tflite, "--devices", device.serial, "--no-report", "--json", "--results", results,
-                   *FAST_ARGS)
-    assert done.returncode == 0, done.stderr
-    return results / json.loads(done.stdout)["run"]["run_id"]
+def finished_run(tmp_path_factory):
+    """A finished run directory as `squeezebench run` leaves it (made through the store's API)."""
+    return build_run(tmp_path_factory.mktemp("results"), "2026-01-01T000000Z-done", [PIXEL], [DIGITS]).root
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ import subprocess
 import pytest
 
 from harness.device import adb
+from tests.support.adb_servers import adb_server_environment
 from tests.support.cli import run_cli
 from tests.support.fast import FAST_ARGS
 from tests.support.polling import wait_for
@@ -33,8 +34,8 @@ def lab_host(tmp_path_factory, adb_server):
     ns, host_if, ns_if = f"sblab{tag}", f"sbh{tag}", f"sbn{tag}"
     host_ip, lab_ip = f"10.213.{tag}.1", f"10.213.{tag}.2"
     home = tmp_path_factory.mktemp("lab-home")
-    env = {**os.environ, "HOME": str(home), "SQUEEZEBENCH_STATE": str(home / "state"),
-           "ANDROID_ADB_SERVER_PORT": "5037"}  # inside the namespace 5037 is the lab's own server
+    env = adb_server_environment(HOME=str(home), SQUEEZEBENCH_STATE=str(home / "state"),
+                                 ANDROID_ADB_SERVER_PORT="5037")  # inside the namespace 5037 is the lab's own server
     sh("ip", "netns", "add", ns)
     server = None
     try:
