@@ -108,11 +108,15 @@ def tiny_tflite(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def virtual_devices(adb_server):
-    """Start virtual devices on the session's adb server: virtual_devices(count, profile, **options).
-    Every device started is stopped and deleted after the test (see `module_device` for one that
-    several tests share)."""
+    """virtual_devices(count=1, profile="virtual-default", adb_server=<the session's>, **options):
+    virtual devices started for the test, stopped and deleted after it whatever the test did to them
+    (see `module_device` for one that several tests share)."""
+
+    def start(count: int = 1, profile: str = "virtual-default", *, adb_server=adb_server, **options):
+        return started.enter_context(virtual_devices_on(adb_server, count, profile, **options))
+
     with contextlib.ExitStack() as started:
-        yield lambda *args, **options: started.enter_context(virtual_devices_on(adb_server, *args, **options))
+        yield start
 
 
 @pytest.fixture(scope="module")

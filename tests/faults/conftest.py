@@ -1,15 +1,13 @@
-"""Fixtures for the fault and bad-input tests: private adb servers and virtual devices on them,
-both of which a test may kill."""
+"""Fixtures for the fault and bad-input tests: a private adb server, which a test may kill, and one
+device for a module's tests (`virtual_devices(..., adb_server=private_adb)` puts devices on the
+private server)."""
 
 from __future__ import annotations
-
-import contextlib
 
 import pytest
 
 from harness.device import adb
 from tests.support.adb_servers import start_adb_server
-from tests.support.devices import virtual_devices_on
 
 
 @pytest.fixture(scope="module")
@@ -26,10 +24,3 @@ def private_adb(unused_port):
     yield address
     adb.kill_server(address)
 
-
-@pytest.fixture
-def devices_on():
-    """devices_on(server, count, **options): virtual devices on that server, stopped and deleted
-    after the test whatever the test did to them (killed, restarted on the same port)."""
-    with contextlib.ExitStack() as started:
-        yield lambda server, count=1, **options: started.enter_context(virtual_devices_on(server, count, **options))

@@ -25,9 +25,9 @@ def kill_server_while_a_cell_runs(run, server, serial, results):
 
 
 def test_a_local_adb_server_that_dies_is_restarted_and_the_sweep_continues(
-    private_adb, devices_on, tiny_tflite, tmp_path
+    private_adb, virtual_devices, tiny_tflite, tmp_path
 ):
-    devices = devices_on(private_adb, 2)
+    devices = virtual_devices(2, adb_server=private_adb)
     proc = start_cli(
         "run", tiny_tflite, "--adb-server", private_adb, "--devices", ",".join(d.serial for d in devices),
         "--threads", "1,2", "--virtual-parallel", "--no-report", "--json", "--results", tmp_path, *CELLS_IN_FLIGHT_ARGS,
@@ -64,11 +64,11 @@ def remote_adb(unused_port):
 
 
 def test_a_remote_adb_server_that_dies_is_waited_for_then_the_run_stops_with_everything_saved(
-    remote_adb, devices_on, tiny_tflite, tmp_path, unused_port
+    remote_adb, virtual_devices, tiny_tflite, tmp_path, unused_port
 ):
     registered_at, remote = remote_adb
     assert not remote.is_local
-    [device] = devices_on(registered_at, 1)
+    [device] = virtual_devices(1, adb_server=registered_at)
     users_default_server = adb.AdbServerAddress("127.0.0.1", unused_port())  # stands in for 5037
     proc = start_cli(
         "run", tiny_tflite, "--adb-server", remote, "--threads", "1,2,3", "--recover-wait", "2",

@@ -200,9 +200,9 @@ def test_an_unknown_serial_is_refused_naming_the_connected_ones(device, tiny_tfl
 
 
 def test_unauthorized_and_offline_devices_are_refused_with_the_fix(
-    private_adb, devices_on, tiny_tflite, tmp_path
+    private_adb, virtual_devices, tiny_tflite, tmp_path
 ):
-    [locked] = devices_on(private_adb, 1, unauthorized=True)
+    [locked] = virtual_devices(1, adb_server=private_adb, unauthorized=True)
     server = ["--adb-server", private_adb]
     refused(ExitCode.DEVICE, ["bench", tiny_tflite, "--device", locked.serial, *server],
             "device is unauthorized", "accept the 'Allow USB debugging' prompt")  # fmt: skip
@@ -213,7 +213,7 @@ def test_unauthorized_and_offline_devices_are_refused_with_the_fix(
             f"{locked.serial} is unauthorized, and no other device is connected")  # fmt: skip
     assert not list(tmp_path.iterdir())
 
-    [gone] = devices_on(private_adb, 1)
+    [gone] = virtual_devices(1, adb_server=private_adb)
     kill_daemon(gone)
     wait_for(lambda: adb.device_states(private_adb).get(gone.serial) == "offline", "the server to list it offline")
     refused(ExitCode.DEVICE, ["bench", tiny_tflite, "--device", gone.serial, *server],

@@ -23,9 +23,9 @@ def sweep(model, server, serials, results, *extra):
 
 
 def test_a_lost_device_keeps_its_finished_cells_and_resume_completes_the_rest(
-    private_adb, devices_on, tiny_tflite, tmp_path
+    private_adb, virtual_devices, tiny_tflite, tmp_path
 ):
-    lost, other = devices_on(private_adb, 2)
+    lost, other = virtual_devices(2, adb_server=private_adb)
     proc = sweep(tiny_tflite, private_adb, [lost.serial, other.serial], tmp_path, "--recover-wait", "2", *CELLS_IN_FLIGHT_ARGS)
     wait_for_a_cell_in_flight(proc, tmp_path, lost.serial)
     kill_daemon(lost)
@@ -62,9 +62,9 @@ def test_a_lost_device_keeps_its_finished_cells_and_resume_completes_the_rest(
 
 
 def test_a_device_that_comes_back_within_the_wait_is_retried_in_the_same_run(
-    private_adb, devices_on, tiny_tflite, tmp_path
+    private_adb, virtual_devices, tiny_tflite, tmp_path
 ):
-    [device] = devices_on(private_adb, 1)
+    [device] = virtual_devices(1, adb_server=private_adb)
     proc = sweep(tiny_tflite, private_adb, [device.serial], tmp_path, "--recover-wait", "60", *CELLS_IN_FLIGHT_ARGS)
     wait_for_a_cell_in_flight(proc, tmp_path, device.serial)
     kill_daemon(device)

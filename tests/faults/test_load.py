@@ -39,8 +39,8 @@ def tiny_h5(tmp_path_factory):
     return path
 
 
-def test_eight_devices_times_three_levels_account_for_every_cell(private_adb, devices_on, tiny_h5, tmp_path):
-    devices = devices_on(private_adb, 8)
+def test_eight_devices_times_three_levels_account_for_every_cell(private_adb, virtual_devices, tiny_h5, tmp_path):
+    devices = virtual_devices(8, adb_server=private_adb)
     serials = sorted(d.serial for d in devices)
     code, out, err = finish(
         start_cli(
