@@ -280,6 +280,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    # Any adb server adbutils might ever start from the daemon's process must be its own, never
+    # the default 5037. Set here, in the daemon's process, not by the class: a process that builds
+    # a daemon object (a test) must not have its environment changed for everything it runs next.
+    os.environ["ANDROID_ADB_SERVER_PORT"] = str(adb.AdbServerAddress.parse(args.adb_server).port)
     if args.detach and os.fork() != 0:
         # The caller waits for this first process only; the device lives on in the child,
         # re-parented to init, so that no caller ever has to reap it.

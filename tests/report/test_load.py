@@ -5,12 +5,12 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from tests.report.report_runs import DIGITS, PIXEL, VIRTUAL, build_run
 
 from harness.errors import InputError, ResultsError
 from harness.report.build import render
 from harness.report.load import RECORD_COLUMNS, device_identities, load_results, result_set
 from harness.store.run import create_run
+from tests.report.report_runs import DIGITS, PIXEL, VIRTUAL, build_run
 
 
 def by_key(records):

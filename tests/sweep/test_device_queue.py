@@ -10,19 +10,20 @@ import pytest
 
 from harness.bench.energy import IdleBaseline, PowerConditions
 from harness.bench.session import DeviceSession, LentBaseline
-from harness.bench.settings import BenchSettings, Measurement
+from harness.bench.settings import BenchSettings
 from harness.device import charging
 from harness.device.workdir import CHARGING_NOTE
 from harness.device.connection import Device
 from harness.sweep import engine
 from harness.sweep.spec import SweepSpec
+from tests.support.fast import fast_measurement
 
 # Short cells that still measure energy reliably: a run window of about a second with the runner
 # busy throughout, gauge samples every 100 ms (a faster sampler costs the idle window its CPU too).
-FAST = Measurement(runs=5, min_secs=0.5, idle_baseline_s=1.0, sample_interval_ms=100,
-                   runner_args=("--warmup_min_secs=0",))
+ENERGY_CELLS = fast_measurement(min_secs=0.5, idle_baseline_s=1.0, sample_interval_ms=100)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("reuse_s", [600.0, 0.0])
 def test_a_queue_suspends_charging_once_and_lends_its_idle_baseline(virtual_devices, tiny_tflite, tmp_path,
                                                                     monkeypatch, reuse_s):
@@ -30,7 +31,7 @@ def test_a_queue_suspends_charging_once_and_lends_its_idle_baseline(virtual_devi
     suspensions = []
     suspend = charging.suspend_charging
     monkeypatch.setattr(charging, "suspend_charging", lambda device: suspensions.append(1) or suspend(device))
-    spec = SweepSpec(models=(str(tiny_tflite),), devices=(virtual.serial,), threads=(1, 2, 3), measurement=FAST,
+    spec = SweepSpec(models=(str(tiny_tflite),), devices=(virtual.serial,), threads=(1, 2, 3), measurement=ENERGY_CELLS,
                      idle_baseline_reuse_s=reuse_s)
 
     outcome = engine.run_sweep(spec, results_root=tmp_path)
