@@ -56,7 +56,7 @@ EXTENDED_LEVELS = (
     "lowrank-16",
 )
 # A .tflite input's `extended`: what the AI Edge Quantizer can do to a float model (its `all` is
-# `as-is` alone, as it always was).
+# `as-is` alone, and these too for a zoo model that exists only as .tflite).
 TFLITE_EXTENDED_LEVELS = ("int8-weight", "int4-weight", "int4-weight-b32", "w8a16", "int4-weight-mixed")
 _PRUNED = re.compile(r"pruned-(\d+)")
 _CLUSTERED = re.compile(r"clustered-(\d+)")
@@ -142,6 +142,9 @@ class Capabilities:
     keras_problem: str | None  # why weight-changing levels cannot run, or None if they can
     has_calibration: bool
     has_training: bool
+    # A zoo model that exists only as .tflite gets the quantizer ladder as its `all`; a user's
+    # .tflite is measured as given unless more is asked for (`extended`, or named levels).
+    tflite_ladder: bool = False
 
 
 def valid_names_help() -> str:
@@ -271,7 +274,9 @@ def expand_levels(names: list[str], capabilities: Capabilities) -> tuple[list[st
 
 def _group(name: str, capabilities: Capabilities) -> tuple[str, ...]:
     if capabilities.is_tflite:
-        return (AS_IS,) if name == ALL else TFLITE_EXTENDED_LEVELS
+        if name == ALL:
+            return (AS_IS, *TFLITE_EXTENDED_LEVELS) if capabilities.tflite_ladder else (AS_IS,)
+        return TFLITE_EXTENDED_LEVELS
     return ALL_LEVELS if name == ALL else EXTENDED_LEVELS
 
 

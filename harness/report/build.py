@@ -32,8 +32,10 @@ READING_NOTES = [
     "Latency: median of the measured iterations; p5–p95 is the spread of single inferences; the 95% CI is the "
     "confidence interval of the median from per-iteration samples (order statistics), or of the mean when only the "
     "runner's summary line was available (marked 'of mean').",
-    "Speedup vs fp32: fp32 median divided by this level's median on the same device and setting (above 1.00x is faster).",
-    "Quality drop: fp32 minus this level, in percentage points (positive means worse than fp32).",
+    "Speedup vs fp32 (as-is for a .tflite model): that reference level's median divided by this level's median on "
+    "the same device and setting (above 1.00x is faster).",
+    "Quality drop: the reference level minus this level, in percentage points for fractions, else in the "
+    "quality's unit (positive means worse than the reference).",
     "Energy per inference is net of the idle baseline; its method (power rails, battery gauge or simulated) and "
     "validity are shown with every number. Invalid numbers are kept but marked.",
     "Cells that did not produce numbers (failed, crashed, timeout, unsupported, device lost, skipped) are listed "

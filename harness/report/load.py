@@ -18,7 +18,7 @@ from harness.store.cell_files import read_latency_samples
 from harness.store.records import CellStatus, Delegation, LatencyStats, Measurements, MemoryMB, Thermal
 from harness.store.run import RunStore, find_run
 
-REFERENCE_LEVEL = "fp32"
+REFERENCE_LEVEL = "fp32"  # a converted model's reference; a .tflite input's is its `as-is` level
 # Passport flags that concern every cell measured on the device. `charging` and `throttled` are
 # judged per cell by the bench layer (charging may be suspended, a device may cool down), so a
 # cell without a summary inherits only these.
@@ -175,8 +175,13 @@ def quality_of(level: dict, kind: str | None) -> tuple[float | None, str | None]
     return quality[1], quality[2]
 
 
+def reference_level(model: dict) -> str:
+    """The level every ratio and drop is relative to (convert.json's reference_level)."""
+    return model.get("reference_level") or REFERENCE_LEVEL
+
+
 def reference_quality(model: dict, kind: str | None) -> float | None:
-    reference = (model.get("levels") or {}).get(REFERENCE_LEVEL) or {}
+    reference = (model.get("levels") or {}).get(reference_level(model)) or {}
     value, _unit = quality_of(reference, kind)
     # Fidelity is measured against fp32, so fp32 agrees with itself by definition.
     return 1.0 if value is None and kind == "fidelity" else value
@@ -220,6 +225,7 @@ class CellRecord:
     model: str
     model_weights: str | None
     model_source: str | None  # where a zoo model's weights come from
+    reference_level: str  # what `*_to_fp32`, `speedup_vs_fp32` and drops compare with: fp32, or as-is
     quality_kind: str | None  # accuracy, fidelity, snr_db, note_accuracy, ...
     level: str
     level_index: int
@@ -316,6 +322,7 @@ def derive_record(run_id: str, cell: dict, model: dict, device_record: dict, ide
         model=str(cell.get("model")),
         model_weights=model.get("weights"),
         model_source=model.get("source"),
+        reference_level=reference_level(model),
         quality_kind=kind,
         level=str(cell.get("level")),
         level_index=order.get(cell.get("level"), len(order)),
@@ -383,7 +390,7 @@ def with_speedups(records: list[CellRecord]) -> list[CellRecord]:
     fp32_median = {
         (r.setup, r.model): r.latency_median_us
         for r in records
-        if r.level == REFERENCE_LEVEL and r.ok and r.latency_median_us
+        if r.level == r.reference_level and r.ok and r.latency_median_us
     }
     return [
         replace(r, speedup_vs_fp32=fp32_median[(r.setup, r.model)] / r.latency_median_us)

@@ -12,7 +12,7 @@ import io
 
 from harness.report.page import Plot
 from harness.units import Scale, energy_scale, latency_scale, size_scale
-from harness.report.tables import MEMORY_SCALE, QUALITY_NAMES, QualityColumn, ordered, plain, setup_rows, setups_in_order
+from harness.report.tables import MEMORY_SCALE, QualityColumn, ordered, plain, setup_rows, setups_in_order
 
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
 HATCHES = ["", "//", "..", "xx", "\\\\", "++", "oo", "--"]
@@ -247,7 +247,7 @@ def _overlap(a, b) -> bool:
 
 
 def _trade_off_plot(model_frame, model: str):
-    quality = QualityColumn.of(model_frame["quality_kind"], model_frame["quality_unit"])
+    quality = QualityColumn.of(model_frame["quality_kind"], model_frame["quality_unit"], model_frame["reference_level"].iloc[0])
     if quality.kind is None or model_frame["quality"].isna().all():
         return None
     lat = latency_scale(model_frame["latency_median_us"].tolist())
@@ -274,7 +274,7 @@ def _trade_off_plot(model_frame, model: str):
         right, [("levels", _style(len(OKABE_ITO) - 1), size_points)], f"model file size ({size.unit})", ylabel
     )
     _legend_if_drawn(left, FONT_PT - 2)
-    figure.suptitle(f"{model}: {QUALITY_NAMES.get(quality.kind, quality.kind)} vs latency and vs size (circled, dashed: Pareto front)", fontsize=FONT_PT + 1)
+    figure.suptitle(f"{model}: {quality.name} vs latency and vs size (circled, dashed: Pareto front)", fontsize=FONT_PT + 1)
     return figure
 
 

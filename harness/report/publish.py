@@ -103,7 +103,8 @@ def leaderboard_table(model: str, records: list[CellRecord], names: dict[str, st
     ranked = sorted(
         records, key=lambda r: (r.status != "ok" or r.latency_median_us is None, r.latency_median_us or 0)
     )
-    quality = QualityColumn.of([r.quality_kind for r in records], [r.quality_unit for r in records])
+    reference = records[0].reference_level if records else "fp32"
+    quality = QualityColumn.of([r.quality_kind for r in records], [r.quality_unit for r in records], reference)
     headers = [
         "rank",
         "device",
@@ -114,7 +115,7 @@ def leaderboard_table(model: str, records: list[CellRecord], names: dict[str, st
         f"size ({size.unit})",
         f"median latency ({lat.unit})",
         f"p5–p95 ({lat.unit})",
-        "speedup vs fp32",
+        f"speedup vs {reference}",
         f"energy ({energy.unit}/inference)",
         "peak memory (MB)",
         "status",

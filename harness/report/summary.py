@@ -3,14 +3,14 @@ column per device setting, from the run's CellRecords (the same records every re
 
 from __future__ import annotations
 
-from harness.report.load import REFERENCE_LEVEL, CellRecord, ResultSet
+from harness.report.load import CellRecord, ResultSet
 from harness.report.page import Cell, Table
 from harness.report.text import table_text
 from harness.units import fmt_bytes, fmt_energy_mj, fmt_pct, fmt_ratio, fmt_us
 
 # How the quality of each kind reads in one short cell.
 QUALITY_ABBREVIATIONS = {"accuracy": "acc", "fidelity": "agree", "snr_db": "SNR", "note_accuracy": "notes"}
-LEGEND = "latency: median (speedup vs fp32), energy per inference; * energy not valid (see report)"
+LEGEND = "latency: median (speedup vs the reference level), energy per inference; * energy not valid (see report)"
 
 
 def quality_text(record: CellRecord) -> str:
@@ -50,9 +50,9 @@ def model_table(model: str, records: list[CellRecord]) -> Table:
             Cell(quality_text(first), sort=first.quality),
             *(measurement_cell(by_cell.get((setup, level))) for setup in setups),
         ])  # fmt: skip
-    weights = records[0].model_weights
-    title = model + (f" (random weights: quality is agreement with {REFERENCE_LEVEL})" if weights == "random" else "")
-    return Table(f"summary-{model}", title, ["level", "size", f"vs {REFERENCE_LEVEL}", "quality"]
+    weights, reference = records[0].model_weights, records[0].reference_level
+    title = model + (f" (random weights: quality is agreement with {reference})" if weights == "random" else "")
+    return Table(f"summary-{model}", title, ["level", "size", f"vs {reference}", "quality"]
                  + [titles[s] for s in setups], rows)  # fmt: skip
 
 

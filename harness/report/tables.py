@@ -19,8 +19,8 @@ MEMORY_SCALE = Scale("MB", 1.0, 1)
 # What each quality kind is called in headers and axis labels (others show their own name).
 QUALITY_NAMES = {
     "accuracy": "accuracy top-1",
-    "fidelity": "fidelity: top-1 agreement with fp32",
-    "snr_db": "SNR against fp32 outputs",
+    "fidelity": "fidelity: top-1 agreement with {reference}",
+    "snr_db": "SNR against {reference}'s outputs",
     "note_accuracy": "note accuracy",
     None: "accuracy",
 }
@@ -32,12 +32,13 @@ class QualityColumn:
 
     kind: str | None
     unit: str | None
+    reference: str = "fp32"  # the level drops are measured from
 
     @classmethod
-    def of(cls, kinds, units) -> "QualityColumn":
+    def of(cls, kinds, units, reference: str = "fp32") -> "QualityColumn":
         """The first kind a row has (a model has one), with its unit."""
         pairs = [(plain(k), plain(u)) for k, u in zip(kinds, units)]
-        return cls(*next(((k, u) for k, u in pairs if k), (None, "fraction")))
+        return cls(*next(((k, u) for k, u in pairs if k), (None, "fraction")), reference)
 
     @property
     def shown_unit(self) -> str:
@@ -45,11 +46,15 @@ class QualityColumn:
 
     @property
     def header(self) -> str:
-        return f"{QUALITY_NAMES.get(self.kind, self.kind)} ({self.shown_unit})"
+        return f"{self.name} ({self.shown_unit})"
+
+    @property
+    def name(self) -> str:
+        return QUALITY_NAMES.get(self.kind, str(self.kind)).format(reference=self.reference)
 
     @property
     def drop_header(self) -> str:
-        return f"drop from fp32 ({'pp' if self.shown_unit == '%' else self.shown_unit})"
+        return f"drop from {self.reference} ({'pp' if self.shown_unit == '%' else self.shown_unit})"
 
     def shown(self, value) -> float | None:
         """A value in the unit the column shows (a fraction as a percentage)."""
@@ -176,10 +181,11 @@ def setup_table(rows, key: str, title: str) -> Table:
     lat = latency_scale(rows["latency_median_us"].tolist() + rows["latency_p95_us"].tolist())
     energy = energy_scale(rows["energy_mj_per_inference"].tolist())
     size = size_scale(rows["size_bytes"].tolist())
-    quality = QualityColumn.of(rows["quality_kind"], rows["quality_unit"])
+    reference = rows["reference_level"].iloc[0] if len(rows) else "fp32"
+    quality = QualityColumn.of(rows["quality_kind"], rows["quality_unit"], reference)
     headers = [
-        "level", f"size ({size.unit})", "size vs fp32", quality.header, quality.drop_header,
-        f"median latency ({lat.unit})", f"p5–p95 ({lat.unit})", f"95% CI ({lat.unit})", "speedup vs fp32",
+        "level", f"size ({size.unit})", f"size vs {reference}", quality.header, quality.drop_header,
+        f"median latency ({lat.unit})", f"p5–p95 ({lat.unit})", f"95% CI ({lat.unit})", f"speedup vs {reference}",
         "peak memory (MB)", f"energy ({energy.unit}/inference)", "energy method; validity",
         "delegated nodes", "status", "flags",
     ]  # fmt: skip

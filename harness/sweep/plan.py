@@ -25,6 +25,7 @@ def conversion_summary(document: dict, model_dir: str) -> dict:
         "conversion": f"{model_dir}/convert.json",
         "source_kind": model.get("source_kind"),
         "weights": model.get("weights"),
+        "reference_level": document.get("reference_level"),
         "source": model.get("source"),
         "licence": model.get("licence"),
         "task_accuracy_available": model.get("task_accuracy_available"),
