@@ -96,6 +96,14 @@ def test_a_tflite_input_has_as_is_and_the_quantizer_levels_and_other_levels_say_
     assert parse_level("as-is+int4-weight").name == "int4-weight"
 
 
+def test_a_zoo_model_that_exists_only_as_tflite_gets_the_quantizer_ladder_as_its_all():
+    zoo_tflite = Capabilities(is_tflite=True, keras_problem="measured as-is", has_calibration=True,
+                              has_training=False, tflite_ladder=True)  # fmt: skip
+    levels, notes = expand_levels(["all"], zoo_tflite)
+    assert levels == ["as-is", "int8-weight", "int4-weight", "int4-weight-b32", "w8a16", "int4-weight-mixed"]
+    assert notes == []
+
+
 def test_weight_changing_levels_need_a_keras_model():
     no_keras = Capabilities(is_tflite=False, keras_problem="no Keras metadata", has_calibration=True, has_training=True)
     assert unsupported_reason(parse_level("pruned-50"), no_keras) == "no Keras metadata"
