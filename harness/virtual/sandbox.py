@@ -131,6 +131,11 @@ class DeviceLayout:
         return self.runtime_dir / "published"
 
     @property
+    def replay_dir(self) -> Path:
+        """Files a replayed capture puts in the device (its /proc/cpuinfo)."""
+        return self.runtime_dir / "replay"
+
+    @property
     def sandbox_log(self) -> Path:
         return self.runtime_dir / "sandbox.log"
 
@@ -147,18 +152,24 @@ def prepare_data(layout: DeviceLayout) -> None:
             path.chmod(mode)
 
 
-def build_system(layout: DeviceLayout, tools: HostTools, build_prop_text: str) -> None:
-    """Generate /system (recreated at every start, so it always matches this squeezebench)."""
+def build_system(layout: DeviceLayout, tools: HostTools, build_prop_text: str,
+                 commands: dict[str, str] | None = None) -> None:
+    """Generate /system (recreated at every start, so it always matches this squeezebench).
+    `commands`: scripts that replace commands of the same name (a replayed phone's `uname`,
+    `toybox`); toybox's applets then run the host's toybox directly."""
+    commands = commands or {}
     if layout.runtime_dir.exists():
         shutil.rmtree(layout.runtime_dir)
     bin_dir = layout.system_dir / "bin"
     bin_dir.mkdir(parents=True)
     layout.socket_dir.mkdir(parents=True)
     (bin_dir / "sh").symlink_to(tools.mksh)
-    (bin_dir / "toybox").symlink_to(tools.toybox)
+    applet_target = tools.toybox if "toybox" in commands else "toybox"
+    if "toybox" not in commands:
+        (bin_dir / "toybox").symlink_to(tools.toybox)
     for applet in tools.toybox_applets:
-        if applet not in STAND_INS and applet not in ("sh", "toybox"):
-            (bin_dir / applet).symlink_to("toybox")
+        if applet not in STAND_INS and applet not in ("sh", "toybox") and applet not in commands:
+            (bin_dir / applet).symlink_to(applet_target)
     (layout.published_dir / "properties").mkdir(parents=True)
     for name in STAND_INS:
         fast = _FAST_STAND_INS.get(name)
@@ -169,6 +180,8 @@ def build_system(layout: DeviceLayout, tools: HostTools, build_prop_text: str) -
             _write_executable(bin_dir / name, fast.replace("PUBLISHED", PUBLISHED_DIR).replace("PYTHON_STAND_IN", python))
     # A wrapper, not a symlink: the venv is found from the path Python is started by.
     _write_executable(bin_dir / "python3", f'#!/system/bin/sh\nexec {shlex.quote(sys.executable)} "$@"\n')
+    for name, script in commands.items():
+        _write_executable(bin_dir / name, script)
     (layout.system_dir / "build.prop").write_text(build_prop_text)
     _build_etc(layout.system_dir / "etc")
 
@@ -210,7 +223,7 @@ exec PYTHON_STAND_IN "$@"
 
 def publishable_property(name: str) -> bool:
     """Names that make a file of their own (the fast getprop leaves the others to Python)."""
-    return not name.startswith(".")
+    return not name.startswith(".") and "/" not in name and name.isprintable()
 
 
 def publish(layout: DeviceLayout, relative: str, text: str) -> None:
@@ -266,7 +279,10 @@ def shell_environment(device_name: str) -> dict[str, str]:
     }
 
 
-def bwrap_command(layout: DeviceLayout, tools: HostTools, control_fd: int, info_fd: int) -> list[str]:
+def bwrap_command(layout: DeviceLayout, tools: HostTools, control_fd: int, info_fd: int,
+                  file_binds: tuple[tuple[Path, str], ...] = ()) -> list[str]:
+    """`file_binds`: (host file, device path) bound read-only over what the sandbox has there
+    (a replayed phone's /proc/cpuinfo)."""
     args = [
         tools.bwrap,
         "--unshare-user", "--uid", str(SHELL_UID), "--gid", str(SHELL_UID),
@@ -305,6 +321,10 @@ def bwrap_command(layout: DeviceLayout, tools: HostTools, control_fd: int, info_
         "--ro-bind", str(layout.socket_dir), "/dev/socket",
         "--ro-bind", str(layout.published_dir), PUBLISHED_DIR,
         "--ro-bind", str(layout.sysfs_dir), "/sys",
+    ]
+    for host_file, device_path in file_binds:
+        args += ["--ro-bind", str(host_file), device_path]
+    args += [
         # Everything bwrap created on its own root (mount points, symlinks) and in /dev stays
         # read-only, as on a phone; /dev/shm is a mount of its own and stays writable.
         "--remount-ro", "/",
@@ -350,9 +370,10 @@ class SandboxLost(Exception):
 
 class Sandbox:
     def __init__(self, layout: DeviceLayout, tools: HostTools, env: dict[str, str],
-                 storage_limit_bytes: int | None):
+                 storage_limit_bytes: int | None, file_binds: tuple[tuple[Path, str], ...] = ()):
         self._layout = layout
         self._tools = tools
+        self._file_binds = file_binds
         self._config = {"env": env, "storage_limit_bytes": storage_limit_bytes}
         self._process: subprocess.Popen | None = None
         self._control: socket.socket | None = None
@@ -371,7 +392,7 @@ class Sandbox:
         """Start bwrap with the spawner as PID 1 and wait until it reports ready."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         info_read, info_write = os.pipe()
-        command = bwrap_command(self._layout, self._tools, theirs.fileno(), info_write)
+        command = bwrap_command(self._layout, self._tools, theirs.fileno(), info_write, self._file_binds)
         with open(self._layout.sandbox_log, "ab") as log:
             self._process = subprocess.Popen(
                 command, pass_fds=(theirs.fileno(), info_write), stdin=subprocess.DEVNULL,

@@ -210,7 +210,7 @@ class ThermalService:
         temperatures = self._temperature_lines(reading)
         listeners = "\tcallbacks: 0\n\tkilled: false\n\tbroadcasts count: -1\n"
         nan7 = ", ".join(["NaN"] * 7)
-        hot = ", ".join(["NaN"] + [_java_float(t) for t in self._thresholds])
+        hot = ", ".join(["NaN"] + [java_float(t) for t in self._thresholds])
         return (
             f"IsStatusOverride: {'true' if self.override_status is not None else 'false'}\n"
             f"ThermalEventListeners:\n{listeners}ThermalStatusListeners:\n{listeners}"
@@ -231,12 +231,12 @@ class ThermalService:
             (reading.skin_temp_c, self.TYPE_SKIN, "skin", reading.thermal_status),
         ]
         return "".join(
-            f"\tTemperature{{mValue={_java_float(value)}, mType={kind}, mName={name}, mStatus={status}}}\n"
+            f"\tTemperature{{mValue={java_float(value)}, mType={kind}, mName={name}, mStatus={status}}}\n"
             for value, kind, name, status in sensors
         )
 
 
-def _java_float(value: float) -> str:
+def java_float(value: float) -> str:
     if math.isnan(value):
         return "NaN"
     return repr(round(value, 3))
@@ -244,14 +244,16 @@ def _java_float(value: float) -> str:
 
 class SystemServer:
     def __init__(self, profile: VirtualProfile, props: PropertyStore, power: PowerModel,
-                 state_file: Path, proc_dir: Callable[[], Path]):
+                 state_file: Path, proc_dir: Callable[[], Path], replay=None):
+        """`replay`: a harness.virtual.replay.Replay when the device answers as a captured phone."""
         self._profile = profile
         self._props = props
         self._power = power
         self._state_file = state_file
         self._proc_dir = proc_dir
-        self.battery = BatteryService(profile, power)
-        self.thermal = ThermalService(profile, power)
+        self._replay = replay
+        self.battery = replay.battery_service(power) if replay else BatteryService(profile, power)
+        self.thermal = replay.thermal_service(power) if replay else ThermalService(profile, power)
         self.log = LogBuffer()
         self._fixed_performance = False
         persisted = _read_state(state_file)
@@ -355,6 +357,9 @@ class SystemServer:
         if args[0] == "-l":
             return Result(stdout="Currently running services:\n" + "".join(f"  {s}\n" for s in SERVICES))
         service, rest = args[0], args[1:]
+        refusal = self._replay.dumpsys_refusal(service) if self._replay else None
+        if refusal is not None:
+            return Result(stdout=refusal[0], stderr=refusal[1])
         if service not in SERVICES:
             return Result(stderr=f"Can't find service: {service}\n")
         return self._dump_service(service, rest, request)
@@ -418,6 +423,9 @@ class SystemServer:
 
     def _power_dump(self) -> str:
         reading = self._power.last
+        captured = self._replay.power_dump(reading) if self._replay else None
+        if captured is not None:
+            return captured
         return (
             "POWER MANAGER (dumpsys power)\n\nPower Manager State:\n"
             f"  mIsPowered={'true' if reading.usb_online else 'false'}\n"
