@@ -69,6 +69,15 @@ class CapturedSysfs:
     def external_supplies_captured(self) -> bool:
         return any(p.startswith(POWER_SUPPLY_DIR + "/") and not p.startswith(BATTERY_NODES + "/") for p in self.files)
 
+    def is_blocked(self, path: str) -> bool:
+        """Unreadable, or absent itself or with a directory above it."""
+        for candidate in {path, self.resolve(path)}:
+            if candidate in self.unreadable:
+                return True
+            if any(candidate == m or candidate.startswith(m + "/") for m in self.missing):
+                return True
+        return False
+
     def resolve(self, path: str) -> str:
         """A device path with captured symlinks followed (cpu4/cpufreq/x -> cpufreq/policy4/x)."""
         for link, target in self.links.items():
@@ -172,9 +181,8 @@ class ReplayedSysfsPublisher(SysfsPublisher):
 
     def values(self, reading: PowerReading) -> dict[str, str]:
         # Never a node the capture shows unreadable or absent (writing would make it readable).
-        blocked = self._captured.unreadable | self._captured.missing
         return {relative: text for relative, text in super().values(reading).items()
-                if f"/sys/{relative}" not in blocked and self._captured.resolve(f"/sys/{relative}") not in blocked}
+                if not self._captured.is_blocked(f"/sys/{relative}")}
 
     def battery_values(self, reading: PowerReading) -> dict[str, str]:
         values = {}
