@@ -11,6 +11,7 @@ import pytest
 
 from harness.device.capture import Capture
 from harness.device.connection import Device
+from harness.device.passport import read_passport
 from harness.device.profiles import load_virtual_profile
 from harness.virtual.power import PowerModel
 from harness.virtual.replay import Replay
@@ -211,3 +212,37 @@ def test_a_capture_that_is_none_is_refused_in_one_line(tmp_path, adb_server):
     for target, problem in ((tmp_path / "absent", "is not a directory"), (tmp_path / "empty", "holds no capture")):
         done = run_cli("virtual", "start", "--capture", target, "--adb-server", str(adb_server))
         one_line_error(done.returncode, done.stderr, 5, problem)
+
+
+def test_raw_bytes_that_are_no_utf8_pass_through_and_are_captured_as_they_are(adb_server, tmp_path):
+    capture = tmp_path / "cap"
+    cpufreq = capture / "sys" / "devices" / "system" / "cpu" / "cpu0" / "cpufreq"
+    cpufreq.mkdir(parents=True)
+    (cpufreq / "scaling_governor").write_bytes(b"sched\xffutil\n")
+    battery = capture / "sys" / "class" / "power_supply" / "battery"
+    battery.mkdir(parents=True)
+    (battery / "technology").write_bytes(b"Li-\xb0ion\n")
+    with replayed_device(adb_server, capture) as (started, device):
+        passport = read_passport(device)  # no failure: replacement characters
+        assert passport.governors["cpu0"] == "sched\ufffdutil"
+        done = run_cli("capture", tmp_path / "again", "--device", started.serial, "--adb-server", str(adb_server))
+        assert done.returncode == 0, done.stderr
+    again = tmp_path / "again" / "sys"
+    assert (again / "class" / "power_supply" / "battery" / "technology").read_bytes() == b"Li-\xb0ion\n"
+    assert (again / "devices" / "system" / "cpu" / "cpu0" / "cpufreq" / "scaling_governor").read_bytes() == \
+        b"sched\xffutil\n"
+
+
+def test_capture_combines_with_profile_and_port(adb_server, unused_port):
+    port = unused_port()
+    done = run_cli("virtual", "start", "--capture", CORPUS / "honor-bkl-l09-android8.0.0", "--profile",
+                   "virtual-midrange", "--port", str(port), "--adb-server", str(adb_server))
+    assert done.returncode == 0, done.stderr
+    try:
+        assert done.stdout.startswith(f"127.0.0.1:{port}\tvirtual-midrange\tdevice")
+        assert "answers as" in done.stdout and "honor-bkl-l09-android8.0.0" in done.stdout
+        device = Device(adb_server, f"127.0.0.1:{port}")
+        assert device.shell(["getprop", "ro.squeezebench.profile"]).stdout == "virtual-midrange\n"
+        assert device.shell(["getprop", "ro.product.model"]).stdout == "BKL-L09\n"
+    finally:
+        run_cli("virtual", "stop", "--delete", f"127.0.0.1:{port}")
