@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.cli.common import add_adb_server_option, add_output_options, print_json, say
-from harness.errors import ExitCode, UsageError
+from harness.cli.common import add_adb_server_option, add_output_options, print_json, say, the_one_device
+from harness.errors import ExitCode
 
 HELP = "record what a device answers (getprop, dumpsys, /sys, ...) into a directory, for bug reports and replays"
 DESCRIPTION = (
@@ -26,18 +26,11 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
-    from harness.device import adb, discovery
     from harness.device.capture import record
     from harness.device.connection import Device
 
-    server = adb.AdbServerAddress.from_environment(args.adb_server)
-    adb.ensure_server(server)
-    refs = discovery.select_devices([server], [args.device] if args.device else None)
-    if not refs:
-        raise UsageError("no device connected", "plug in a phone, or start one with 'squeezebench virtual start'")
-    if len(refs) > 1:
-        raise UsageError(f"{len(refs)} devices connected ({', '.join(r.key for r in refs)})", "pick one with --device SERIAL")
-    report = record(Device(server, refs[0].serial), args.directory)
+    server, serial = the_one_device(args.adb_server, args.device)
+    report = record(Device(server, serial), args.directory)
     if args.json:
         print_json(report.to_dict())
     say(args, describe(report))

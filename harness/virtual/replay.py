@@ -35,7 +35,7 @@ from harness.virtual.power import (
 )
 from harness.virtual.protocol import FEATURES
 from harness.virtual.replay_dumps import ReplayedBatteryService, ReplayedThermalService, render_power
-from harness.virtual.replay_sysfs import CapturedSysfs
+from harness.virtual.replay_sysfs import BATTERY_NODES, CapturedSysfs, node_integer
 from harness.virtual.sandbox import HostTools
 from harness.virtual.system_server import BatteryService, ThermalService
 
@@ -46,7 +46,6 @@ _SYSFS_STATUS = {"charging": STATUS_CHARGING, "discharging": STATUS_DISCHARGING,
                  "not charging": STATUS_NOT_CHARGING, "full": STATUS_FULL}
 # The architectures `uname -m` gives on Android devices: the machine field of `uname -a`.
 _MACHINES = re.compile(r"^(aarch64|armv\d+\w*|arm64|x86_64|i[3-6]86|mips\w*|riscv\d+)$")
-BATTERY_NODES = "/sys/class/power_supply/battery"
 
 
 @dataclass(frozen=True)
@@ -65,7 +64,7 @@ class CapturedBattery:
             if parsed["source"] is not None and not parsed["updates_stopped"]:
                 return cls(parsed["level_pct"], _STATUS_BY_CODE.get(parsed["status_code"]), bool(parsed["plugged"]))
         files = capture.sys_files()
-        level = _number(files.get(f"{BATTERY_NODES}/capacity"))
+        level = node_integer(files.get(f"{BATTERY_NODES}/capacity"))
         status = _SYSFS_STATUS.get((files.get(f"{BATTERY_NODES}/status") or b"").decode("ascii", "replace").strip().lower())
         online = [value for path, value in files.items()
                   if path.startswith("/sys/class/power_supply/") and path.endswith("/online")
@@ -214,13 +213,6 @@ class Replay:
                     "due to missing android.permission.DUMP permission") + "\n", ""
         if self.capture.is_missing(command):
             return "", (said or f"Can't find service: {service}") + "\n"
-        return None
-
-
-def _number(raw: bytes | None) -> float | None:
-    try:
-        return float(raw.decode("ascii").strip()) if raw is not None else None
-    except (UnicodeDecodeError, ValueError):
         return None
 
 

@@ -98,7 +98,7 @@ class CapturedSysfs:
         cpufreq = self.resolve(f"{CPU_DIR}/cpu{index}/cpufreq")
 
         def khz(name: str, default: int) -> int:
-            value = _integer(self.files.get(f"{cpufreq}/{name}"))
+            value = node_integer(self.files.get(f"{cpufreq}/{name}"))
             return value if value and value > 0 else default
 
         max_khz = khz("cpuinfo_max_freq", khz("scaling_max_freq", fallback.max_freq_khz))
@@ -151,7 +151,7 @@ class CapturedSysfs:
         if name not in _CONTINUED:
             return simulated_text
         start, now = _CONTINUED[name](self._replay.start), _CONTINUED[name](reading)
-        captured_number = _integer(captured)
+        captured_number = node_integer(captured)
         if captured is not None and captured_number is None:
             return None  # not a number: left as captured
         if name.startswith("current"):
@@ -162,7 +162,7 @@ class CapturedSysfs:
     def zone_value(self, path: str, reading: PowerReading) -> str | None:
         zone = path[: -len("/temp")]
         zone_type = (self.files.get(f"{zone}/type") or b"").decode("utf-8", "replace").strip()
-        captured = _integer(self.files.get(path))
+        captured = node_integer(self.files.get(path))
         if captured is None or NOT_TEMPERATURE_NAMES.match(zone_type):
             return None
         start, now = self._replay.start, reading
@@ -211,7 +211,8 @@ class ReplayedSysfsPublisher(SysfsPublisher):
         return values
 
 
-def _integer(raw: bytes | None) -> int | None:
+def nodenode_integer(raw: bytes | None) -> int | None:
+    """A node's value as a whole number, None when it holds none (or is absent)."""
     try:
         return int(raw.decode("ascii").strip()) if raw is not None else None
     except (UnicodeDecodeError, ValueError):
