@@ -325,16 +325,24 @@ read_battery_temp() {
 #
 # The main shell defers TERM, HUP and INT: a trap only notes the signal (which also cuts a `wait`
 # short), and `checkpoint` acts on it between phases, so result.txt never gets half a phase twice.
+# A signal that comes just before a `wait` cannot cut it short, so the trap also ends what is
+# waited for: the current nap, or the runner (through the killer, see wait_for_runner).
 
 defer_signals() {
 	PENDING=
-	trap 'PENDING=TERM' TERM
-	trap 'PENDING=HUP' HUP
-	trap 'PENDING=INT' INT
+	trap 'note_signal TERM' TERM
+	trap 'note_signal HUP' HUP
+	trap 'note_signal INT' INT
 	# When the adb connection goes (host killed, cable out), adbd hangs up the agent and closes
 	# its stdout and stderr at once: a write to them must fail, not kill the agent by SIGPIPE
 	# before it has stopped its runner, sampler and watchdog and written what it measured.
 	trap '' PIPE
+}
+
+note_signal() {
+	PENDING=$1
+	stop_nap
+	[ -z "$WAITING_FOR_RUNNER" ] || start_killer
 }
 
 checkpoint() {
@@ -351,8 +359,11 @@ nap() {
 		nap_s=$(((uint + 99) / 100))
 	fi
 	sleep "$nap_s" &
-	NAP_PID=$!
-	wait "$NAP_PID"
+	nap_pid=$!
+	NAP_PID=$nap_pid
+	# A signal noted before NAP_PID was set could not end this sleep from its trap.
+	[ -z "$PENDING" ] || stop_nap
+	wait "$nap_pid"
 	stop_nap
 }
 
@@ -361,9 +372,10 @@ stop_nap() {
 	NAP_PID=
 }
 
-# For background subshells: TERM or HUP stops their nap and ends them.
+# For background subshells: TERM or HUP stops their nap and ends them. A signal the main shell
+# had noted when it started them is not theirs (the killer's grace period must not be cut short).
 exit_on_term() {
-	NAP_PID=
+	NAP_PID= PENDING= WAITING_FOR_RUNNER=
 	trap 'stop_nap; exit 0' TERM HUP
 }
 
@@ -442,6 +454,13 @@ watchdog() {
 killer() {
 	exit_on_term
 	terminate_runner
+}
+
+# Starts the killer once per runner.
+start_killer() {
+	[ -z "$KILLER_PID" ] || return 0
+	killer 2>/dev/null &
+	KILLER_PID=$!
 }
 
 # ---------------------------------------------------------------- phases
@@ -619,29 +638,24 @@ run_runner() {
 }
 
 # Sets rr_code to the runner's exit code as the shell reports it (128+N for signal N). A signal
-# to the agent cuts the wait short: the runner is then terminated and waited for.
+# to the agent starts the killer (TERM, KILL after a grace period), from its trap or, if it came
+# before, here: so the runner ends whenever the signal came, even just before the `wait`.
 wait_for_runner() {
 	rr_code=
-	if [ -z "$PENDING" ]; then # a signal that came before the wait cannot cut it short
+	KILLER_PID=
+	WAITING_FOR_RUNNER=yes
+	[ -z "$PENDING" ] || start_killer
+	while :; do
 		wait "$RUNNER_PID"
 		rr_code=$?
-		[ -n "$PENDING" ] || return 0
-	fi
-	INTERRUPTED=$PENDING
-	# Still there (running, or exited but not yet reaped): the wait was cut short by the signal.
-	if kill -s 0 "$RUNNER_PID" 2>/dev/null; then
-		killer 2>/dev/null &
-		wr_killer=$!
-		while :; do
-			PENDING=
-			wait "$RUNNER_PID"
-			rr_code=$?
-			[ -n "$PENDING" ] && [ "$rr_code" -gt 128 ] || break
-		done
-		stop_background "$wr_killer"
+		# 128+N with the runner still there: the trap cut the wait short; wait for the killer's work.
+		[ -n "$KILLER_PID" ] && [ "$rr_code" -gt 128 ] && kill -s 0 "$RUNNER_PID" 2>/dev/null || break
+	done
+	WAITING_FOR_RUNNER=
+	if [ -n "$KILLER_PID" ]; then
+		stop_background "$KILLER_PID"
 		RUNNER_KILLED_BY_AGENT=1
 	fi
-	PENDING=$INTERRUPTED
 }
 
 record_runner_end() {
@@ -698,7 +712,7 @@ main() {
 	for tool in kill sleep mkdir rm printf sed grep; do
 		have "$tool" || fatal "'$tool' is missing: the agent needs it from the shell or toybox"
 	done
-	NAP_PID= RUNNER_PID= SAMPLER_PID= INTERRUPTED= RUNNER_KILLED_BY_AGENT= RAILS_FILES= rr_status=
+	NAP_PID= RUNNER_PID= SAMPLER_PID= KILLER_PID= WAITING_FOR_RUNNER= INTERRUPTED= RUNNER_KILLED_BY_AGENT= RAILS_FILES= rr_status=
 	defer_signals
 	prepare_output_directory
 	choose_sleep

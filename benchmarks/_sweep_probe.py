@@ -68,8 +68,9 @@ def wrap_context(owner, name: str, category: str) -> None:
 
 
 def instrument() -> None:
-    from harness.bench import ondevice
+    from harness.bench import benchmark, session
     from harness.cli import run as run_cli
+    from harness.device import charging
     from harness.device import adb, discovery
     from harness.device.connection import Device
     from harness.sweep import engine
@@ -77,34 +78,34 @@ def instrument() -> None:
 
     wrap(adb, "ensure_server", "adb server check")
     wrap(discovery, "select_devices", "device discovery")
-    wrap(ondevice, "open_session", "passport + session")
+    wrap(engine, "open_session", "passport + session")
     wrap(engine, "_convert_models", "conversion (cache lookups)")
     wrap(engine, "_execute", "device queues")
     wrap_context(engine.DeviceWorker, "device_held", "device lock")
     wrap_context(engine.DeviceWorker, "host_cpu_held", "host-CPU lock")
-    wrap(ondevice.DeviceSession, "ensure_file", "push (incl. sha256 checks)")
-    wrap(ondevice, "reap_orphans", "reap orphans")
-    wrap(ondevice, "_suspend_charging", "suspend charging + settle")
-    wrap(ondevice, "_restore_charging", "restore charging")
-    wrap(ondevice, "_fill_measurements", "parse + statistics")
-    wrap(ondevice, "write_json_atomic", "write bench.json")
+    wrap(session.DeviceSession, "ensure_file", "push (incl. sha256 checks)")
+    wrap(benchmark, "reap_orphans", "reap orphans")
+    wrap(charging, "suspend_charging", "suspend charging + settle")
+    wrap(charging, "restore_charging", "restore charging")
+    wrap(benchmark, "_measured", "parse + statistics")
+    wrap(benchmark, "write_json_atomic", "write bench.json")
     wrap(Device, "pull_dir", "pull cell dir")
     wrap(Device, "shell_script", "other adb shell round trips")
     wrap(run_store.RunStore, "_save_locked", "run.json rewrites")
     wrap(run_cli, "write_run_report", "report (tables, plots, HTML)")
-    _wrap_agent(ondevice)
+    _wrap_agent(Device)
 
 
-def _wrap_agent(ondevice) -> None:
-    """The agent's shell call is a Device.shell inside _run_agent_and_collect: time it by argv."""
-    original = ondevice.Device.shell
+def _wrap_agent(Device) -> None:
+    """The agent's shell call is a Device.shell inside _run_and_measure: time it by argv."""
+    original = Device.shell
 
     def shell(self, argv, **kwargs):
         if argv and argv[0] == "sh" and str(argv[1]).endswith("/agent.sh"):
             return timed("agent (on-device, see agent phases)", original)(self, argv, **kwargs)
         return original(self, argv, **kwargs)
 
-    ondevice.Device.shell = shell
+    Device.shell = shell
 
 
 def main() -> int:

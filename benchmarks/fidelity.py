@@ -77,7 +77,8 @@ def pipeline_median_us(world, serial: str, path, threads: int, runs: int, out_di
 
 def runner_on_host_median_us(world, path, threads: int, runs: int, out_dir) -> float:
     """The same runner file and flags as on the device, minus the device."""
-    from harness.bench.ondevice import BenchSettings, read_latency_samples
+    from harness.bench.settings import BenchSettings
+    from harness.store.cell_files import parse_latency_samples
     from harness.bundled_runner import RUNNER_PATH
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -85,7 +86,7 @@ def runner_on_host_median_us(world, path, threads: int, runs: int, out_dir) -> f
     flags = BenchSettings(threads=threads, runs=runs).runner_flags()
     argv = [sys.executable, str(RUNNER_PATH), f"--graph={path}", *flags, f"--squeezebench_latencies_file={latencies}"]
     support.timed_process(argv, world.env).check("runner on the host")
-    return statistics.median(read_latency_samples(latencies))
+    return statistics.median(parse_latency_samples(latencies.read_text()))
 
 
 def measure_model(world, serial: str, name: str, path, args) -> dict:

@@ -37,7 +37,7 @@ REMOTE_DIR = "/data/local/tmp/squeezebench-transfer-benchmark"
 
 class Pushes:
     def __init__(self, world, serial: str, local: Path):
-        from harness.bench.ondevice import DeviceSession
+        from harness.bench.session import DeviceSession
         from harness.device.adb import adb_binary
         from harness.device.connection import DIGEST_NOTE_SUFFIX, Device
         from harness.digests import sha256_file

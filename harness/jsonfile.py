@@ -1,9 +1,6 @@
-"""JSON documents on disk: written atomically, read strictly, versioned with migrations.
-
-Every document squeezebench writes has a `kind` and an integer `schema_version`. A reader names
-the kind it expects, the newest version it understands, and one `update_to_N` function per older
-version (asv's habit); it refuses documents newer than it understands instead of guessing.
-"""
+"""JSON documents on disk: written atomically (readers see the old file or the new one, never
+half of one) and read strictly (no NaN, a one-line error for a missing or corrupt file). Their
+kinds, versions and migrations are in harness/schemas.py."""
 
 from __future__ import annotations
 
@@ -12,14 +9,11 @@ import math
 import os
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from harness.errors import ResultsError
-
-Migration = Callable[[dict], dict]
-
 
 def _umask() -> int:
     # The umask can only be read by setting it: done once, at import, before any writer thread.
@@ -102,33 +96,3 @@ def read_json(path: Path) -> Any:
 
 def _refuse_constant(name: str) -> None:
     raise ValueError(f"non-standard JSON constant {name}")
-
-
-def load_versioned(
-    path: Path,
-    *,
-    kind: str,
-    current_version: int,
-    migrations: Mapping[int, Migration],
-) -> dict:
-    """Read a document of `kind`, upgrading it to `current_version` in memory.
-
-    `migrations[n]` turns a version n-1 document into a version n document.
-    """
-    document = read_json(path)
-    if not isinstance(document, dict) or document.get("kind") != kind:
-        raise ResultsError(f"{path}: not a {kind} document", "point squeezebench at a file it wrote")
-    version = document.get("schema_version")
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise ResultsError(f"{path}: schema_version missing or not a positive integer")
-    if version > current_version:
-        raise ResultsError(
-            f"{path}: schema_version {version} is newer than this squeezebench understands "
-            f"({current_version})",
-            "upgrade squeezebench to read it",
-        )
-    while version < current_version:
-        version += 1
-        document = migrations[version](document)
-        document["schema_version"] = version
-    return document

@@ -3,17 +3,23 @@ the whole session runs with a temporary HOME and a private adb server port."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-from tests.support.cli import VENV_BIN, run_cli
+from tests.support.adb_servers import start_adb_server
+from tests.support.cli import VENV_BIN
+from tests.support.devices import virtual_devices_on
+
+# What this session sets for itself and every process it starts: a test that changes one of these
+# would change them for everything after it (see `session_environment_kept`).
+SESSION_VARIABLES = ("HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME", "SQUEEZEBENCH_STATE", "SQUEEZEBENCH_CACHE",
+                     "ANDROID_ADB_SERVER_PORT", "ADB_SERVER_SOCKET", "ANDROID_ADB_SERVER_HOST", "PATH")
 
 
 def free_port() -> int:
@@ -44,6 +50,17 @@ def pytest_configure(config):
     os.environ["PATH"] = f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"
 
 
+@pytest.fixture(autouse=True)
+def session_environment_kept():
+    """Fails the test that changed the session's environment in this process (monkeypatch's
+    changes are undone before this runs)."""
+    before = {name: os.environ.get(name) for name in SESSION_VARIABLES}
+    yield
+    after = {name: os.environ.get(name) for name in SESSION_VARIABLES}
+    changed = {name: (before[name], after[name]) for name in SESSION_VARIABLES if before[name] != after[name]}
+    assert not changed, f"the test changed the session's environment for every later test: {changed}"
+
+
 @pytest.fixture(scope="session")
 def unused_port():
     """unused_port() -> a TCP port free on loopback right now."""
@@ -62,7 +79,7 @@ def adb_server():
 
     address = adb.AdbServerAddress("127.0.0.1", int(os.environ["ANDROID_ADB_SERVER_PORT"]))
     assert address.port != adb.DEFAULT_PORT
-    adb.ensure_server(address)
+    start_adb_server(address)
     yield address
     adb.kill_server(address)
 
@@ -89,25 +106,21 @@ def tiny_tflite(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def virtual_devices(adb_server):
-    """Start virtual devices on the session's adb server: virtual_devices(count, profile, **options).
-    Every device started is stopped and deleted at the end of the session."""
-    from harness.virtual import fleet
+    """virtual_devices(count=1, profile="virtual-default", adb_server=<the session's>, **options):
+    virtual devices started for the test, stopped and deleted after it whatever the test did to them
+    (see `module_device` for one that several tests share)."""
 
-    started = []
+    def start(count: int = 1, profile: str = "virtual-default", *, adb_server=adb_server, **options):
+        return started.enter_context(virtual_devices_on(adb_server, count, profile, **options))
 
-    def start(count: int = 1, profile: str = "virtual-default", **options):
-        devices = fleet.start(count, profile, adb_server=adb_server, **options)
-        started.extend(devices)
-        return devices
-
-    yield start
-    for device in started:
-        fleet.stop(device, delete=True)
+    with contextlib.ExitStack() as started:
+        yield start
 
 
-@pytest.fixture(scope="session")
-def cli():
-    """cli(*args, timeout_s=600, check=False, cwd=None): the real console script, as users run it."""
-    return run_cli
+@pytest.fixture(scope="module")
+def module_device(adb_server):
+    """One virtual device (default profile) shared by the tests of a module, deleted after them."""
+    with virtual_devices_on(adb_server) as [device]:
+        yield device

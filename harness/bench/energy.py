@@ -44,6 +44,7 @@ from harness.bench.agent_result import (
     EnergySample,
     parse_energy_samples,
 )
+from harness.store.records import Energy
 
 METHOD_RAILS = "power-rails"
 METHOD_GAUGE = "battery-gauge"
@@ -74,39 +75,6 @@ MILLIVOLT_HINT_MAX = 100_000
 # After normalisation the run should discharge the battery; more samples than this share flowing
 # the other way mean a charger is holding the battery up (e.g. plugged in at a charge limit).
 MAX_INFLOW_SAMPLE_SHARE = 0.10
-
-
-@dataclass(frozen=True)
-class Energy:
-    method: str | None  # power-rails | battery-gauge | simulated; None when nothing was measured
-    source: str | None  # what the numbers come from (power-rails | battery-gauge), also when simulated
-    validity: str  # "valid" or "invalid: ..."
-    reason: str | None  # why, in a sentence, whenever validity is not "valid"
-    energy_per_inference_j: float | None  # net of the idle baseline
-    idle_power_mw: float | None  # the baseline
-    gross_power_mw: float | None  # average over the run window
-    net_power_mw: float | None  # gross - idle
-    run_duration_s: float | None
-    idle_duration_s: float | None
-    n_inferences: int
-    window: str  # the span the energy covers and is divided over
-    idle_samples: int  # gauge samples, or rail dumps
-    run_samples: int
-    sample_interval_ms: float | None  # median spacing of the gauge samples actually taken
-    normalisation: tuple[str, ...] = ()  # what was done to the raw values ("current sign flipped", ...)
-    notes: tuple[str, ...] = ()  # anything else worth knowing (fallbacks, dropped samples)
-    rails: tuple[str, ...] = ()  # rail channels summed
-    idle_source: str = IDLE_SOURCE_OWN  # where the baseline was measured: "this cell" or "cell <id>"
-    idle_age_s: float | None = None  # a borrowed baseline's age at this run's start (device clock)
-
-    @property
-    def energy_per_inference_mj(self) -> float | None:
-        return None if self.energy_per_inference_j is None else self.energy_per_inference_j * 1000
-
-    def to_dict(self) -> dict[str, Any]:
-        document = asdict(self)
-        document["energy_per_inference_mj"] = self.energy_per_inference_mj
-        return document
 
 
 # With rails the window runs from the dump just before the runner to the dump just after it: the

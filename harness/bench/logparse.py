@@ -77,6 +77,8 @@ from types import MappingProxyType
 from typing import Any
 
 from harness.bench.op_profile import NUMBER, OpProfile, ProfileReader
+from harness.bench.delegation_log import DelegationLines
+from harness.store.records import Delegation, MemoryMB, RunStats
 
 RUNNER_VERSION_RE = re.compile(r"\bsqueezebench-litert-runner \S+ \(LiteRT [^)]*\)")
 
@@ -123,29 +125,6 @@ _MEMORY_PEAK = re.compile(
     rf"^Overall peak memory footprint \(MB\) via periodic monitoring: (?P<peak>{NUMBER})$"
 )
 
-# Every form the interpreter has printed: with and without "out of M" (older builds), without
-# the partitions clause (LiteRT accelerators), with or without the subgraph (newer releases).
-_REPLACING = re.compile(
-    r"^Replacing (?P<nodes>\d+)(?: out of (?P<total>\d+))? node\(s\) with delegate \((?P<kernel>[^)]+)\) "
-    r"node(?:, yielding (?P<partitions>\d+) partitions?)?"
-    r"(?: for (?:subgraph (?P<subgraph>\d+)|(?P<whole>the whole graph)))?\.?$"
-)
-_EXPLICIT_FULL = re.compile(
-    r"^Explicitly applied (?P<name>.+?) delegate, and the model graph will be completely executed"
-)
-_EXPLICIT_PARTIAL = re.compile(
-    r"^Explicitly applied (?P<name>.+?) delegate, and the model graph will be partially executed "
-    r"by the delegate w/ (?P<kernels>\d+) delegate kernels"
-)
-_EXPLICIT_NONE = re.compile(
-    r"^Though (?P<name>.+?) delegate is explicitly applied, the model graph will not be executed"
-)
-_UNSUPPORTED = re.compile(r"^(?P<name>\S+) acceleration is unsupported on this platform")
-_APPLY_FAILED = re.compile(r"^Failed to apply (?P<name>.+?) delegate")
-_CREATED = re.compile(
-    r"^(?:Created TensorFlow Lite (?P<xnnpack>XNNPACK) delegate for CPU|"
-    r"Created TensorFlow Lite delegate for (?P<other>\w+)|(?P<provider>\w+) delegate created)\."
-)
 _SETTING = re.compile(r"^(?P<key>[^\[\]:]+?)\s*:\s*\[(?P<value>[^\]]*)\]$")
 
 # The bundled runner's line when it cannot profile operators (see its docstring).
@@ -156,16 +135,6 @@ _RUN_MARKERS = (
     re.compile(r"^Log parameter values verbosely:"),
 )
 
-_KERNEL_TO_DELEGATE = {
-    "TfLiteXNNPackDelegate": "XNNPACK",
-    "TfLiteGpuDelegate": "GPU",
-    "TfLiteGpuDelegateV2": "GPU",
-    "TfLiteNnapiDelegate": "NNAPI",
-    "TfLiteHexagonDelegate": "Hexagon",
-    "TfLiteCoreMlDelegate": "CoreML",
-    "TfLiteMetalDelegate": "GPU",
-}
-
 CUT_OUTPUT_ERROR = (
     "the output ends before the end of the measured run and shows no error: "
     "the runner crashed, hung or its output was cut off"
@@ -173,67 +142,6 @@ CUT_OUTPUT_ERROR = (
 
 
 # --- the result ----------------------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class RunStats:
-    """One benchmark phase, in µs; None where the log does not say."""
-
-    count: int | None = None
-    first: float | None = None
-    min: float | None = None
-    max: float | None = None
-    mean: float | None = None
-    std: float | None = None
-    median: float | None = None
-    p5: float | None = None
-    p95: float | None = None
-    curr: float | None = None
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-
-@dataclasses.dataclass(frozen=True)
-class MemoryMB:
-    init: float | None = None
-    overall: float | None = None
-    peak: float | None = None
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-
-@dataclasses.dataclass(frozen=True)
-class DelegateShare:
-    """What one delegate took. `outcome`: `full` / `partial` / `none` (the tool's "explicitly
-    applied" lines), `unsupported` (not available on the platform), `failed` (could not be
-    applied), or None when the log only shows its `Replacing ...` lines."""
-
-    nodes_delegated: int | None = None
-    nodes_total: int | None = None
-    partitions: int | None = None
-    fallback_to_cpu: bool | None = None
-    fully_delegated: bool | None = None
-    outcome: str | None = None
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-
-@dataclasses.dataclass(frozen=True)
-class Delegation:
-    delegate: str | None = None
-    nodes_delegated: int | None = None
-    nodes_total: int | None = None
-    partitions: int | None = None
-    fallback_to_cpu: bool | None = None
-    fully_delegated: bool | None = None
-    by_delegate: Mapping[str, DelegateShare] = dataclasses.field(default_factory=lambda: MappingProxyType({}))
-
-    def to_dict(self) -> dict:
-        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "by_delegate"}
-        return fields | {"by_delegate": {name: share.to_dict() for name, share in self.by_delegate.items()}}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -399,17 +307,6 @@ class _Phase:
 
 
 @dataclasses.dataclass
-class _DelegateSeen:
-    """What the log says about one delegate."""
-
-    # subgraph -> (nodes replaced, nodes of the subgraph or None, partitions or None)
-    replacing: dict[str, tuple[int, int | None, int | None]] = dataclasses.field(default_factory=dict)
-    outcome: str | None = None  # full | partial | none | unsupported | failed
-    kernels: int | None = None  # "w/ N delegate kernels"
-    created: bool = False
-
-
-@dataclasses.dataclass
 class _RunState:
     phases: list[_Phase] = dataclasses.field(default_factory=list)
     headless_stats: list[RunStats] = dataclasses.field(default_factory=list)
@@ -419,7 +316,7 @@ class _RunState:
     session_init_ms: float | None = None
     model_size_mb: float | None = None
     memory: dict[str, float | None] = dataclasses.field(default_factory=dict)
-    delegates: dict[str, _DelegateSeen] = dataclasses.field(default_factory=dict)  # by first mention
+    delegation: DelegationLines = dataclasses.field(default_factory=DelegationLines)
     profile: ProfileReader = dataclasses.field(default_factory=lambda: ProfileReader(_parse_stats))
     op_profile_unavailable: str | None = None
     settings: dict[str, str] = dataclasses.field(default_factory=dict)
@@ -454,49 +351,6 @@ def _handle_summary(state: _RunState, pairs: str, *, old_format: bool) -> None:
             state.summary["mean"] = value
 
 
-def _seen(state: _RunState, name: str) -> _DelegateSeen:
-    return state.delegates.setdefault(name, _DelegateSeen())
-
-
-def _optional_int(text: str | None) -> int | None:
-    return int(text) if text is not None else None
-
-
-def _handle_replacing(state: _RunState, match: re.Match) -> None:
-    seen = _seen(state, _KERNEL_TO_DELEGATE.get(match["kernel"], match["kernel"]))
-    # Builds that do not name the subgraph print one line per delegated subgraph: keep each.
-    subgraph = match["subgraph"] or ("0" if match["whole"] else f"line {len(seen.replacing) + 1}")
-    seen.replacing[subgraph] = (int(match["nodes"]), _optional_int(match["total"]),
-                                _optional_int(match["partitions"]))
-
-
-def _explicitly_applied(state: _RunState, name: str, outcome: str, kernels: int) -> None:
-    seen = _seen(state, name)
-    seen.outcome, seen.kernels = outcome, kernels
-
-
-def _handle_delegation(state: _RunState, message: str) -> bool:
-    if match := _REPLACING.match(message):
-        _handle_replacing(state, match)
-    elif match := _EXPLICIT_PARTIAL.match(message):
-        _explicitly_applied(state, match["name"], "partial", int(match["kernels"]))
-    elif match := _EXPLICIT_FULL.match(message):
-        _explicitly_applied(state, match["name"], "full", 1)
-    elif match := _EXPLICIT_NONE.match(message):
-        _explicitly_applied(state, match["name"], "none", 0)
-    elif match := _UNSUPPORTED.match(message):
-        seen = _seen(state, match["name"])
-        seen.outcome, seen.kernels = seen.outcome or "unsupported", 0
-    elif match := _APPLY_FAILED.match(message):
-        _seen(state, match["name"]).outcome = "failed"
-        return False  # also an error line
-    elif match := _CREATED.match(message):
-        _seen(state, match["xnnpack"] or match["other"] or match["provider"]).created = True
-    else:
-        return False
-    return True
-
-
 def _handle_line(state: _RunState, line: _Line) -> None:
     message = line.message
     if line.level in _ERROR_LEVELS or (line.level is None and _UNPREFIXED_ERROR.match(message)):
@@ -527,7 +381,7 @@ def _handle_line(state: _RunState, line: _Line) -> None:
         state.memory["init"], state.memory["overall"] = _number(match["init"]), _number(match["overall"])
     elif match := _MEMORY_PEAK.match(message):
         state.memory["peak"] = _number(match["peak"])
-    elif _handle_delegation(state, message):
+    elif state.delegation.feed(message):
         pass
     elif match := _SETTING.match(message):
         state.settings[match["key"].strip()] = match["value"]
@@ -559,49 +413,6 @@ def _with_summary_mean(stats: RunStats | None, mean: float | None) -> RunStats:
     return RunStats(mean=mean) if mean is not None else RunStats()
 
 
-def _sum_or_none(values: list[int | None]) -> int | None:
-    return sum(values) if values and None not in values else None
-
-
-def _share(seen: _DelegateSeen) -> DelegateShare:
-    counts = list(seen.replacing.values())
-    nodes = _sum_or_none([c[0] for c in counts])
-    total = _sum_or_none([c[1] for c in counts])
-    partitions = _sum_or_none([c[2] for c in counts]) if counts else seen.kernels
-    if seen.outcome in ("none", "unsupported"):
-        fallback, fully = True, False
-    elif seen.outcome in ("full", "partial"):
-        fallback, fully = False, seen.outcome == "full"
-    elif counts:
-        fallback, fully = False, (nodes == total if total is not None else None)
-    else:
-        fallback = fully = None
-    return DelegateShare(nodes, total, partitions, fallback, fully, seen.outcome)
-
-
-# Which delegate the top-level fields describe, most telling first: the one the tool says it
-# applied explicitly, one that failed to apply, one unsupported here, one that took nodes, one
-# that was created (so applied) though the log says nothing about its nodes.
-_MAIN_DELEGATE_RULES = (
-    lambda seen: seen.outcome in ("full", "partial", "none"),
-    lambda seen: seen.outcome == "failed",
-    lambda seen: seen.outcome == "unsupported",
-    lambda seen: bool(seen.replacing),
-    lambda seen: seen.created,
-)
-
-
-def _delegation(state: _RunState) -> Delegation:
-    by_delegate = MappingProxyType({name: _share(seen) for name, seen in state.delegates.items()})
-    for rule in _MAIN_DELEGATE_RULES:
-        main = next((name for name, seen in state.delegates.items() if rule(seen)), None)
-        if main is not None:
-            share = by_delegate[main]
-            return Delegation(main, share.nodes_delegated, share.nodes_total, share.partitions,
-                              share.fallback_to_cpu, share.fully_delegated, by_delegate)
-    return Delegation(by_delegate=by_delegate)
-
-
 def _parse_run(lines: Iterable[_Line], cut_line: str | None, runs_in_log: int) -> ParsedLog:
     state = _RunState()
     for line in lines:
@@ -628,7 +439,7 @@ def _parse_run(lines: Iterable[_Line], cut_line: str | None, runs_in_log: int) -
         first_inference_us=first_us,
         memory_mb=MemoryMB(**state.memory),
         model_size_mb=state.model_size_mb,
-        delegation=_delegation(state),
+        delegation=state.delegation.result(),
         errors=tuple(errors),
         warnings=tuple(state.warnings),
         complete=complete,

@@ -28,6 +28,7 @@ VERBS = [
     ("report", "report"),
     ("compare", "compare"),
     ("publish", "publish"),
+    ("zoo", "zoo"),
 ]
 
 

@@ -37,9 +37,13 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
-    from harness.bench import ondevice, report_text
+    from harness.bench.benchmark import run_benchmark
+    from harness.report.bench_text import describe_bench
+    from harness.bench.session import open_session
+    from harness.bench.settings import Measurement
     from harness.convert.inspect import verify_tflite_file
     from harness.paths import results_dir
+    from harness.store.cell_files import BENCH_FILE
     from harness.store.run import safe_component
 
     model = Path(args.model)
@@ -47,22 +51,19 @@ def run(args) -> int:
         raise InputError(f"{model}: no such file", "pass a .tflite file (squeezebench convert makes them)")
     verify_tflite_file(model)
     server, serial = the_one_device(args.adb_server, args.device)
-    session = ondevice.open_session(server, serial)
-    settings = ondevice.BenchSettings.for_device(
-        session,
-        ondevice.Measurement.from_options(args),
-        threads=args.threads or ondevice.default_threads(session),
-        delegate=args.delegate,
+    session = open_session(server, serial)
+    settings = session.settings_for(
+        Measurement.from_options(args), threads=args.threads or session.default_threads, delegate=args.delegate
     )
     out_dir = args.out or results_dir() / f"bench-{time.strftime('%Y%m%dT%H%M%S')}-{safe_component(model.stem, 40)}"
     from harness.device.lock import device_lock
 
     with device_lock(str(server), session.device.serial, purpose=f"squeezebench bench {model.name}"):
-        document = ondevice.run_benchmark(session, model, settings, out_dir)
+        result = run_benchmark(session, model, settings, out_dir)
     if args.json:
-        print_json(document)
+        print_json(result.to_dict())
     else:
-        say(args, report_text.describe_bench(document))
-        say(args, f"\nresults: {out_dir / 'bench.json'}")
-    return ExitCode.OK if document["status"] == ondevice.STATUS_OK else ExitCode.NOTHING_RAN
+        say(args, describe_bench(result))
+        say(args, f"\nresults: {out_dir / BENCH_FILE}")
+    return ExitCode.OK if result.ok else ExitCode.NOTHING_RAN
 

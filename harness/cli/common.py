@@ -40,7 +40,7 @@ def the_one_device(adb_server: str | None, serial: str | None):
 
 def add_measurement_options(parser: argparse.ArgumentParser) -> None:
     """How each benchmark is run; the same for `bench` and `run`. Every dest is a field of
-    harness.bench.ondevice.Measurement, which `Measurement.from_options(args)` reads."""
+    harness.bench.settings.Measurement, which `Measurement.from_options(args)` reads."""
     group = parser.add_argument_group("measurement")
     group.add_argument("--runs", type=positive_int, default=50, help="measured iterations, at least (default 50)")
     group.add_argument("--warmup-runs", type=non_negative_int, default=1, help="warm-up iterations (default 1)")

@@ -12,14 +12,16 @@ from harness.units import fmt_bytes
 
 HELP = "convert a model to TFLite at every compression level and measure each on the host"
 DESCRIPTION = """\
-Convert MODEL (a .keras, .h5 or .tflite file, a SavedModel directory, or a zoo name:
-digits-cnn, mobilenet_v2, mobilenet_v3_small, efficientnet_b0) to one .tflite per level, and
+Convert MODEL (a .keras, .h5 or .tflite file, a SavedModel directory, or a zoo name: see
+'squeezebench zoo') to one .tflite per level, and
 measure each: file size, gzip size, ratios to fp32, sha256, input/output tensors, operator counts,
 conversion time, and accuracy (when labels exist) and fidelity against fp32 with LiteRT.
 
 Levels: fp32, fp16, int8-dynamic, int8, int16x8, pruned-N (e.g. pruned-50, pruned-75),
-clustered-N (e.g. clustered-16), distilled; compose with '+' (pruned-75+int8); 'all' is every
-level the input supports. Details and the --data array names (x_calib, x_train/y_train,
+clustered-N (e.g. clustered-16), distilled, qat-int8, channels-N, lowrank-R, and the AI Edge
+Quantizer's int8-weight, int4-weight, int4-weight-bN, w8a16, int4-weight-mixed; compose with '+'
+(pruned-75+int8, pruned-50+int4-weight); 'all' is the classic ladder the input supports,
+'extended' the newer levels. Details and the --data array names (x_calib, x_train/y_train,
 x_eval/y_eval): docs/levels.md. Results: OUT/convert.json + OUT/<level>.tflite; conversions are
 cached, so converting the same thing again does no work."""
 
@@ -40,7 +42,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, metavar="DIR", help="output directory (default: results/convert-<model>)")
     parser.add_argument("--json", action="store_true", help="print the conversion document as JSON instead of a table")
     parser.add_argument("--quiet", action="store_true", help="no progress messages")
-    parser.add_argument("--jobs", type=positive_int, default=1, metavar="N", help="convert levels in N parallel processes")
+    parser.add_argument(
+        "--jobs",
+        type=positive_int,
+        metavar="N",
+        help="build levels in N worker processes (default: one per core, up to 4; 1 converts in this process)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -79,6 +86,7 @@ COLUMNS = (
     ("gzip", ">"),
     ("x fp32", ">"),
     ("gz x fp32", ">"),
+    ("quality", ">"),
     ("accuracy", ">"),
     ("top-1 agree", ">"),
     ("max abs err", ">"),
@@ -118,7 +126,8 @@ def format_report(doc: dict, out_dir: Path) -> str:
 
 
 def _weights_text(model: dict) -> str:
-    return {"trained": "trained weights", "random": "random weights", "user": "your weights"}[model["weights"]]
+    return {"trained": "trained weights", "pretrained": "pretrained weights", "random": "random weights",
+            "user": "your weights"}[model["weights"]]  # fmt: skip
 
 
 def _data_text(data: dict) -> str:
@@ -150,6 +159,7 @@ def _row(entry: dict) -> list[str]:
         fmt_bytes(entry["gzip_size_bytes"]),
         _number(entry["size_ratio_to_fp32"], "{:.3f}"),
         _number(entry["gzip_ratio_to_fp32"], "{:.3f}"),
+        quality_text(entry.get("quality")),
         _number(None if accuracy is None else accuracy * 100, "{:.2f}%"),
         _number(None if agreement is None else agreement * 100, "{:.1f}%"),
         _number(fidelity.get("max_abs_error"), "{:.3g}"),
@@ -157,6 +167,15 @@ def _row(entry: dict) -> list[str]:
         _number(entry["conversion_s"], "{:.1f}"),
         ", ".join(marks),
     ]
+
+
+def quality_text(figure: dict | None) -> str:
+    """`top1_accuracy 99.07%`, `snr_db 42.1 dB`."""
+    if not figure:
+        return "-"
+    if figure["unit"] == "fraction":
+        return f"{figure['metric']} {figure['value'] * 100:.2f}%"
+    return f"{figure['metric']} {figure['value']:.1f} {figure['unit']}"
 
 
 def _number(value, pattern: str) -> str:

@@ -105,12 +105,14 @@ _NODE_TYPES_SHOWN = 8
 
 def _node_type_table(block) -> str:
     """The slowest node types of the measured runs, as the tool's own summary ranks them."""
-    from harness.texttable import render
+    from harness.report.page import Cell, Table
+    from harness.report.text import table_text
 
-    rows = [[row.node_type, _number(row.count), _number(row.avg_ms), _number(row.percent, "%")]
-            for row in block.by_node_type[:_NODE_TYPES_SHOWN]]
+    rows = [[Cell(row.node_type), Cell(_number(row.count), sort=row.count),
+             Cell(_number(row.avg_ms), sort=row.avg_ms), Cell(_number(row.percent, "%"), sort=row.percent)]
+            for row in block.by_node_type[:_NODE_TYPES_SHOWN]]  # fmt: skip
     hidden = len(block.by_node_type) - len(rows)
-    table = render(["node type", "nodes", "ms/run", "share"], rows)
+    table = table_text(Table("node-types", "", ["node type", "nodes", "ms/run", "share"], rows))
     return table + (f"\n({hidden} more node types in --json)" if hidden > 0 else "")
 
 

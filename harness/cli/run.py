@@ -75,7 +75,7 @@ def add_arguments(parser):
 
 def spec_from_args(args):
     from harness.convert.levels import parse_levels
-    from harness.bench.ondevice import Measurement
+    from harness.bench.settings import Measurement
     from harness.device.profiles import DELEGATES
     from harness.sweep.spec import SweepSpec
 
@@ -116,7 +116,6 @@ def _model_ref(text: str) -> str:
 def run(args) -> int:
     from harness.sweep.engine import run_sweep
     from harness.sweep.progress import Reporter
-    from harness.sweep.summary import summary_tables
 
     if args.resume:
         given = options_given_besides(args, _RESUME_OPTIONS)
@@ -136,12 +135,16 @@ def run(args) -> int:
         resume=args.resume,
         reporter=reporter,
     )
+    from harness.report.load import result_set
+    from harness.report.summary import summary_text
+
     document = outcome.store.document
-    report_dir = write_run_report(outcome.store) if args.report else None
+    results = result_set([outcome.store])
+    report_dir = write_run_report(results, outcome.store.root) if args.report else None
     if args.json:
         print_json({"run_dir": str(outcome.store.root), "counts": outcome.counts, "run": document})
     else:
-        say(args, "\n" + summary_tables(document))
+        say(args, "\n" + summary_text(results))
         counts = ", ".join(f"{n} {status}" for status, n in sorted(outcome.counts.items()))
         say(args, f"\n{len(document['cells'])} cells: {counts}")
         say(args, f"results: {outcome.store.root}")
@@ -167,11 +170,10 @@ def options_given_besides(args, allowed: tuple[str, ...]) -> list[str]:
     return given
 
 
-def write_run_report(store) -> Path:
+def write_run_report(results, run_dir: Path) -> Path:
     """Every run ends in a report (Markdown + plots, CSV, JSON, HTML) beside its results."""
     from harness.report.build import FORMATS, write_report
-    from harness.report.load import result_set
 
-    out_dir = store.root / "report"
-    write_report(result_set([store]), out_dir, list(FORMATS))
+    out_dir = run_dir / "report"
+    write_report(results, out_dir, list(FORMATS))
     return out_dir

@@ -23,7 +23,7 @@ from harness.digests import sha256_bytes, sha256_file
 from harness.jsonfile import read_json, write_json_atomic
 
 # Bump when a change to conversion, training or evaluation settings changes what a level produces.
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2  # 2: records carry `quality`
 
 # Distribution names of everything that shapes a converted file or its evaluation.
 CONVERTER_PACKAGES = {

@@ -1,11 +1,5 @@
-"""The `squeezebench.conversion` document (convert.json), one entry per level.
-
-Format history (bump SCHEMA_VERSION and add an `update_to_N` migration for every change that
-renames, removes or changes the meaning of a field; adding a field needs neither):
-  1  squeezebench 0.1.0: model, data, converter versions, reference_level, levels[] with size,
-     gzip size, ratios to the reference, sha256, inputs/outputs, op_counts, conversion_s, cached,
-     accuracy, fidelity, details, notes, reference_only.
-"""
+"""The `squeezebench.conversion` document (convert.json), one entry per level (its format
+history is in harness/schemas.py: CONVERSION)."""
 
 from __future__ import annotations
 
@@ -13,12 +7,10 @@ from pathlib import Path
 
 from harness import __version__
 from harness.errors import ExitCode
-from harness.jsonfile import load_versioned, utc_now
+from harness.jsonfile import utc_now
+from harness.schemas import CONVERSION
 
-KIND = "squeezebench.conversion"
-SCHEMA_VERSION = 1
 FILE_NAME = "convert.json"
-MIGRATIONS: dict = {}
 
 STATUS_OK = "ok"
 STATUS_FAILED = "failed"
@@ -43,6 +35,7 @@ LEVEL_FIELDS = (
     "cached",
     "accuracy",
     "fidelity",
+    "quality",
     "details",
     "notes",
 )
@@ -50,8 +43,7 @@ LEVEL_FIELDS = (
 
 def new_document(*, model: dict, data: dict, converter: dict, reference_level: str, notes: list[str]) -> dict:
     return {
-        "kind": KIND,
-        "schema_version": SCHEMA_VERSION,
+        **CONVERSION.stamp(),
         "harness_version": __version__,
         "created_utc": utc_now(),
         "model": model,
@@ -93,8 +85,8 @@ def level_path(out_dir: Path, entry: dict) -> Path | None:
 
 
 def load_conversion(path: Path) -> dict:
-    """Read convert.json (or the directory holding it), upgraded to SCHEMA_VERSION."""
+    """Read convert.json (or the directory holding it), upgraded to the current version."""
     path = Path(path)
     if path.is_dir():
         path = path / FILE_NAME
-    return load_versioned(path, kind=KIND, current_version=SCHEMA_VERSION, migrations=MIGRATIONS)
+    return CONVERSION.load(path)

@@ -10,8 +10,10 @@ from __future__ import annotations
 import numpy as np
 
 from harness.convert import tfenv
+from harness.convert.progress import StepReport, ignore_steps
 
 _COSINE_EPSILON = 1e-12
+EVAL_REPORT_EVERY = 50  # samples
 
 
 class RejectedModel(Exception):
@@ -49,7 +51,9 @@ def _interpreter(model_bytes: bytes, *, default_delegates: bool):
     return interpreter
 
 
-def run_model(model_bytes: bytes, inputs: np.ndarray) -> tuple[list[np.ndarray], list[str]]:
+def run_model(
+    model_bytes: bytes, inputs: np.ndarray, report: StepReport = ignore_steps
+) -> tuple[list[np.ndarray], list[str]]:
     """The model's outputs for each sample (one float array (samples, values) per output tensor),
     and notes about how it was run."""
     interpreter, notes = open_interpreter(model_bytes)
@@ -65,7 +69,9 @@ def run_model(model_bytes: bytes, inputs: np.ndarray) -> tuple[list[np.ndarray],
                 interpreter.allocate_tensors()
             output_details = interpreter.get_output_details()
             collected: list[list[np.ndarray]] = [[] for _ in output_details]
-            for sample in inputs:
+            for i, sample in enumerate(inputs):
+                if i % EVAL_REPORT_EVERY == 0:
+                    report("evaluating", f"{i}/{len(inputs)} samples", i / len(inputs))
                 interpreter.set_tensor(detail["index"], _quantize(sample[None], detail))
                 interpreter.invoke()
                 for values, out in zip(collected, output_details):

@@ -141,3 +141,74 @@ def _quantization(params) -> dict | None:
     if len(scales) == 1:
         return {"scale": scales[0], "zero_point": zero_points[0]}
     return {"scale": scales, "zero_point": zero_points, "axis": int(params.QuantizedDimension())}
+
+
+# XNNPACK's sparse inference (LiteRT's XNNPACK delegate README, "Sparse Inference", after the Fast
+# Sparse ConvNets paper): a float subgraph whose weights are stored sparse (DENSIFY ops), starting
+# with a 3x3 stride-2 CONV_2D on 3 input channels with padding 1, ending with a spatial MEAN (or
+# DEPTH_TO_SPACE), and with at least 2/3 of the 1x1 CONV_2D weights zero.
+XNNPACK_SPARSE_MIN_ZERO_SHARE = 2 / 3
+
+
+def xnnpack_sparse_inference(data: bytes) -> dict:
+    """Whether XNNPACK can run this model's sparse weights as sparse (faster) kernels, with the
+    requirements it misses; read from the flatbuffer, as the delegate decides it."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.Model.GetRootAs(data, 0)
+    graph = model.Subgraphs(0)
+    names = _enum_names(schema.BuiltinOperator)
+    ops = [graph.Operators(o) for o in range(graph.OperatorsLength())]
+    kinds = [_op_name(model.OperatorCodes(op.OpcodeIndex()), names) for op in ops]
+    unmet = []
+    if "DENSIFY" not in kinds:
+        unmet.append("no weights stored sparse (DENSIFY)")
+    first_conv = next((op for op, kind in zip(ops, kinds) if kind == "CONV_2D"), None)
+    if first_conv is None or not _is_sparse_stem(graph, first_conv, schema):
+        unmet.append("the first convolution is not a 3x3 stride-2 CONV_2D on 3 channels with padding 1")
+    if not {"MEAN", "DEPTH_TO_SPACE"} & set(kinds):
+        unmet.append("no spatial MEAN or DEPTH_TO_SPACE to end the sparse subgraph")
+    zero_share = _pointwise_zero_share(model, graph, ops, kinds)
+    if zero_share is None or zero_share < XNNPACK_SPARSE_MIN_ZERO_SHARE:
+        unmet.append("under 2/3 of the 1x1 CONV_2D weights are zero (sparse)")
+    return {
+        "eligible": not unmet,
+        "unmet": unmet,
+        "conv_1x1_zero_share": None if zero_share is None else round(zero_share, 4),
+        "source": "tensorflow/lite/delegates/xnnpack/README.md, Sparse Inference",
+    }
+
+
+def _is_sparse_stem(graph, op, schema) -> bool:
+    options = schema.Conv2DOptions()
+    table = op.BuiltinOptions()
+    if table is None:
+        return False
+    options.Init(table.Bytes, table.Pos)
+    kernel_shape = graph.Tensors(op.Inputs(1)).ShapeAsNumpy()
+    return (
+        options.StrideH() == options.StrideW() == 2
+        and options.Padding() == schema.Padding.SAME
+        and list(kernel_shape[1:]) == [3, 3, 3]
+    )
+
+
+def _pointwise_zero_share(model, graph, ops, kinds) -> float | None:
+    """Zero share over the 1x1 CONV_2D kernels, counting a sparse-encoded kernel's stored values
+    (the input of its DENSIFY) as its non-zeros."""
+    densified = {op.Outputs(0): op.Inputs(0) for op, kind in zip(ops, kinds) if kind == "DENSIFY"}
+    zeros = total = 0
+    for op, kind in zip(ops, kinds):
+        if kind != "CONV_2D":
+            continue
+        kernel = graph.Tensors(op.Inputs(1))
+        shape = kernel.ShapeAsNumpy()
+        if list(shape[1:3]) != [1, 1]:
+            continue
+        size = int(shape.prod())
+        stored = graph.Tensors(densified.get(op.Inputs(1), op.Inputs(1)))
+        values = model.Buffers(stored.Buffer()).DataAsNumpy()
+        nonzero = (len(values) // 4) if op.Inputs(1) in densified else int(size - (values.view("<f4") == 0).sum())
+        zeros += size - min(size, nonzero)
+        total += size
+    return zeros / total if total else None

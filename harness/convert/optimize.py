@@ -10,11 +10,13 @@ Without training data, pruning and clustering are one-shot (no fine-tuning) and 
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from harness.convert import tfenv
+from harness.convert.progress import StepReport
 
 BATCH_SIZE = 32
 TEMPERATURE = 4.0
@@ -27,7 +29,14 @@ CLUSTER_LEARNING_RATE = 1e-4
 DISTILL_EPOCHS = 20
 DISTILL_LEARNING_RATE = 1e-3
 STUDENT_WIDTH = 0.5
+CHANNELS_EPOCHS = 4
+CHANNELS_LEARNING_RATE = 5e-4
+LOWRANK_EPOCHS = 2
+LOWRANK_LEARNING_RATE = 5e-4
+QAT_EPOCHS = 2
+QAT_LEARNING_RATE = 1e-4
 _EPSILON = 1e-7
+REPORT_INTERVAL_S = 0.5  # batch-level progress at most this often (epoch starts always)
 
 
 class OptimizeError(Exception):
@@ -99,12 +108,38 @@ def distillation_loss(data: TrainingData):
     return loss
 
 
-def fine_tune(model, data: TrainingData, *, epochs: int, learning_rate: float, callbacks=()) -> None:
+def fine_tune(
+    model, data: TrainingData, report: StepReport, *, epochs: int, learning_rate: float, callbacks=()
+) -> None:
     _, tf_keras, _ = tfenv.tensorflow()
     model.compile(optimizer=tf_keras.optimizers.Adam(learning_rate), loss=distillation_loss(data))
-    model.fit(
-        data.x, data.targets(), epochs=epochs, batch_size=BATCH_SIZE, shuffle=True, verbose=0, callbacks=list(callbacks)
-    )
+    callbacks = [*callbacks, epoch_reporter(report, "fine-tuning", epochs)]
+    model.fit(data.x, data.targets(), epochs=epochs, batch_size=BATCH_SIZE, shuffle=True, verbose=0, callbacks=callbacks)
+
+
+def epoch_reporter(report: StepReport, step: str, epochs: int):
+    """A Keras callback reporting `step` as "epoch i/n" with the fraction of all epochs done."""
+    _, tf_keras, _ = tfenv.tensorflow()
+
+    class EpochReporter(tf_keras.callbacks.Callback):
+        epoch = 0
+        reported_s = 0.0
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+            self._report(0, force=True)
+
+        def on_train_batch_end(self, batch, logs=None):
+            self._report(batch + 1)
+
+        def _report(self, batches_done: int, force: bool = False) -> None:
+            now = time.monotonic()
+            if force or now - self.reported_s >= REPORT_INTERVAL_S:
+                self.reported_s = now
+                steps = self.params.get("steps") or 1
+                report(step, f"epoch {self.epoch + 1}/{epochs}", (self.epoch + min(1, batches_done / steps)) / epochs)
+
+    return EpochReporter()
 
 
 def _training_details(data: TrainingData | None, epochs: int, learning_rate: float) -> dict:
@@ -130,7 +165,7 @@ def clone(model):
     return copy
 
 
-def prune(model, sparsity: float, data: TrainingData | None) -> tuple[object, dict]:
+def prune(model, sparsity: float, data: TrainingData | None, report: StepReport) -> tuple[object, dict]:
     """Magnitude pruning of every prunable kernel to `sparsity`, fine-tuned when data is given."""
     _, _, tfmot = tfenv.tensorflow()
     sparsity_api = tfmot.sparsity.keras
@@ -156,6 +191,7 @@ def prune(model, sparsity: float, data: TrainingData | None) -> tuple[object, di
         fine_tune(
             wrapped,
             data,
+            report,
             epochs=PRUNE_EPOCHS,
             learning_rate=PRUNE_LEARNING_RATE,
             callbacks=[sparsity_api.UpdatePruningStep()],
@@ -214,7 +250,9 @@ def _pruned_weight_counts(wrapped) -> tuple[int, int]:
     return zeros, total
 
 
-def cluster(model, clusters: int, data: TrainingData | None, *, preserve_sparsity: bool) -> tuple[object, dict]:
+def cluster(
+    model, clusters: int, data: TrainingData | None, report: StepReport, *, preserve_sparsity: bool
+) -> tuple[object, dict]:
     """Weight clustering to `clusters` shared values per kernel, fine-tuned when data is given."""
     _, _, tfmot = tfenv.tensorflow()
     clustering = tfmot.clustering.keras
@@ -228,7 +266,7 @@ def cluster(model, clusters: int, data: TrainingData | None, *, preserve_sparsit
         ),
     )
     if data is not None:
-        fine_tune(wrapped, data, epochs=CLUSTER_EPOCHS, learning_rate=CLUSTER_LEARNING_RATE)
+        fine_tune(wrapped, data, report, epochs=CLUSTER_EPOCHS, learning_rate=CLUSTER_LEARNING_RATE)
     stripped = clustering.strip_clustering(wrapped)
     kernels = [w for w in stripped.get_weights() if w.ndim > 1]
     # tfmot leaves some kernels alone (e.g. depthwise kernels): say how much really is clustered.
@@ -244,12 +282,12 @@ def cluster(model, clusters: int, data: TrainingData | None, *, preserve_sparsit
     return stripped, details
 
 
-def distill(teacher, data: TrainingData | None) -> tuple[object, dict]:
+def distill(teacher, data: TrainingData | None, report: StepReport) -> tuple[object, dict]:
     """A student at STUDENT_WIDTH of the teacher's width, trained on the teacher's soft outputs."""
     if data is None:
         raise OptimizeError("distillation needs training data: pass --data FILE.npz with x_train")
     student = half_width(teacher)
-    fine_tune(student, data, epochs=DISTILL_EPOCHS, learning_rate=DISTILL_LEARNING_RATE)
+    fine_tune(student, data, report, epochs=DISTILL_EPOCHS, learning_rate=DISTILL_LEARNING_RATE)
     return student, {
         "student_width": STUDENT_WIDTH,
         "teacher_params": int(teacher.count_params()),
@@ -282,3 +320,50 @@ def half_width(model):
     if student.count_params() >= model.count_params():
         raise OptimizeError("the half-width student is not smaller than the teacher (no filters/units to narrow)")
     return student
+
+
+
+def apply_keras_steps(model, level, data: TrainingData | None, report: StepReport, details: dict):
+    """A level's Keras steps in their fixed order (levels.py); each adds its details entry.
+    Raises OptimizeError or restructure.RestructureError when a step does not apply."""
+    from harness.convert import restructure
+
+    if level.distilled:
+        model, details["distillation"] = distill(model, data, report)
+    if level.channels_percent is not None:
+        report("removing channels")
+        model, details["channels"] = restructure.remove_channels(model, level.channels_percent)
+        details["channels"].update(_fine_tune_if_possible(model, data, report, CHANNELS_EPOCHS, CHANNELS_LEARNING_RATE))
+    if level.rank is not None:
+        report("factoring kernels")
+        model, details["lowrank"] = restructure.factor_low_rank(model, level.rank)
+        details["lowrank"].update(_fine_tune_if_possible(model, data, report, LOWRANK_EPOCHS, LOWRANK_LEARNING_RATE))
+    if level.sparsity_percent is not None:
+        model, details["pruning"] = prune(model, level.sparsity_percent / 100, data, report)
+    if level.clusters is not None:
+        model, details["clustering"] = cluster(
+            model, level.clusters, data, report, preserve_sparsity=level.sparsity_percent is not None
+        )
+    if level.quantization == "qat-int8":
+        model, details["quantization_aware_training"] = quantization_aware(model, data, report)
+    return model
+
+
+def _fine_tune_if_possible(model, data: TrainingData | None, report: StepReport, epochs: int, rate: float) -> dict:
+    if data is not None:
+        fine_tune(model, data, report, epochs=epochs, learning_rate=rate)
+    return _training_details(data, epochs, rate)
+
+
+def quantization_aware(model, data: TrainingData | None, report: StepReport) -> tuple[object, dict]:
+    """tfmot's quantize_model (fake-quantization of weights and activations), fine-tuned with the
+    distillation loss so that the int8 conversion that follows loses less."""
+    if data is None:
+        raise OptimizeError("quantization-aware training needs training data: pass --data FILE.npz with x_train")
+    _, _, tfmot = tfenv.tensorflow()
+    try:
+        aware = tfmot.quantization.keras.quantize_model(model)
+    except (ValueError, RuntimeError) as e:  # layers tfmot cannot quantize-annotate
+        raise OptimizeError(f"tensorflow-model-optimization cannot make this model quantization-aware: {e}") from None
+    fine_tune(aware, data, report, epochs=QAT_EPOCHS, learning_rate=QAT_LEARNING_RATE)
+    return aware, _training_details(data, QAT_EPOCHS, QAT_LEARNING_RATE)

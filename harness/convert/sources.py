@@ -8,7 +8,10 @@ tf_keras (Keras 2) model, rebuilding a Keras 3 model when it has to.
 
 from __future__ import annotations
 
+import fcntl
+import os
 import tempfile
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -17,6 +20,7 @@ from pathlib import Path
 from harness.convert import zoo
 from harness.digests import sha256_file, sha256_tree
 from harness.convert.data import InputSpec
+from harness.convert.quality import AUTO as AUTO_TASK
 from harness.errors import InputError
 
 KERAS_SUFFIXES = {".keras": "keras", ".h5": "h5", ".hdf5": "h5"}
@@ -36,6 +40,9 @@ class Source:
     zoo_data_origin: str | None = None
     keras_problem: str | None = None  # known before loading: why tfmot/distillation cannot run
     notes: tuple[str, ...] = ()
+    quality_task: dict = field(default_factory=lambda: dict(AUTO_TASK))  # harness/convert/quality.py
+    origin: str = "user"  # where the weights come from (a zoo model's package, or the user's file)
+    licence: str | None = None
 
     @property
     def is_tflite(self) -> bool:
@@ -54,45 +61,93 @@ def model_name(text: str) -> str:
     return path.resolve().name if path.is_dir() else path.stem
 
 
-def resolve_source(text: str, progress=None) -> Source:
-    """Find and hash a model input; InputError when it is missing or not a kind we read."""
+def resolve_source(text: str, build_zoo=None) -> Source:
+    """Find and hash a model input; InputError when it is missing or not a kind we read.
+    `build_zoo(name) -> ZooArtifact` provides a zoo model (default: built here when missing)."""
     if text in zoo.ZOO:
-        return _zoo_source(text, progress)
+        return _zoo_source(text, build_zoo or zoo.ensure_artifact)
+    path = check_model_reference(text)
+    try:
+        if path.is_dir():
+            return _saved_model_source(text, path)
+        if path.suffix.lower() == ".tflite":
+            return Source(text, model_name(text), "tflite", path, sha256_file(path), "user",
+                          keras_problem="a .tflite input is measured as-is")
+        return Source(text, model_name(text), KERAS_SUFFIXES[path.suffix.lower()], path, sha256_file(path), "user")
+    except PermissionError as e:
+        raise InputError(f"model {text!r} cannot be read: {e.strerror}", "check the file's permissions") from None
+
+
+def check_model_reference(text: str) -> Path | None:
+    """That `text` names a zoo model (None) or an existing model file or directory of a kind
+    squeezebench reads (its path): cheap, no hashing, no loading. InputError otherwise."""
+    if text in zoo.ZOO:
+        return None
     path = Path(text).expanduser()
     if not path.exists():
         raise InputError(
             f"model {text!r} not found: no such file or directory, and not a zoo model",
             f"check the path, or use one of: {', '.join(zoo.ZOO)}",
         )
+    if path.is_dir():
+        return path
+    suffix = path.suffix.lower()
+    if suffix == ".tflite":
+        from harness.convert.inspect import verify_tflite_file
+
+        verify_tflite_file(path)
+    elif suffix in KERAS_SUFFIXES:
+        _check_keras_container(text, path, KERAS_SUFFIXES[suffix])
+    else:
+        raise InputError(
+            f"model {text!r}: unknown kind of file ({path.suffix or 'no extension'})",
+            "give a .keras, .h5, .tflite file, a SavedModel directory or a zoo name",
+        )
+    return path
+
+
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def _check_keras_container(text: str, path: Path, kind: str) -> None:
+    """The container a Keras file must be (a .keras is a zip holding config.json, an .h5 an HDF5
+    file): a truncated or foreign file is refused before TensorFlow is even imported."""
     try:
-        if path.is_dir():
-            return _saved_model_source(text, path)
-        suffix = path.suffix.lower()
-        if suffix == ".tflite":
-            return Source(text, model_name(text), "tflite", path, sha256_file(path), "user",
-                          keras_problem="a .tflite input is measured as-is")
-        if suffix in KERAS_SUFFIXES:
-            return Source(text, model_name(text), KERAS_SUFFIXES[suffix], path, sha256_file(path), "user")
-    except PermissionError as e:
+        if kind == "keras":
+            with zipfile.ZipFile(path) as archive:
+                valid = "config.json" in archive.namelist()
+        else:
+            with open(path, "rb") as f:
+                valid = f.read(len(HDF5_SIGNATURE)) == HDF5_SIGNATURE
+    except zipfile.BadZipFile:
+        valid = False
+    except OSError as e:
         raise InputError(f"model {text!r} cannot be read: {e.strerror}", "check the file's permissions") from None
-    raise InputError(
-        f"model {text!r}: unknown kind of file ({path.suffix or 'no extension'})",
-        "give a .keras, .h5, .tflite file, a SavedModel directory or a zoo name",
-    )
+    if not valid:
+        container = "a zip archive with config.json" if kind == "keras" else "an HDF5 file"
+        raise InputError(
+            f"cannot load {text} as a {_KIND_NAMES[kind]}: it is not {container}",
+            "check that the file is complete and was saved by Keras/TensorFlow",
+        )
 
 
-def _zoo_source(name: str, progress) -> Source:
-    artifact = zoo.ensure_artifact(name, progress)
+def _zoo_source(name: str, build_zoo) -> Source:
+    artifact = build_zoo(name)
+    model = artifact.model
     return Source(
         text=name,
         name=name,
-        kind="zoo",
+        kind="tflite" if artifact.model_path.suffix == ".tflite" else "zoo",
         path=artifact.model_path,
         sha256=sha256_file(artifact.model_path),
-        weights=artifact.model.weights,
+        weights=model.weights,
         zoo_data=artifact.data_path,
         zoo_data_origin=artifact.data_origin,
+        keras_problem="a .tflite model is measured as-is" if artifact.model_path.suffix == ".tflite" else None,
         notes=tuple(artifact.notes),
+        quality_task=dict(model.quality_task),
+        origin=model.source,
+        licence=model.licence,
     )
 
 
@@ -121,19 +176,20 @@ class LoadedModel:
     keras_problem: str | None
     input_spec: InputSpec
     notes: list[str] = field(default_factory=list)
-    _saved_model_dir: Path | None = None
-    _scratch: tempfile.TemporaryDirectory | None = None
 
-    def saved_model_dir(self) -> Path:
-        """The model as a SavedModel, exported once and shared by all quantization-only levels."""
+    def saved_model_dir(self, shared_dir: Path) -> Path:
+        """The model as a SavedModel, exported once into `shared_dir` and used by every
+        quantization-only level of the run, whichever worker process converts it."""
         if self.source.kind == "saved_model":
             return self.source.path
-        if self._saved_model_dir is None:
-            self._scratch = tempfile.TemporaryDirectory(prefix="squeezebench-savedmodel-")
-            target = Path(self._scratch.name) / "model"
-            _export_saved_model(self.converter_model, target)
-            self._saved_model_dir = target
-        return self._saved_model_dir
+        target = shared_dir / "saved_model"
+        with open(shared_dir / "saved_model.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # the other workers wait for one export
+            if not target.is_dir():
+                partial = Path(tempfile.mkdtemp(prefix=".saved_model-", dir=shared_dir))
+                _export_saved_model(self.converter_model, partial / "model")
+                os.rename(partial / "model", target)
+        return target
 
 
 def load_source(source: Source) -> LoadedModel:

@@ -13,6 +13,7 @@ import os
 import re
 import sys
 import tempfile
+import threading
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ _NOISE = re.compile(
             r"experimental_new_quantizer|TFLite interpreter needs to link Flex delegate",
             r"`build\(\)` was called on layer|does not have a `build\(\)` method",
             r"saving your model as an HDF5 file",
+            r"experimental_preserve_all_tensors",  # the quantizer's validation, by design
         ]
     )
 )
@@ -72,40 +74,63 @@ class CapturedOutput:
         return "\n".join(self.text.splitlines()[-n_lines:])
 
 
-_capturing = False
+# While capturing: the console's own fds 1 and 2, and the capture file's fd. The lock keeps a
+# progress line written from another thread (`console()`) from interleaving with the redirection.
+_redirect_lock = threading.RLock()
+_console_fds: tuple[int, int] | None = None
+_sink_fd: int | None = None
 
 
 @contextlib.contextmanager
 def captured_output() -> Iterator[CapturedOutput]:
     """Redirect fds 1 and 2 (and Python warnings) into a CapturedOutput for the duration."""
-    global _capturing
+    global _console_fds, _sink_fd
     captured = CapturedOutput()
-    if _capturing:  # nested: the outer capture already collects everything
+    if _console_fds is not None:  # nested: the outer capture already collects everything
         yield captured
         return
-    _flush_std_streams()
-    saved_fds = (os.dup(1), os.dup(2))
-    _capturing = True
-    try:
-        with tempfile.TemporaryFile() as sink, warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            os.dup2(sink.fileno(), 1)
-            os.dup2(sink.fileno(), 2)
-            try:
-                yield captured
-            finally:
+    with tempfile.TemporaryFile() as sink, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with _redirect_lock:
+            _flush_std_streams()
+            _console_fds, _sink_fd = (os.dup(1), os.dup(2)), sink.fileno()
+            _point_std_fds_at(_sink_fd, _sink_fd)
+        try:
+            yield captured
+        finally:
+            with _redirect_lock:
                 _flush_std_streams()
-                os.dup2(saved_fds[0], 1)
-                os.dup2(saved_fds[1], 2)
-                sink.seek(0)
-                captured.text = sink.read().decode("utf-8", errors="replace")
-                captured.python_warnings = [
-                    f"{w.category.__name__}: {w.message}" for w in caught if issubclass(w.category, _USER_WARNINGS)
-                ]
-    finally:
-        _capturing = False
-        for fd in saved_fds:
-            os.close(fd)
+                _point_std_fds_at(*_console_fds)
+                for fd in _console_fds:
+                    os.close(fd)
+                _console_fds = _sink_fd = None
+            sink.seek(0)
+            captured.text = sink.read().decode("utf-8", errors="replace")
+            captured.python_warnings = [
+                f"{w.category.__name__}: {w.message}" for w in caught if issubclass(w.category, _USER_WARNINGS)
+            ]
+
+
+@contextlib.contextmanager
+def console() -> Iterator[None]:
+    """The real console for a moment, even while TensorFlow's output is captured: progress lines
+    written from another thread during a long fine-tuning must reach the user, not the capture."""
+    with _redirect_lock:
+        if _console_fds is None:
+            yield
+            return
+        _flush_std_streams()
+        _point_std_fds_at(*_console_fds)
+        try:
+            yield
+        finally:
+            _flush_std_streams()
+            _point_std_fds_at(_sink_fd, _sink_fd)
+
+
+def _point_std_fds_at(stdout_fd: int, stderr_fd: int) -> None:
+    os.dup2(stdout_fd, 1)
+    os.dup2(stderr_fd, 2)
 
 
 def _flush_std_streams() -> None:

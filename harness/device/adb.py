@@ -14,10 +14,12 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.errors import DeviceError, HostEnvironmentError, UsageError
+from harness.errors import DeviceError, DeviceGoneError, HostEnvironmentError, UsageError
 
 DEFAULT_PORT = 5037
 SERVER_START_TIMEOUT_S = 20.0
@@ -201,6 +203,47 @@ def _strict_client_class():
             return connection
 
     return NoAutoStartClient
+
+
+@contextmanager
+def translated_errors(action: str, server: AdbServerAddress, serial: str,
+                      is_reachable: Callable[[], bool]) -> Iterator[None]:
+    """adbutils and socket errors of a request to one device become DeviceError /
+    DeviceGoneError that say what failed (`is_reachable` tells a gone device from a failed
+    request when adbutils' message does not)."""
+    import adbutils
+    from adbutils.errors import AdbConnectionError
+
+    try:
+        yield
+    except adbutils.AdbTimeout as e:
+        raise DeviceError(f"{action}: timed out ({e})", "is the device hung or the cable loose?", serial=serial) from None
+    except AdbConnectionError as e:
+        raise DeviceGoneError(
+            f"{action}: the adb server at {server} is not answering ({e})",
+            "it was stopped or crashed; squeezebench restarts local servers, remote ones must be restarted on their host",
+            serial=serial,
+        ) from None
+    except adbutils.AdbError as e:
+        text = str(e)
+        # adbutils words a connection that closes under it in many ways ("Unknown data: b''",
+        # "connection closed", ...): whether the device is still there settles it.
+        gone = any(s in text for s in ("not found", "offline", "closed", "no devices", "unauthorized"))
+        if gone or not is_reachable():
+            raise DeviceGoneError(
+                f"{action}: device not available ({text})",
+                "reconnect it and run again (use --resume to keep what was measured)",
+                serial=serial,
+            ) from None
+        raise DeviceError(f"{action}: {text}", serial=serial) from None
+    except (EOFError, ConnectionError, OSError) as e:
+        # EOFError: adbutils' read of a stream that the server closed (device or server gone).
+        raise DeviceGoneError(
+            f"{action}: lost the connection to the device through the adb server at {server} "
+            f"({type(e).__name__}: {e})",
+            "check the cable or the device, and the adb server; --resume finishes the run",
+            serial=serial,
+        ) from None
 
 
 def require_server(address: AdbServerAddress) -> None:

@@ -21,12 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from harness import __version__
-from harness.errors import InputError
+from harness.errors import InputError, ResultsError
 from harness.jsonfile import utc_now, write_bytes_atomic
+from harness.schemas import CAPTURE
 
 CAPTURE_TOML = "capture.toml"
-# Format history: 1 - first version (files, sys/ tree, capture.toml keys below).
-CAPTURE_SCHEMA_VERSION = 1
 # file -> the command whose output it holds, as run in `adb shell`.
 COMMAND_FILES = {
     "getprop.txt": "getprop",
@@ -73,7 +72,7 @@ class CaptureInfo:
     device's words for either, by path or command; `properties`: single `getprop NAME` answers
     for a capture without a full getprop.txt."""
 
-    schema_version: int = CAPTURE_SCHEMA_VERSION
+    schema_version: int = CAPTURE.version
     shell_v2: bool | None = None
     denied: tuple[str, ...] = ()
     missing: tuple[str, ...] = ()
@@ -197,10 +196,10 @@ def _read_info(path: Path) -> CaptureInfo:
             raise InputError(f"{path}: unknown key {key!r}", f"known keys: {', '.join(_TOML_KEYS)}")
         if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
             raise InputError(f"{path}: {key!r} must be a {expected.__name__}, got {value!r}", "see docs/captures.md")
-    version = data.get("schema_version", CAPTURE_SCHEMA_VERSION)
-    if version > CAPTURE_SCHEMA_VERSION:
-        raise InputError(f"{path}: schema_version {version} is newer than this squeezebench reads "
-                         f"({CAPTURE_SCHEMA_VERSION})", "upgrade squeezebench")
+    try:
+        data = CAPTURE.upgrade(data, path, kind_required=False)
+    except ResultsError as e:  # a capture is an input, not a result: same message, input's exit code
+        raise InputError(e.problem, e.fix) from None
     for key, allowed in (("current_unit", CURRENT_UNITS), ("current_sign", CURRENT_SIGNS)):
         if key in data and data[key] not in allowed:
             raise InputError(f"{path}: {key} must be one of {', '.join(allowed)}, got {data[key]!r}", "see docs/captures.md")
@@ -347,7 +346,7 @@ def _is_sys_path(path: str) -> bool:
 
 def _write_info(path: Path, report: CaptureReport) -> None:
     lines = [
-        f"schema_version = {CAPTURE_SCHEMA_VERSION}",
+        f"schema_version = {CAPTURE.version}",
         f"shell_v2 = {'true' if report.shell_v2 else 'false'}",
         f"denied = {_toml_value(sorted(report.denied))}",
         f"missing = {_toml_value(sorted(report.missing))}",

@@ -7,7 +7,6 @@ evaluated by the device's shell (mksh on Android).
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import posixpath
@@ -16,15 +15,14 @@ import shlex
 import stat
 import struct
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from harness.device.adb import AdbServerAddress, client, device_states
+from harness.device.adb import AdbServerAddress, client, device_states, translated_errors
 from harness.digests import sha256_file
-from harness.errors import DeviceError, DeviceGoneError
+from harness.errors import DeviceError
 
 SHELL_TIMEOUT_S = 60.0
 # adb's sync protocol carries at most 64 KiB per DATA packet.
@@ -159,44 +157,8 @@ class Device:
     def __repr__(self) -> str:
         return f"Device({self.serial!r} via {self.server})"
 
-    @contextmanager
-    def _translated_errors(self, action: str) -> Iterator[None]:
-        """adbutils and socket errors become DeviceError / DeviceGoneError that say what failed."""
-        import adbutils
-        from adbutils.errors import AdbConnectionError
-
-        try:
-            yield
-        except adbutils.AdbTimeout as e:
-            raise DeviceError(
-                f"{action}: timed out ({e})", "is the device hung or the cable loose?", serial=self.serial
-            ) from None
-        except AdbConnectionError as e:
-            raise DeviceGoneError(
-                f"{action}: the adb server at {self.server} is not answering ({e})",
-                "it was stopped or crashed; squeezebench restarts local servers, remote ones must be restarted on their host",
-                serial=self.serial,
-            ) from None
-        except adbutils.AdbError as e:
-            text = str(e)
-            # adbutils words a connection that closes under it in many ways ("Unknown data: b''",
-            # "connection closed", ...): whether the device is still there settles it.
-            gone = any(s in text for s in ("not found", "offline", "closed", "no devices", "unauthorized"))
-            if gone or not self.is_reachable():
-                raise DeviceGoneError(
-                    f"{action}: device not available ({text})",
-                    "reconnect it and run again (use --resume to keep what was measured)",
-                    serial=self.serial,
-                ) from None
-            raise DeviceError(f"{action}: {text}", serial=self.serial) from None
-        except (EOFError, ConnectionError, OSError) as e:
-            # EOFError: adbutils' read of a stream that the server closed (device or server gone).
-            raise DeviceGoneError(
-                f"{action}: lost the connection to the device through the adb server at {self.server} "
-                f"({type(e).__name__}: {e})",
-                "check the cable or the device, and the adb server; --resume finishes the run",
-                serial=self.serial,
-            ) from None
+    def _translated_errors(self, action: str):
+        return translated_errors(action, self.server, self.serial, self.is_reachable)
 
     def is_reachable(self) -> bool:
         """The adb server answers and lists this device as ready."""
@@ -228,8 +190,6 @@ class Device:
     def shell_script_raw(self, script: str, *, timeout_s: float = SHELL_TIMEOUT_S) -> RawShellResult:
         """Run a script and keep its output as the device sent it (shell v2 when offered, else
         the v1 shell with its status after a marker)."""
-        import adbutils
-
         with self._translated_errors(f"shell {script[:80]!r}"):
             if self.has_shell_v2:
                 raw = self._adb_device.shell2(script, timeout=timeout_s, encoding=None, v2=True)
@@ -238,7 +198,7 @@ class Device:
             split = split_v1_exit_status(output)
             if split is None:
                 # The stream ended before the status line: the device or its shell went away.
-                raise adbutils.AdbError("connection closed before the command's exit status")
+                raise EOFError("the shell's output ended before its exit status")
         return RawShellResult(script, split[0], split[1], b"", shell_v2=False)
 
     def shell_script(self, script: str, *, timeout_s: float = SHELL_TIMEOUT_S, check: bool = True) -> ShellResult:

@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.errors import InputError
+from harness.errors import InputError, ResultsError
 from harness.paths import DEVICE_PROFILES_DIR
+from harness.schemas import DEVICE_PROFILE
 
-SCHEMA_VERSION = 1
 KINDS = ("virtual", "phone")
 # The delegates squeezebench can ask benchmark_model for: cpu (XNNPACK, the runner's default),
 # xnnpack-off (plain TFLite kernels), gpu, nnapi.
@@ -300,13 +300,12 @@ def _load(path: Path) -> Profile:
         raise InputError(f"device profile {path} cannot be read: {e.strerror}", "check the file") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise InputError(f"device profile {path.name} is not valid TOML: {e}", "fix the syntax") from None
+    try:
+        data = DEVICE_PROFILE.upgrade(data, path, kind_required=False)
+    except ResultsError as e:  # a profile is an input, not a result: same message, input's exit code
+        raise InputError(e.problem, e.fix) from None
     top = _Table(path, data)
-    version = top.integer("schema_version")
-    if version != SCHEMA_VERSION:
-        raise top.error(
-            "schema_version",
-            f"is {version}, but this squeezebench reads version {SCHEMA_VERSION} (upgrade squeezebench)",
-        )
+    top.integer("schema_version")
     kind = top.string("kind")
     if kind not in KINDS:
         raise top.error("kind", f"must be one of {', '.join(KINDS)}, got {kind!r}")

@@ -24,8 +24,9 @@ from pathlib import Path
 
 from harness.digests import sha256_file
 from harness.errors import HostEnvironmentError, InputError
-from harness.jsonfile import load_versioned, utc_now, write_json_atomic
+from harness.jsonfile import utc_now, write_json_atomic
 from harness.paths import cache_dir
+from harness.schemas import RUNNER_REGISTRY
 
 # ELF e_machine and class (1: 32-bit, 2: 64-bit) of each Android ABI.
 ABI_ELF = {
@@ -46,10 +47,6 @@ OFFICIAL_URL = OFFICIAL_BASE_URL + "/{name}"
 DOWNLOAD_TIMEOUT_S = 120.0
 DOWNLOAD_CHUNK_BYTES = 1024 * 1024
 
-REGISTRY_KIND = "squeezebench.runners"
-# Format history: 1 - {"runners": {abi: {path, sha256, registered_utc, source_path}}}; later,
-# without a bump: source_url instead of source_path for a downloaded runner (`runner fetch`).
-REGISTRY_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -117,8 +114,8 @@ def check_elf_abi(path: Path, abi: str) -> None:
 def _load_registry() -> dict:
     path = _registry_path()
     if not path.exists():
-        return {"kind": REGISTRY_KIND, "schema_version": REGISTRY_VERSION, "runners": {}}
-    return load_versioned(path, kind=REGISTRY_KIND, current_version=REGISTRY_VERSION, migrations={})
+        return {**RUNNER_REGISTRY.stamp(), "runners": {}}
+    return RUNNER_REGISTRY.load(path)
 
 
 def register_runner(path: Path, abi: str, *, source_url: str | None = None) -> RunnerBinary:

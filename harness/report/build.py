@@ -8,7 +8,7 @@ from pathlib import Path
 from harness.errors import UsageError
 from harness.jsonfile import write_bytes_atomic
 from harness.report.page import Page, Section
-from harness.report.load import ResultSet
+from harness.report.load import CellRecord, ResultSet
 from harness.store.run import safe_component
 
 FORMATS = ("md", "csv", "json", "html")
@@ -60,8 +60,8 @@ def parse_formats(text: str) -> list[str]:
     return formats
 
 
-def flags_section(records: list[dict]) -> Section | None:
-    seen = list(dict.fromkeys(flag for r in records for flag in r["flags"]))
+def flags_section(records: list[CellRecord]) -> Section | None:
+    seen = list(dict.fromkeys(flag for r in records for flag in r.flags))
     if not seen:
         return None
     return Section("Flags", [f"{flag}: {FLAG_MEANINGS.get(flag, 'see docs/results-format.md')}" for flag in seen])

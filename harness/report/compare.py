@@ -29,8 +29,14 @@ import math
 from dataclasses import asdict, dataclass, field
 
 from harness.errors import ExitCode, InputError, UsageError
-from harness.report.load import ResultSet, latency_samples, result_set
+from harness.report.escape import one_line
+from harness.report.page import Cell, Table
+from harness.report.text import table_text
+from harness.report.load import CellRecord, ResultSet, latency_samples, result_set
+from harness.stats import intervals_overlap, mann_whitney_p, relative_change, relative_spread
+from harness.store.records import CellStatus
 from harness.store.run import RunStore
+from harness.units import fmt_signed_pct, fmt_us
 
 ALPHA = 0.01
 SPREAD_FRACTION = 0.5
@@ -40,7 +46,6 @@ METRICS = {
     "energy": "energy per inference",
     "size": "model file size",
 }
-FAILED_STATUSES = frozenset({"failed", "crashed", "timeout", "unsupported", "skipped"})
 
 
 class NothingToCompareError(InputError):
@@ -134,8 +139,8 @@ class Comparison:
         }
 
 
-def match_key(record: dict) -> tuple:
-    return (record["model"], record["level"], record["device_id"], record["threads"], record["delegate"])
+def match_key(record: CellRecord) -> tuple:
+    return (record.model, record.level, record.device_id, record.threads, record.delegate)
 
 
 def _key_text(key: tuple) -> str:
@@ -143,48 +148,32 @@ def _key_text(key: tuple) -> str:
     return f"{model} {level} on {device_id} t{threads} {delegate}"
 
 
-def relative_change(a: float | None, b: float | None) -> float | None:
-    if a is None or b is None or a == 0:
-        return None
-    return (b - a) / a
-
-
-def mann_whitney_p(samples_a: list[float], samples_b: list[float]) -> float:
-    from scipy.stats import mannwhitneyu
-
-    return float(mannwhitneyu(samples_a, samples_b, alternative="two-sided").pvalue)
-
-
-def noise_floor(a: dict, b: dict) -> float | None:
+def noise_floor(a: CellRecord, b: CellRecord) -> float | None:
     """SPREAD_FRACTION of the wider relative p5-p95 spread of the two cells (a fraction)."""
-    spreads = [
-        (r["latency_p95_us"] - r["latency_p5_us"]) / r["latency_median_us"]
-        for r in (a, b)
-        if r["latency_p5_us"] is not None and r["latency_p95_us"] is not None and r["latency_median_us"]
-    ]
+    spreads = [s for r in (a, b) if (s := relative_spread(r.latency_p5_us, r.latency_p95_us, r.latency_median_us)) is not None]
     return SPREAD_FRACTION * max(spreads) if spreads else None
 
 
-def separation(results_a: ResultSet, a: dict, results_b: ResultSet, b: dict) -> tuple[bool | None, str]:
+def separation(results_a: ResultSet, a: CellRecord, results_b: ResultSet, b: CellRecord) -> tuple[bool | None, str]:
     """Whether the two medians differ by more than sampling error, and how that was judged."""
-    samples_a = latency_samples(results_a.store(a["run_id"]), a)
-    samples_b = latency_samples(results_b.store(b["run_id"]), b)
+    samples_a = latency_samples(results_a.store(a.run_id), a)
+    samples_b = latency_samples(results_b.store(b.run_id), b)
     if samples_a and samples_b and len(samples_a) >= 3 and len(samples_b) >= 3:
         p = mann_whitney_p(samples_a, samples_b)
         return p < ALPHA, f"Mann-Whitney p={p:.2g}, n={len(samples_a)}/{len(samples_b)}"
-    ci_a = (a["latency_ci_low_us"], a["latency_ci_high_us"])
-    ci_b = (b["latency_ci_low_us"], b["latency_ci_high_us"])
+    ci_a = (a.latency_ci_low_us, a.latency_ci_high_us)
+    ci_b = (b.latency_ci_low_us, b.latency_ci_high_us)
     if None not in ci_a and None not in ci_b:
-        overlap = ci_a[0] <= ci_b[1] and ci_b[0] <= ci_a[1]
-        of = "/".join(dict.fromkeys(str(r["latency_ci_of"]) for r in (a, b)))
+        overlap = intervals_overlap(ci_a, ci_b)
+        of = "/".join(dict.fromkeys(str(r.latency_ci_of) for r in (a, b)))
         return (not overlap), f"95% CIs of the {of} {'overlap' if overlap else 'do not overlap'}"
     return None, "no samples or intervals"
 
 
-def latency_noise(results_a: ResultSet, a: dict, results_b: ResultSet, b: dict) -> tuple[bool | None, str]:
+def latency_noise(results_a: ResultSet, a: CellRecord, results_b: ResultSet, b: CellRecord) -> tuple[bool | None, str]:
     separated, how = separation(results_a, a, results_b, b)
     floor = noise_floor(a, b)
-    change = relative_change(a["latency_median_us"], b["latency_median_us"])
+    change = relative_change(a.latency_median_us, b.latency_median_us)
     if change is None or (separated is None and floor is None):
         return None, f"noise unknown ({how}, no spread recorded)"
     floor_text = (
@@ -202,53 +191,53 @@ def _metric(
     return MetricChange(metric, a, b, change, beyond, noise, threshold, regression=worse and beyond is not False)
 
 
-def _energy(a: dict, b: dict, threshold: float | None) -> MetricChange:
-    valid = a["energy_validity"] == "valid" and b["energy_validity"] == "valid"
-    same_method = a["energy_method"] == b["energy_method"]
-    if a["energy_mj_per_inference"] is None or b["energy_mj_per_inference"] is None:
+def _energy(a: CellRecord, b: CellRecord, threshold: float | None) -> MetricChange:
+    valid = a.energy_validity == "valid" and b.energy_validity == "valid"
+    same_method = a.energy_method == b.energy_method
+    if a.energy_mj_per_inference is None or b.energy_mj_per_inference is None:
         return MetricChange(
-            "energy", a["energy_mj_per_inference"], b["energy_mj_per_inference"], None, None, "not measured in both"
+            "energy", a.energy_mj_per_inference, b.energy_mj_per_inference, None, None, "not measured in both"
         )
     if not valid or not same_method:
-        why = f"A {a['energy_method']} ({a['energy_validity']}), B {b['energy_method']} ({b['energy_validity']})"
+        why = f"A {a.energy_method} ({a.energy_validity}), B {b.energy_method} ({b.energy_validity})"
         return MetricChange(
-            "energy", a["energy_mj_per_inference"], b["energy_mj_per_inference"], None, None, f"not comparable: {why}"
+            "energy", a.energy_mj_per_inference, b.energy_mj_per_inference, None, None, f"not comparable: {why}"
         )
     return _metric(
-        "energy", a["energy_mj_per_inference"], b["energy_mj_per_inference"], None, "no spread recorded", threshold
+        "energy", a.energy_mj_per_inference, b.energy_mj_per_inference, None, "no spread recorded", threshold
     )
 
 
 def compare_cells(
-    results_a: ResultSet, a: dict, results_b: ResultSet, b: dict, thresholds: dict[str, float]
+    results_a: ResultSet, a: CellRecord, results_b: ResultSet, b: CellRecord, thresholds: dict[str, float]
 ) -> CellChange:
     change = CellChange(
-        a["model"],
-        a["level"],
-        a["device_label"],
-        a["device_id"],
-        a["threads"],
-        a["delegate"],
-        a["status"],
-        b["status"],
-        b["reason"],
-        list(a["flags"]),
-        list(b["flags"]),
+        a.model,
+        a.level,
+        a.device_label,
+        a.device_id,
+        a.threads,
+        a.delegate,
+        a.status,
+        b.status,
+        b.reason,
+        list(a.flags),
+        list(b.flags),
     )
-    if a["status"] == "ok" and b["status"] in FAILED_STATUSES:
+    if a.ok and CellStatus(b.status).is_failure:
         change.status_regression = bool(thresholds)
-    size_same = a["size_bytes"] == b["size_bytes"]
+    size_same = a.size_bytes == b.size_bytes
     change.metrics["size"] = _metric(
-        "size", a["size_bytes"], b["size_bytes"], not size_same, "exact (file sizes)", thresholds.get("size")
+        "size", a.size_bytes, b.size_bytes, not size_same, "exact (file sizes)", thresholds.get("size")
     )
-    if a["status"] != "ok" or b["status"] != "ok":
+    if not (a.ok and b.ok):
         return change
     beyond, noise = latency_noise(results_a, a, results_b, b)
     change.metrics["median"] = _metric(
-        "median", a["latency_median_us"], b["latency_median_us"], beyond, noise, thresholds.get("median")
+        "median", a.latency_median_us, b.latency_median_us, beyond, noise, thresholds.get("median")
     )
     change.metrics["memory"] = _metric(
-        "memory", a["memory_peak_mb"], b["memory_peak_mb"], None, "no spread recorded", thresholds.get("memory")
+        "memory", a.memory_peak_mb, b.memory_peak_mb, None, "no spread recorded", thresholds.get("memory")
     )
     change.metrics["energy"] = _energy(a, b, thresholds.get("energy"))
     return change
@@ -288,14 +277,19 @@ def _short_noise(metric: MetricChange | None) -> str:
     return "beyond noise" if metric.beyond_noise else "within noise"
 
 
-def _delta_text(metric: MetricChange | None) -> str:
-    from harness.report.numbers import signed_pct
-
+def _delta_cell(metric: MetricChange | None) -> Cell:
     if metric is None:
-        return "-"
+        return Cell("-")
     if metric.change is None:
-        return "n/a" if metric.noise.startswith("not comparable") else "-"
-    return signed_pct(metric.change)
+        return Cell("n/a" if metric.noise.startswith("not comparable") else "-")
+    return Cell(fmt_signed_pct(metric.change), sort=metric.change)
+
+
+def _median_cell(metric: MetricChange | None, side: str, status: str) -> Cell:
+    if metric is None:
+        return Cell(status)
+    value = metric.a if side == "a" else metric.b
+    return Cell(fmt_us(value), sort=value)
 
 
 def _verdict(cell: CellChange) -> str:
@@ -309,55 +303,28 @@ def _verdict(cell: CellChange) -> str:
     return "no change beyond noise" if median and median.beyond_noise is False else "ok"
 
 
-def render_text(comparison: Comparison) -> str:
-    from harness import texttable
-    from harness.report.escape import one_line
-    from harness.units import fmt_us
-
-    headers = [
-        "model",
-        "level",
-        "device",
-        "setting",
-        "median A",
-        "median B",
-        "Δ median",
-        "noise",
-        "Δ memory",
-        "Δ energy",
-        "Δ size",
-        "verdict",
-    ]
+def comparison_table(comparison: Comparison) -> Table:
+    headers = ["model", "level", "device", "setting", "median A", "median B", "Δ median", "noise",
+               "Δ memory", "Δ energy", "Δ size", "verdict"]  # fmt: skip
     rows = []
     for cell in comparison.cells:
         median = cell.metrics.get("median")
-        rows.append(
-            [
-                one_line(cell.model),
-                one_line(cell.level),
-                one_line(cell.device),
-                f"t{cell.threads} {cell.delegate}",
-                fmt_us(median.a) if median else cell.status_a,
-                fmt_us(median.b) if median else cell.status_b,
-                _delta_text(median),
-                _short_noise(median),
-                _delta_text(cell.metrics.get("memory")),
-                _delta_text(cell.metrics.get("energy")),
-                _delta_text(cell.metrics.get("size")),
-                _verdict(cell),
-            ]
-        )
-    lines = [
-        f"compare {comparison.run_a} (A) -> {comparison.run_b} (B)",
-        "",
-        texttable.render(headers, rows, right_align_from=4),
-        "",
-    ]
+        rows.append([
+            Cell(cell.model), Cell(cell.level), Cell(cell.device), Cell(f"t{cell.threads} {cell.delegate}"),
+            _median_cell(median, "a", cell.status_a), _median_cell(median, "b", cell.status_b),
+            _delta_cell(median), Cell(_short_noise(median)), _delta_cell(cell.metrics.get("memory")),
+            _delta_cell(cell.metrics.get("energy")), _delta_cell(cell.metrics.get("size")), Cell(_verdict(cell)),
+        ])  # fmt: skip
+    return Table("comparison", f"compare {comparison.run_a} (A) -> {comparison.run_b} (B)", headers, rows)
+
+
+def render_text(comparison: Comparison) -> str:
+    lines = [table_text(comparison_table(comparison), with_title=True), ""]
     for cell in comparison.cells:
         where = f"{one_line(cell.model)} {one_line(cell.level)} on {one_line(cell.device)}"
         for metric in cell.metrics.values():
             if metric.metric == "median" or metric.regression:
-                lines.append(f"{where}: {METRICS[metric.metric]} {_delta_text(metric)}, {metric.noise}")
+                lines.append(f"{where}: {METRICS[metric.metric]} {_delta_cell(metric).text}, {metric.noise}")
         if cell.status_regression:
             lines.append(f"{where}: ok in A, {cell.status_b} in B: {one_line(cell.reason_b or '')}")
     for side, keys in (("A", comparison.only_in_a), ("B", comparison.only_in_b)):

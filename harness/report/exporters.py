@@ -7,12 +7,10 @@ import json
 import math
 
 from harness import __version__
-from harness.report.load import RECORD_COLUMNS, ResultSet
+from harness.report.load import ResultSet
 from harness.jsonfile import utc_now
+from harness.schemas import REPORT
 
-REPORT_KIND = "squeezebench.report"
-# Format history: 1 - runs, devices, cells (one flat record per cell, columns as in the CSV).
-REPORT_SCHEMA_VERSION = 1
 LIST_SEPARATOR = ";"
 
 
@@ -31,8 +29,7 @@ def csv_text(results: ResultSet) -> str:
 
 def json_document(results: ResultSet) -> dict:
     return {
-        "kind": REPORT_KIND,
-        "schema_version": REPORT_SCHEMA_VERSION,
+        **REPORT.stamp(),
         "harness_version": __version__,
         "generated_utc": utc_now(),
         "runs": [
@@ -46,7 +43,7 @@ def json_document(results: ResultSet) -> dict:
             }
             for store in results.stores
         ],
-        "cells": [{column: _plain(record[column]) for column in RECORD_COLUMNS} for record in results.records],
+        "cells": [{column: _plain(value) for column, value in record.to_dict().items()} for record in results.records],
     }
 
 

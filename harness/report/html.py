@@ -13,7 +13,6 @@ import hashlib
 from harness import __version__
 from harness.report.page import Cell, Page, Plot, Section, Table
 from harness.report.escape import html_text
-from harness.report.markdown import is_numeric_column
 
 CSS = """
 body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0 auto;
@@ -107,7 +106,7 @@ def cell_html(cell: Cell, numeric: bool) -> str:
 
 
 def table_html(table: Table) -> str:
-    numeric = [is_numeric_column(table, i) for i in range(len(table.headers))]
+    numeric = [table.is_numeric_column(i) for i in range(len(table.headers))]
     head = "".join(f'<th scope="col" aria-sort="none">{html_text(h)}</th>' for h in table.headers)
     rows = []
     for row in table.rows:

@@ -8,11 +8,6 @@ from harness.report.page import Cell, Page, Section, Table
 from harness.report.escape import md_inline, md_text
 
 
-def is_numeric_column(table: Table, column: int) -> bool:
-    sorts = [row[column].sort for row in table.rows if column < len(row) and row[column].sort is not None]
-    return bool(sorts) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in sorts)
-
-
 def cell_md(cell: Cell) -> str:
     text = md_inline(cell.text) or " "
     if cell.href:
@@ -24,7 +19,7 @@ def table_md(table: Table) -> str:
     width = len(table.headers)
     lines = [
         "| " + " | ".join(md_inline(h) for h in table.headers) + " |",
-        "|" + "|".join("---:" if is_numeric_column(table, i) else "---" for i in range(width)) + "|",
+        "|" + "|".join("---:" if table.is_numeric_column(i) else "---" for i in range(width)) + "|",
     ]
     for row in table.rows:
         cells = [cell_md(c) for c in row] + [" "] * (width - len(row))

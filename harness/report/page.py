@@ -1,4 +1,4 @@
-"""The neutral shape of a report, rendered alike to Markdown and HTML.
+"""The neutral shape of a report, rendered alike to Markdown, HTML and terminal text.
 
 Text in these objects is raw (unescaped): the renderers escape every string, so nothing that came
 from a model name, device property or file name can become markup.
@@ -24,6 +24,11 @@ class Table:
     headers: list[str]
     rows: list[list[Cell]]
     notes: list[str] = field(default_factory=list)
+
+    def is_numeric_column(self, column: int) -> bool:
+        """Every cell that has a sort value sorts as a number: renderers right-align it."""
+        sorts = [row[column].sort for row in self.rows if column < len(row) and row[column].sort is not None]
+        return bool(sorts) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in sorts)
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ from __future__ import annotations
 import io
 
 from harness.report.page import Plot
-from harness.report.numbers import Scale, energy_scale, latency_scale, size_scale
-from harness.report.tables import MEMORY_SCALE, QUALITY_HEADERS, ordered, plain, quality_kind_of, setup_rows, setups_in_order
+from harness.units import Scale, energy_scale, latency_scale, size_scale
+from harness.report.tables import MEMORY_SCALE, QUALITY_NAMES, QualityColumn, ordered, plain, setup_rows, setups_in_order
 
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
 HATCHES = ["", "//", "..", "xx", "\\\\", "++", "oo", "--"]
@@ -247,8 +247,8 @@ def _overlap(a, b) -> bool:
 
 
 def _trade_off_plot(model_frame, model: str):
-    kind = quality_kind_of(model_frame["quality_kind"])
-    if kind is None or model_frame["quality"].isna().all():
+    quality = QualityColumn.of(model_frame["quality_kind"], model_frame["quality_unit"])
+    if quality.kind is None or model_frame["quality"].isna().all():
         return None
     lat = latency_scale(model_frame["latency_median_us"].tolist())
     size = size_scale(model_frame["size_bytes"].tolist())
@@ -257,16 +257,16 @@ def _trade_off_plot(model_frame, model: str):
     for index, setup in enumerate(setups_in_order(model_frame)):
         rows = setup_rows(model_frame, setup)
         points = [
-            (lat.value(plain(r["latency_median_us"])), 100 * r["quality"], r["level"])
+            (lat.value(plain(r["latency_median_us"])), quality.shown(r["quality"]), r["level"])
             for _, r in rows.iterrows()
             if r["status"] == "ok" and plain(r["latency_median_us"]) is not None and plain(r["quality"]) is not None
         ]
         groups.append((_series_label(rows.iloc[0]), _style(index), points))
-    ylabel = QUALITY_HEADERS[kind]
+    ylabel = quality.header
     _trade_off_axes(left, groups, f"median latency ({lat.unit})", ylabel)
     per_level = model_frame.drop_duplicates("level")
     size_points = [
-        (size.value(plain(r["size_bytes"])), 100 * r["quality"], r["level"])
+        (size.value(plain(r["size_bytes"])), quality.shown(r["quality"]), r["level"])
         for _, r in per_level.iterrows()
         if plain(r["size_bytes"]) is not None and plain(r["quality"]) is not None
     ]
@@ -274,7 +274,7 @@ def _trade_off_plot(model_frame, model: str):
         right, [("levels", _style(len(OKABE_ITO) - 1), size_points)], f"model file size ({size.unit})", ylabel
     )
     _legend_if_drawn(left, FONT_PT - 2)
-    figure.suptitle(f"{model}: {kind} vs latency and vs size (circled, dashed: Pareto front)", fontsize=FONT_PT + 1)
+    figure.suptitle(f"{model}: {QUALITY_NAMES.get(quality.kind, quality.kind)} vs latency and vs size (circled, dashed: Pareto front)", fontsize=FONT_PT + 1)
     return figure
 
 

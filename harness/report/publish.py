@@ -18,7 +18,7 @@ from harness.errors import InputError
 from harness.jsonfile import write_bytes_atomic
 from harness.report.build import ReportOptions, build_page
 from harness.report.page import Cell, Page, Section, Table
-from harness.report.load import UNPUBLISHABLE_FLAGS, ResultSet, is_publishable, load_results
+from harness.report.load import UNPUBLISHABLE_FLAGS, CellRecord, ResultSet, is_publishable, load_results
 from harness.store.run import safe_component
 
 SITE_MARKER = ".squeezebench-site"
@@ -54,65 +54,63 @@ def publishable(results: ResultSet) -> ResultSet:
     """Cells fit to publish. A cell that measured nothing (failed, skipped, ...) carries no
     per-cell flags; it follows its device: hidden when all that device's measurements in the
     run are hidden, so a charging phone does not show up through its failures alone."""
-    measured = [r for r in results.records if r["status"] == "ok"]
-    shown_devices = {(r["run_id"], r["device"]) for r in measured if is_publishable(r)}
-    hidden_devices = {(r["run_id"], r["device"]) for r in measured if not is_publishable(r)} - shown_devices
+    measured = [r for r in results.records if r.ok]
+    shown_devices = {(r.run_id, r.device) for r in measured if is_publishable(r)}
+    hidden_devices = {(r.run_id, r.device) for r in measured if not is_publishable(r)} - shown_devices
 
-    def keep(record: dict) -> bool:
-        if record["status"] != "ok" and (record["run_id"], record["device"]) in hidden_devices:
+    def keep(record: CellRecord) -> bool:
+        if record.status != "ok" and (record.run_id, record.device) in hidden_devices:
             return False
         return is_publishable(record)
 
     return results.filtered(keep)
 
 
-def device_names(records: list[dict]) -> dict[str, str]:
+def device_names(records: list[CellRecord]) -> dict[str, str]:
     """device identity -> display name without run suffixes (the site spans runs)."""
-    names = {r["device_id"]: r["device_name"] for r in records}
+    names = {r.device_id: r.device_name for r in records}
     taken: dict[str, int] = {}
     for name in names.values():
         taken[name] = taken.get(name, 0) + 1
     return {ident: (name if taken[name] == 1 else f"{name} ({ident})") for ident, name in names.items()}
 
 
-def latest_per_setup(results: ResultSet, records: list[dict]) -> list[dict]:
+def latest_per_setup(results: ResultSet, records: list[CellRecord]) -> list[CellRecord]:
     """A device's newest result for each level and setting: what a leaderboard ranks."""
     created = {s.run_id: s.document.get("created_utc") or "" for s in results.stores}
     latest: dict[tuple, dict] = {}
-    for record in sorted(records, key=lambda r: created[r["run_id"]]):
-        latest[(record["device_id"], record["level"], record["threads"], record["delegate"])] = record
+    for record in sorted(records, key=lambda r: created[r.run_id]):
+        latest[(record.device_id, record.level, record.threads, record.delegate)] = record
     return list(latest.values())
 
 
-def leaderboard_table(model: str, records: list[dict], names: dict[str, str], key: str) -> Table:
-    from harness.report.numbers import energy_scale, latency_scale, pct, ratio, size_scale
+def leaderboard_table(model: str, records: list[CellRecord], names: dict[str, str], key: str) -> Table:
     from harness.report.tables import (
         MEMORY_SCALE,
-        QUALITY_HEADERS,
-        drop_cell,
+        QualityColumn,
         energy_cells,
         flags_cell,
         interval_cell,
         level_cell,
         number_cell,
-        quality_kind_of,
         status_cell,
     )
+    from harness.units import energy_scale, fmt_ratio, latency_scale, size_scale
 
-    lat = latency_scale([r["latency_median_us"] for r in records])
-    energy = energy_scale([r["energy_mj_per_inference"] for r in records])
-    size = size_scale([r["size_bytes"] for r in records])
+    lat = latency_scale([r.latency_median_us for r in records])
+    energy = energy_scale([r.energy_mj_per_inference for r in records])
+    size = size_scale([r.size_bytes for r in records])
     ranked = sorted(
-        records, key=lambda r: (r["status"] != "ok" or r["latency_median_us"] is None, r["latency_median_us"] or 0)
+        records, key=lambda r: (r.status != "ok" or r.latency_median_us is None, r.latency_median_us or 0)
     )
-    kind = quality_kind_of(r["quality_kind"] for r in records)
+    quality = QualityColumn.of([r.quality_kind for r in records], [r.quality_unit for r in records])
     headers = [
         "rank",
         "device",
         "level",
         "setting",
-        QUALITY_HEADERS[kind],
-        "drop from fp32 (pp)",
+        quality.header,
+        quality.drop_header,
         f"size ({size.unit})",
         f"median latency ({lat.unit})",
         f"p5–p95 ({lat.unit})",
@@ -125,24 +123,25 @@ def leaderboard_table(model: str, records: list[dict], names: dict[str, str], ke
     ]
     rows = []
     for rank, r in enumerate(ranked, start=1):
-        ok = r["status"] == "ok" and r["latency_median_us"] is not None
+        ok = r.ok and r.latency_median_us is not None
+        row = r.to_dict()  # the table cells take a pandas row or its dict
         rows.append(
             [
                 Cell(str(rank), sort=rank) if ok else Cell("-"),
-                Cell(names[r["device_id"]]),
-                level_cell(r),
-                Cell(f"t{r['threads']} {r['delegate']}"),
-                number_cell(r["quality"], text=pct(r["quality"])),
-                drop_cell(r["quality_drop_pp"]),
-                number_cell(r["size_bytes"], size),
-                number_cell(r["latency_median_us"], lat),
-                interval_cell(r["latency_p5_us"], r["latency_p95_us"], lat),
-                number_cell(r["speedup_vs_fp32"], text=ratio(r["speedup_vs_fp32"])),
-                energy_cells(r, energy)[0],
-                number_cell(r["memory_peak_mb"], MEMORY_SCALE),
-                status_cell(r),
-                flags_cell(r["flags"]),
-                Cell(r["run_id"], href=f"../{run_page_path(r['run_id'])}"),
+                Cell(names[r.device_id]),
+                level_cell(row),
+                Cell(f"t{r.threads} {r.delegate}"),
+                quality.value_cell(r.quality),
+                quality.drop_cell(r.quality_drop),
+                number_cell(r.size_bytes, size),
+                number_cell(r.latency_median_us, lat),
+                interval_cell(r.latency_p5_us, r.latency_p95_us, lat),
+                number_cell(r.speedup_vs_fp32, text=fmt_ratio(r.speedup_vs_fp32)),
+                energy_cells(row, energy)[0],
+                number_cell(r.memory_peak_mb, MEMORY_SCALE),
+                status_cell(row),
+                flags_cell(r.flags),
+                Cell(r.run_id, href=f"../{run_page_path(r.run_id)}"),
             ]
         )
     return Table(key, f"{model}: leaderboard by median latency (each device's latest run)", headers, rows)
@@ -151,7 +150,7 @@ def leaderboard_table(model: str, records: list[dict], names: dict[str, str], ke
 def model_page(results: ResultSet, shown: ResultSet, model: str, names: dict[str, str], hidden: int) -> Page:
     from harness.report.plots import model_plots
 
-    records = latest_per_setup(results, [r for r in shown.records if r["model"] == model])
+    records = latest_per_setup(results, [r for r in shown.records if r.model == model])
     page = Page(f"Leaderboard: {model}", intro=hidden_note(hidden), nav=[("all results", "../index.html")])
     section = Section("Leaderboard", tables=[leaderboard_table(model, records, names, "leaderboard")])
     if records:
@@ -178,22 +177,22 @@ def _count_cell(count: int) -> Cell:
     return Cell(str(count), sort=count)
 
 
-def _devices_table(records: list[dict], names: dict[str, str]) -> Table:
+def _devices_table(records: list[CellRecord], names: dict[str, str]) -> Table:
     rows = []
     for ident, name in names.items():
-        mine = [r for r in records if r["device_id"] == ident]
+        mine = [r for r in records if r.device_id == ident]
         if mine:
-            models = ", ".join(dict.fromkeys(r["model"] for r in mine))
-            flags = ", ".join(dict.fromkeys(f for r in mine for f in r["flags"]))
+            models = ", ".join(dict.fromkeys(r.model for r in mine))
+            flags = ", ".join(dict.fromkeys(f for r in mine for f in r.flags))
             rows.append([Cell(name), Cell(ident), Cell(models), _count_cell(len(mine)), Cell(flags)])
     return Table(
         "devices", "Every device with results shown here", ["device", "identity", "models", "cells", "flags"], rows
     )
 
 
-def _models_table(records: list[dict], names: dict[str, str]) -> Table:
-    models = dict.fromkeys(r["model"] for r in records)
-    rows = [_model_row(model, [r for r in records if r["model"] == model], names) for model in models]
+def _models_table(records: list[CellRecord], names: dict[str, str]) -> Table:
+    models = dict.fromkeys(r.model for r in records)
+    rows = [_model_row(model, [r for r in records if r.model == model], names) for model in models]
     return Table(
         "models",
         "Every model (follow a name to its leaderboard)",
@@ -202,11 +201,11 @@ def _models_table(records: list[dict], names: dict[str, str]) -> Table:
     )
 
 
-def _runs_table(results: ResultSet, shown_records: list[dict]) -> Table:
+def _runs_table(results: ResultSet, shown_records: list[CellRecord]) -> Table:
     rows = []
     for store in results.stores:
-        shown = sum(r["run_id"] == store.run_id for r in shown_records)
-        total = sum(r["run_id"] == store.run_id for r in results.records)
+        shown = sum(r.run_id == store.run_id for r in shown_records)
+        total = sum(r.run_id == store.run_id for r in results.records)
         rows.append(
             [
                 Cell(store.run_id, href=run_page_path(store.run_id)),
@@ -223,24 +222,23 @@ def _runs_table(results: ResultSet, shown_records: list[dict]) -> Table:
     )
 
 
-def _model_row(model: str, records: list[dict], names: dict[str, str]) -> list[Cell]:
-    from harness.report.tables import quality_kind_of
+def _model_row(model: str, records: list[CellRecord], names: dict[str, str]) -> list[Cell]:
     from harness.units import fmt_us
 
-    ok = [r for r in records if r["status"] == "ok" and r["latency_median_us"] is not None]
-    best = min(ok, key=lambda r: r["latency_median_us"]) if ok else None
-    kind = quality_kind_of(r["quality_kind"] for r in records)
+    ok = [r for r in records if r.ok and r.latency_median_us is not None]
+    best = min(ok, key=lambda r: r.latency_median_us) if ok else None
+    kind = next((r.quality_kind for r in records if r.quality_kind), None)
     fastest = Cell("-")
     if best:
-        flags = f" [{', '.join(best['flags'])}]" if best["flags"] else ""
-        text = f"{fmt_us(best['latency_median_us'])}, {names[best['device_id']]}, {best['level']}{flags}"
-        fastest = Cell(text, sort=best["latency_median_us"])
-    levels = dict.fromkeys(r["level"] for r in sorted(records, key=lambda r: r["level_index"]))
+        flags = f" [{', '.join(best.flags)}]" if best.flags else ""
+        text = f"{fmt_us(best.latency_median_us)}, {names[best.device_id]}, {best.level}{flags}"
+        fastest = Cell(text, sort=best.latency_median_us)
+    levels = dict.fromkeys(r.level for r in sorted(records, key=lambda r: r.level_index))
     return [
         Cell(model, href=model_page_path(model)),
         Cell(kind or "-"),
         Cell(", ".join(levels)),
-        _count_cell(len({r["device_id"] for r in records})),
+        _count_cell(len({r.device_id for r in records})),
         fastest,
     ]
 
@@ -275,14 +273,14 @@ def publish_site(run_paths, out_dir: Path, *, include_flagged: bool = False) -> 
     hidden = len(results.records) - len(shown.records)
     names = device_names(results.records)
     pages: dict[str, Page] = {"index.html": index_page(results, shown, names, hidden)}
-    for model in dict.fromkeys(r["model"] for r in shown.records):
-        hidden_here = sum(r["model"] == model for r in results.records) - sum(
-            r["model"] == model for r in shown.records
+    for model in dict.fromkeys(r.model for r in shown.records):
+        hidden_here = sum(r.model == model for r in results.records) - sum(
+            r.model == model for r in shown.records
         )
         pages[model_page_path(model)] = model_page(results, shown, model, names, hidden_here)
     for store in results.stores:
-        run_shown = ResultSet([store], [r for r in shown.records if r["run_id"] == store.run_id])
-        hidden_here = sum(r["run_id"] == store.run_id for r in results.records) - len(run_shown.records)
+        run_shown = ResultSet([store], [r for r in shown.records if r.run_id == store.run_id])
+        hidden_here = sum(r.run_id == store.run_id for r in results.records) - len(run_shown.records)
         options = ReportOptions(
             title=f"Run {store.run_id}",
             nav=(("all results", "../index.html"),),

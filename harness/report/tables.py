@@ -4,22 +4,66 @@ conditions (runs, device passports) every number was taken under."""
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 
 from harness.errors import UsageError
 from harness.report.page import Cell, Table
 from harness.report.escape import truncate
 from harness.report.load import device_flags
-from harness.report.numbers import Scale, energy_scale, latency_scale, pct, ratio, size_scale
+from harness.units import Scale, energy_scale, fmt_pct, fmt_ratio, latency_scale, size_scale
 
 REASON_MAX_CHARS = 160
 EMPTY = Cell("-")
 MEMORY_SCALE = Scale("MB", 1.0, 1)
 
-QUALITY_HEADERS = {
-    "accuracy": "accuracy top-1 (%)",
-    "fidelity": "fidelity: top-1 agreement with fp32 (%)",
-    None: "accuracy (%)",
+# What each quality kind is called in headers and axis labels (others show their own name).
+QUALITY_NAMES = {
+    "accuracy": "accuracy top-1",
+    "fidelity": "fidelity: top-1 agreement with fp32",
+    "snr_db": "SNR against fp32 outputs",
+    "note_accuracy": "note accuracy",
+    None: "accuracy",
 }
+
+
+@dataclass(frozen=True)
+class QualityColumn:
+    """How a model's quality shows: fractions as percentages, other units as they are."""
+
+    kind: str | None
+    unit: str | None
+
+    @classmethod
+    def of(cls, kinds, units) -> "QualityColumn":
+        """The first kind a row has (a model has one), with its unit."""
+        pairs = [(plain(k), plain(u)) for k, u in zip(kinds, units)]
+        return cls(*next(((k, u) for k, u in pairs if k), (None, "fraction")))
+
+    @property
+    def shown_unit(self) -> str:
+        return "%" if self.unit in (None, "fraction") else str(self.unit)
+
+    @property
+    def header(self) -> str:
+        return f"{QUALITY_NAMES.get(self.kind, self.kind)} ({self.shown_unit})"
+
+    @property
+    def drop_header(self) -> str:
+        return f"drop from fp32 ({'pp' if self.shown_unit == '%' else self.shown_unit})"
+
+    def shown(self, value) -> float | None:
+        """A value in the unit the column shows (a fraction as a percentage)."""
+        value = plain(value)
+        if value is None:
+            return None
+        return 100 * value if self.shown_unit == "%" else value
+
+    def value_cell(self, value) -> Cell:
+        shown = self.shown(value)
+        return EMPTY if shown is None else Cell(f"{shown:.1f}", sort=shown)
+
+    def drop_cell(self, drop) -> Cell:
+        return drop_cell(self.shown(drop))
 
 
 def quality_note(kind: str | None, weights: str | None) -> str | None:
@@ -29,6 +73,9 @@ def quality_note(kind: str | None, weights: str | None) -> str | None:
             f"Model with {origin}: task accuracy is not measured; quality is fidelity, the share of inputs "
             "on which the level's top-1 prediction agrees with fp32 (on the host)."
         )
+    if kind == "snr_db":
+        return ("Model without a task metric on its bundled inputs: quality is the signal-to-noise ratio of "
+                "each level's outputs against fp32's on the same inputs (on the host; higher is closer).")
     if kind is None:
         return "No accuracy or fidelity was measured for this model."
     return None
@@ -102,7 +149,7 @@ def delegation_cell(row) -> Cell:
     delegated, total = plain(row["delegated_nodes"]), plain(row["total_nodes"])
     if delegated is None or not total:
         return EMPTY
-    text = f"{int(delegated)}/{int(total)} ({pct(delegated / total, 0)}%)"
+    text = f"{int(delegated)}/{int(total)} ({fmt_pct(delegated / total, 0)})"
     if row["delegate_fell_back"] is True:
         return Cell(text + ", fell back to CPU", sort=delegated / total, emphasis="bad")
     return Cell(text, sort=delegated / total)
@@ -123,20 +170,15 @@ def ordered(frame, by):
     return frame.sort_values(by, kind="stable")
 
 
-def quality_kind_of(kinds) -> str | None:
-    """What the quality column shows (accuracy or fidelity): the first kind a row has."""
-    return next((kind for kind in kinds if plain(kind)), None)
-
-
 def setup_table(rows, key: str, title: str) -> Table:
     """One device at one setting: one row per level."""
     rows = ordered(rows, "level_index")
     lat = latency_scale(rows["latency_median_us"].tolist() + rows["latency_p95_us"].tolist())
     energy = energy_scale(rows["energy_mj_per_inference"].tolist())
     size = size_scale(rows["size_bytes"].tolist())
-    kind = quality_kind_of(rows["quality_kind"])
+    quality = QualityColumn.of(rows["quality_kind"], rows["quality_unit"])
     headers = [
-        "level", f"size ({size.unit})", "size vs fp32", QUALITY_HEADERS[kind], "drop from fp32 (pp)",
+        "level", f"size ({size.unit})", "size vs fp32", quality.header, quality.drop_header,
         f"median latency ({lat.unit})", f"p5–p95 ({lat.unit})", f"95% CI ({lat.unit})", "speedup vs fp32",
         "peak memory (MB)", f"energy ({energy.unit}/inference)", "energy method; validity",
         "delegated nodes", "status", "flags",
@@ -149,13 +191,13 @@ def setup_table(rows, key: str, title: str) -> Table:
             [
                 level_cell(row),
                 number_cell(row["size_bytes"], size),
-                number_cell(row["size_ratio_to_fp32"], text=ratio(plain(row["size_ratio_to_fp32"]))),
-                number_cell(row["quality"], text=pct(plain(row["quality"]))),
-                drop_cell(row["quality_drop_pp"]),
+                number_cell(row["size_ratio_to_fp32"], text=fmt_ratio(plain(row["size_ratio_to_fp32"]))),
+                quality.value_cell(row["quality"]),
+                quality.drop_cell(row["quality_drop"]),
                 number_cell(row["latency_median_us"], lat),
                 interval_cell(row["latency_p5_us"], row["latency_p95_us"], lat),
                 interval_cell(row["latency_ci_low_us"], row["latency_ci_high_us"], lat, ci_suffix),
-                number_cell(row["speedup_vs_fp32"], text=ratio(plain(row["speedup_vs_fp32"]))),
+                number_cell(row["speedup_vs_fp32"], text=fmt_ratio(plain(row["speedup_vs_fp32"]))),
                 number_cell(row["memory_peak_mb"], MEMORY_SCALE),
                 energy_value,
                 energy_method,
@@ -252,7 +294,7 @@ def cross_device_table(model_frame, baseline_id: str | None, key: str) -> Table 
             if setup != baseline:
                 median = plain(row["latency_median_us"]) if row is not None and row["status"] == "ok" else None
                 relative = median / base_median if median and base_median else None
-                row_cells.append(number_cell(relative, text=ratio(relative)))
+                row_cells.append(number_cell(relative, text=fmt_ratio(relative)))
         body.append(row_cells)
     note = f"Baseline: {baseline_label}. A ratio above 1.00x means slower than the baseline."
     if baseline_id and per_setup[baseline]["device_id"].iloc[0] != baseline_id:
@@ -316,7 +358,7 @@ def _passport_text(passport: dict) -> dict[str, str]:
 def devices_table(stores, records, key: str = "devices") -> Table:
     headers = ["device", "serial", "run", "manufacturer and model", "SoC", "Android", "ABI", "battery at start",
                "thermal status at start", "runner", "flags"]  # fmt: skip
-    labels = {(r["run_id"], r["device"]): r["device_label"] for r in records}
+    labels = {(r.run_id, r.device): r.device_label for r in records}
     body = []
     for store in stores:
         for serial, device in (store.document.get("devices") or {}).items():

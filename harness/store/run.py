@@ -13,21 +13,13 @@ from pathlib import Path
 
 from harness import __version__
 from harness.errors import ResultsError
-from harness.jsonfile import load_versioned, read_json, utc_now, write_json_atomic
+from harness.jsonfile import utc_now, write_json_atomic
+from harness.schemas import RUN
+from harness.store.cell_files import load_bench
+from harness.store.records import BenchResult, CellStatus
 
-RUN_KIND = "squeezebench.run"
-# Format history (add an `update_to_N` function to MIGRATIONS for every bump):
-#   1 - first version: spec, host, devices (passports), models (conversion summaries), cells.
-RUN_SCHEMA_VERSION = 1
-MIGRATIONS: dict = {}
 
 RUN_FILE = "run.json"
-STATUS_PENDING = "pending"
-STATUS_RUNNING = "running"
-STATUS_SKIPPED = "skipped"
-# A cell in one of these states is finished; `--resume` redoes the others (pending, running when
-# the process died, device-lost).
-CELL_DONE_STATUSES = frozenset({"ok", "failed", "crashed", "timeout", "unsupported", STATUS_SKIPPED})
 
 
 def new_run_id() -> str:
@@ -54,25 +46,8 @@ def cell_id(model: str, level: str, device: str, threads: int, delegate: str) ->
     return f"{model}|{level}|{device}|t{threads}|{delegate}"
 
 
-def cell_summary(bench: dict) -> dict:
-    """What reports need from one bench document, kept in run.json so reports stay fast."""
-    energy = bench.get("energy") or {}
-    return {
-        "latency_us": bench.get("latency_us"),
-        "warmup_us": bench.get("warmup_us"),
-        "init_us": bench.get("init_us"),
-        "first_inference_us": bench.get("first_inference_us"),
-        "memory_mb": bench.get("memory_mb"),
-        "energy": energy or None,
-        "delegation": bench.get("delegation"),
-        "thermal": bench.get("thermal"),
-        "flags": bench.get("flags", []),
-        "runner": {k: (bench.get("runner") or {}).get(k) for k in ("kind", "version", "sha256", "source")},
-    }
-
-
 def load_run_document(path: Path) -> dict:
-    document = load_versioned(path, kind=RUN_KIND, current_version=RUN_SCHEMA_VERSION, migrations=MIGRATIONS)
+    document = RUN.load(path)
     check_run_structure(path, document)
     return document
 
@@ -188,12 +163,12 @@ class RunStore:
         for cell in self.cells:
             self.contained(cell["dir"])
 
-    def load_bench(self, cell: dict) -> dict | None:
-        path = self.cell_dir(cell) / "bench.json"
-        return read_json(path) if path.exists() else None
+    def load_bench(self, cell: dict) -> BenchResult | None:
+        return load_bench(self.cell_dir(cell))
 
     def pending_cells(self) -> list[dict]:
-        return [c for c in self.cells if c["status"] not in CELL_DONE_STATUSES]
+        """The cells `--resume` does: pending, running when the process died, device-lost."""
+        return [c for c in self.cells if not CellStatus.read(c["status"]).is_finished]
 
 
 def create_run(results_root: Path, spec: dict, command_line: list[str], run_id: str | None = None) -> RunStore:
@@ -201,8 +176,7 @@ def create_run(results_root: Path, spec: dict, command_line: list[str], run_id: 
     root = Path(results_root) / run_id
     root.mkdir(parents=True, exist_ok=False)
     document = {
-        "kind": RUN_KIND,
-        "schema_version": RUN_SCHEMA_VERSION,
+        **RUN.stamp(),
         "run_id": run_id,
         "harness_version": __version__,
         "created_utc": utc_now(),

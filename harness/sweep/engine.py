@@ -17,15 +17,18 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.bench import ondevice
+from harness.bench.benchmark import run_benchmark
+from harness.bench.session import open_session
+from harness.bench.settings import BenchSettings
 from harness.device import adb
 from harness.device.lock import device_lock
 from harness.errors import DeviceError, ExitCode, SqueezebenchError, UsageError
 from harness.paths import results_dir
-from harness.store.run import STATUS_RUNNING, RunStore, cell_summary, create_run, find_run, safe_component, utc_now
+from harness.store.records import BenchResult, CellStatus
+from harness.store.run import RunStore, create_run, find_run, safe_component, utc_now
 from harness.sweep.plan import conversion_summary, plan_cells
 from harness.sweep.progress import Reporter
-from harness.sweep.spec import SweepSpec
+from harness.sweep.spec import SweepSpec, check_inputs
 
 MAX_ATTEMPTS_PER_CELL = 2
 RECOVER_POLL_S = 1.0
@@ -37,9 +40,13 @@ class SweepOutcome:
     counts: dict[str, int] = field(default_factory=dict)
 
     @property
+    def run_dir(self) -> Path:
+        return self.store.root
+
+    @property
     def exit_code(self) -> ExitCode:
         done = sum(self.counts.values())
-        ok = self.counts.get(ondevice.STATUS_OK, 0)
+        ok = self.counts.get(CellStatus.OK, 0)
         if done == 0 or ok == 0:
             return ExitCode.NOTHING_RAN
         return ExitCode.OK if ok == done else ExitCode.PARTIAL
@@ -62,18 +69,22 @@ def run_sweep(
     elif spec is None:
         raise UsageError("nothing to run", "name at least one model, or --resume RUN")
     else:
+        check_inputs(spec)
+        root_existed = results_root.exists()
         store = create_run(results_root, spec.to_dict(), command_line or [])
-        reporter.message(f"run {store.run_id} -> {store.root}")
     virtual_started = []
     try:
+        # Inputs before devices: a model that cannot be converted is refused before any device
+        # is touched or started (and its run directory removed below).
+        models = _convert_models(spec, store, reporter)
         servers = adb_servers(spec)
         for server in servers:
             adb.ensure_server(server)
         refs, virtual_started = _devices_for(spec, servers, store, reporter)
         sessions = _open_sessions(refs, store, reporter)
-        models = _convert_models(spec, store, reporter)
         if not resume:
             store.add_cells(plan_cells(models, _settings_per_device(spec, sessions)))
+            reporter.message(f"run {store.run_id}: {len(store.cells)} cells -> {store.root}")
         _execute(spec, store, sessions, models, reporter)
         store.finish()
     except SqueezebenchError:
@@ -81,6 +92,8 @@ def run_sweep(
             # Refused before anything was planned (a bad model, no usable device): nothing was
             # measured, so no empty run directory is left behind to confuse reports and --resume.
             shutil.rmtree(store.root, ignore_errors=True)
+            if not root_existed:
+                shutil.rmtree(results_root, ignore_errors=True)
         raise
     finally:
         _stop_virtual(virtual_started, reporter)
@@ -192,7 +205,7 @@ def _open_sessions(refs, store: RunStore, reporter: Reporter) -> dict:
     sessions = {}
     for ref in refs:
         try:
-            session = ondevice.open_session(ref.server, ref.serial)
+            session = open_session(ref.server, ref.serial)
         except DeviceError as e:
             reporter.message(f"{ref.key}: left out, {e.one_line()}")
             continue
@@ -205,7 +218,7 @@ def _open_sessions(refs, store: RunStore, reporter: Reporter) -> dict:
                 "adb_server": str(ref.server),
                 "passport": session.passport.to_dict(),
                 "profile": getattr(session.profile, "name", None),
-                "friendly_name": ondevice.friendly_name(session),
+                "friendly_name": session.friendly_name,
                 "runner": session.runner.to_dict(),
             },
         )
@@ -227,6 +240,7 @@ def _convert_models(spec: SweepSpec, store: RunStore, reporter: Reporter) -> dic
             store.root / "models" / model_dir,
             data=Path(spec.data) if spec.data else None,
             random_calibration=spec.random_calibration,
+            progress=reporter.message,
         )
         summary = conversion_summary(document, f"models/{model_dir}")
         name = _unique_name(summary["name"] or model_dir, models)
@@ -261,7 +275,7 @@ def _settings_per_device(spec: SweepSpec, sessions: dict) -> dict[str, tuple[lis
     """Thread counts and delegates per device: as asked, or the device profile's ('auto')."""
     settings = {}
     for key, session in sessions.items():
-        threads = list(spec.threads) if spec.threads else [ondevice.default_threads(session)]
+        threads = list(spec.threads) if spec.threads else [session.default_threads]
         delegates = list(spec.delegates)
         if delegates == ["auto"]:
             delegates = list(getattr(session.profile, "delegates", ()) or ("cpu",))
@@ -333,8 +347,8 @@ class DeviceWorker(threading.Thread):
                 self.run_cells()
             finally:
                 # Killed before this (SIGKILL, power cut), the charging note left on the device
-                # makes the next benchmark there restore it (ondevice.CHARGING_NOTE).
-                ondevice.restore_charging(self.session)
+                # makes the next benchmark there restore it (harness/device/charging.py).
+                self.session.restore_charging()
         self.record_transfers()
         self.reporter.device_finished(self.key)
 
@@ -343,9 +357,9 @@ class DeviceWorker(threading.Thread):
             if self.stop.is_set():
                 break
             self.reporter.cell_started(self.key, cell, index, len(self.cells))
-            status = self.run_cell(cell)
-            self.reporter.cell_finished(self.key, self.store.cell(cell["id"]))
-            if status == ondevice.STATUS_DEVICE_LOST:
+            result = self.run_cell(cell)
+            self.reporter.cell_finished(self.key, cell, result)
+            if result.status is CellStatus.DEVICE_LOST:
                 self.give_up(self.cells[index + 1 :], self.store.cell(cell["id"])["reason"])
                 break
 
@@ -362,32 +376,32 @@ class DeviceWorker(threading.Thread):
             f"{len(log) - len(pushed)} already on the device (same sha256)"
         )
 
-    def run_cell(self, cell: dict) -> str:
+    def run_cell(self, cell: dict) -> BenchResult:
         for _attempt in range(MAX_ATTEMPTS_PER_CELL):
-            document = self.benchmark(cell)
-            if document["status"] != ondevice.STATUS_DEVICE_LOST or not self.recover():
+            result = self.benchmark(cell)
+            if result.status is not CellStatus.DEVICE_LOST or not self.recover():
                 break
             self.reporter.message(f"[{self.key}] back after losing it; retrying {cell['model']} {cell['level']}")
         self.store.update_cell(
             cell["id"],
-            status=document["status"],
-            reason=document["reason"],
+            status=result.status,
+            reason=result.reason,
             finished_utc=utc_now(),
-            summary=cell_summary(document),
+            summary=result.measurements.to_dict(),
         )
-        return document["status"]
+        return result
 
-    def benchmark(self, cell: dict) -> dict:
+    def benchmark(self, cell: dict) -> BenchResult:
         model = self.models[cell["model"]]
         level = model["levels"][cell["level"]]
         model_file = self.store.contained(f"{model['dir']}/{level['file']}")
         cell_dir = self.store.cell_dir(cell)
         if cell_dir.exists():
             shutil.rmtree(cell_dir)  # left by a run that died mid-cell
-        self.store.update_cell(cell["id"], status=STATUS_RUNNING, started_utc=utc_now(), attempts=cell.get("attempts", 0) + 1)
+        self.store.update_cell(cell["id"], status=CellStatus.RUNNING, started_utc=utc_now(), attempts=cell.get("attempts", 0) + 1)
         settings = self.settings_for(cell)
         with self.host_cpu_held():
-            return ondevice.run_benchmark(
+            return run_benchmark(
                 self.session,
                 model_file,
                 settings,
@@ -396,10 +410,8 @@ class DeviceWorker(threading.Thread):
                 cell_id=cell["id"],
             )
 
-    def settings_for(self, cell: dict) -> ondevice.BenchSettings:
-        return ondevice.BenchSettings.for_device(
-            self.session, self.spec.measurement, threads=cell["threads"], delegate=cell["delegate"]
-        )
+    def settings_for(self, cell: dict) -> BenchSettings:
+        return self.session.settings_for(self.spec.measurement, threads=cell["threads"], delegate=cell["delegate"])
 
     def device_held(self):
         return device_lock(
@@ -452,6 +464,6 @@ class DeviceWorker(threading.Thread):
     def give_up(self, cells: list[dict], reason: str) -> None:
         for cell in cells:
             self.store.update_cell(
-                cell["id"], status=ondevice.STATUS_DEVICE_LOST, reason=f"not run: device lost earlier ({reason})"
+                cell["id"], status=CellStatus.DEVICE_LOST, reason=f"not run: device lost earlier ({reason})"
             )
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from harness.store.run import STATUS_PENDING, STATUS_SKIPPED, cell_id, safe_component
+from harness.store.records import CellStatus
+from harness.store.run import cell_id, safe_component
 
 
 def conversion_summary(document: dict, model_dir: str) -> dict:
@@ -13,7 +14,7 @@ def conversion_summary(document: dict, model_dir: str) -> dict:
             key: entry.get(key)
             for key in (
                 "status", "reason", "file", "sha256", "size_bytes", "gzip_size_bytes",
-                "size_ratio_to_fp32", "gzip_ratio_to_fp32", "accuracy", "fidelity",
+                "size_ratio_to_fp32", "gzip_ratio_to_fp32", "accuracy", "fidelity", "quality",
                 "reference_only", "op_counts", "cached",
             )
         }  # fmt: skip
@@ -24,6 +25,8 @@ def conversion_summary(document: dict, model_dir: str) -> dict:
         "conversion": f"{model_dir}/convert.json",
         "source_kind": model.get("source_kind"),
         "weights": model.get("weights"),
+        "source": model.get("source"),
+        "licence": model.get("licence"),
         "task_accuracy_available": model.get("task_accuracy_available"),
         "notes": model.get("notes", []),
         "levels": levels,
@@ -56,7 +59,7 @@ def plan_cells(models: dict[str, dict], devices: dict[str, tuple[list[int], list
                                 "threads": threads,
                                 "delegate": delegate,
                                 "mode": "native",
-                                "status": STATUS_PENDING if ok else STATUS_SKIPPED,
+                                "status": CellStatus.PENDING if ok else CellStatus.SKIPPED,
                                 "reason": None if ok else f"conversion {info.get('status')}: {info.get('reason')}",
                                 "attempts": 0,
                                 "dir": cell_dir_name(model_name, level, serial, threads, delegate),

@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 
+from harness.store.records import BenchResult
 from harness.units import fmt_us
 
 
@@ -82,11 +83,12 @@ class Reporter:
             f"[{serial}] {index + 1}/{total} {cell['model']} {cell['level']} t{cell['threads']} {cell['delegate']} ... {self._eta(serial)}",
         )
 
-    def cell_finished(self, serial: str, cell: dict) -> None:
+    def cell_finished(self, serial: str, cell: dict, result: BenchResult) -> None:
         state = self._device_state[serial]
         state["done"] += 1
-        latency = ((cell.get("summary") or {}).get("latency_us") or {}).get("median")
-        outcome = f"median {fmt_us(latency)}" if cell["status"] == "ok" else f"{cell['status']}: {(cell.get('reason') or '')[:100]}"
+        latency = result.measurements.latency_us
+        outcome = (f"median {fmt_us(latency.median)}" if result.ok and latency
+                   else f"{result.status}: {(result.reason or '')[:100]}")  # fmt: skip
         text = f"[{serial}] {state['done']}/{state['total']} {cell['model']} {cell['level']} t{cell['threads']} {cell['delegate']}: {outcome}"
         self._emit(text)
         if self.live:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the CLI imports this module to build its parser: the bench stack stays unloaded
-    from harness.bench.ondevice import Measurement
+    from harness.bench.settings import Measurement
 
 # How long a device worker waits for a lost device or adb server to come back before it gives up
 # on that device (its remaining cells are then marked device-lost, for --resume).
@@ -56,6 +57,25 @@ class SweepSpec:
 
 
 def _measurement(options: dict) -> "Measurement":
-    from harness.bench.ondevice import Measurement
+    from harness.bench.settings import Measurement
 
     return Measurement.from_options(options)
+
+
+def check_inputs(spec: SweepSpec) -> None:
+    """Everything a sweep needs that can be checked without a device and without converting,
+    in the order a user fixes things: the models, the levels, the data, the virtual profile.
+    Raises the first problem (InputError / UsageError); nothing is started or written before."""
+    from harness.convert.data import load_npz
+    from harness.convert.levels import parse_levels
+    from harness.convert.sources import check_model_reference
+    from harness.device.profiles import load_virtual_profile
+
+    for model in spec.models:
+        check_model_reference(model)
+    if spec.levels != "all":
+        parse_levels(spec.levels)
+    if spec.data:
+        load_npz(Path(spec.data))
+    if spec.auto_virtual and not spec.devices:
+        load_virtual_profile(spec.virtual_profile)

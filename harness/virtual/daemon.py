@@ -27,19 +27,17 @@ from harness.device import adb
 from harness.device.profiles import load_virtual_profile
 from harness.errors import DeviceError, InputError, SqueezebenchError
 from harness.jsonfile import write_json_atomic
+from harness.schemas import VIRTUAL_DEVICE
 from harness.virtual import properties, sandbox, sysfs
 from harness.virtual.power import TICK_S, PowerModel, PowerStart, SandboxCpuMeter
-from harness.virtual.protocol import FEATURES, MAX_PAYLOAD_BYTES, device_banner
 from harness.virtual.adb_services import Services
+from harness.virtual.protocol import FEATURES, MAX_PAYLOAD_BYTES, device_banner
 from harness.virtual.system_server import SystemServer
 from harness.virtual.transport import Connection, ServiceHandler
 
 log = logging.getLogger("harness.virtual.daemon")
 
 RECORD_NAME = "device.json"
-RECORD_KIND = "squeezebench.virtual-device"
-# Format history: 1 - first version; later, without a bump: capture, parts (a replayed capture).
-RECORD_SCHEMA_VERSION = 1
 REGISTRATION_CHECK_S = 2.0
 LISTEN_BACKLOG = 100  # asyncio's default
 
@@ -63,8 +61,6 @@ class VirtualDeviceDaemon:
         self.serial = f"127.0.0.1:{self.port}"
         self.state_dir = Path(args.state_dir).resolve()
         self.adb_server = adb.AdbServerAddress.parse(args.adb_server)
-        # Any adb server adbutils might ever start from here must be ours, never the default 5037.
-        os.environ["ANDROID_ADB_SERVER_PORT"] = str(self.adb_server.port)
         self.unauthorized: bool = args.unauthorized
         self.storage_mb: int | None = args.storage_mb
         self.profile = load_virtual_profile(args.profile)
@@ -284,8 +280,7 @@ class VirtualDeviceDaemon:
 
     def _write_record(self) -> None:
         write_json_atomic(self.state_dir / RECORD_NAME, {
-            "kind": RECORD_KIND,
-            "schema_version": RECORD_SCHEMA_VERSION,
+            **VIRTUAL_DEVICE.stamp(),
             "serial": self.serial,
             "port": self.port,
             "pid": os.getpid(),
@@ -315,6 +310,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    # Any adb server adbutils might ever start from the daemon's process must be its own, never
+    # the default 5037. Set here, in the daemon's process, not by the class: a process that builds
+    # a daemon object (a test) must not have its environment changed for everything it runs next.
+    os.environ["ANDROID_ADB_SERVER_PORT"] = str(adb.AdbServerAddress.parse(args.adb_server).port)
     if args.detach and os.fork() != 0:
         # The caller waits for this first process only; the device lives on in the child,
         # re-parented to init, so that no caller ever has to reap it.

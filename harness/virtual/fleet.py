@@ -35,9 +35,9 @@ from harness.device import adb
 from harness.device.adb import AdbServerAddress
 from harness.device.profiles import load_virtual_profile
 from harness.errors import DeviceError, HostEnvironmentError, InputError, SqueezebenchError, UsageError
-from harness.jsonfile import load_versioned
+from harness.schemas import VIRTUAL_DEVICE
 from harness.virtual import sandbox
-from harness.virtual.daemon import RECORD_KIND, RECORD_NAME, RECORD_SCHEMA_VERSION, PortInUseError
+from harness.virtual.daemon import RECORD_NAME, PortInUseError
 
 FIRST_PORT = 6520
 LAST_PORT = 6999
@@ -353,7 +353,7 @@ def _wait_until_registered(device: VirtualDevice) -> None:
 
 def _read_record(path: Path) -> VirtualDevice | None:
     try:
-        data = load_versioned(path, kind=RECORD_KIND, current_version=RECORD_SCHEMA_VERSION, migrations={})
+        data = VIRTUAL_DEVICE.load(path)
         return VirtualDevice(
             serial=data["serial"], port=int(data["port"]), pid=int(data["pid"]),
             profile=data["profile"], state_dir=path.parent,

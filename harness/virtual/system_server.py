@@ -25,7 +25,8 @@ from pathlib import Path
 
 from harness.device.profiles import VirtualProfile
 from harness.errors import ResultsError
-from harness.jsonfile import load_versioned, write_json_atomic
+from harness.jsonfile import write_json_atomic
+from harness.schemas import VIRTUAL_SYSTEM_STATE
 from harness.virtual.power import ANDROID_STATUS_CODES, PowerModel, PowerReading
 from harness.virtual.properties import PropertyRefused, PropertyStore
 
@@ -52,9 +53,6 @@ DEFAULT_SETTINGS = {
     "secure": {"android_id": "5c9e0e3a7b1d2f40", "location_mode": "0"},
 }
 PRIORITIES = "VDIWEF"
-SYSTEM_STATE_KIND = "squeezebench.virtual-system-state"
-# Format history: 1 - first version.
-SYSTEM_STATE_SCHEMA_VERSION = 1
 
 
 @dataclass
@@ -623,7 +621,7 @@ class SystemServer:
             for ns, values in self._settings.items()
         }
         write_json_atomic(self._state_file, {
-            "kind": SYSTEM_STATE_KIND, "schema_version": SYSTEM_STATE_SCHEMA_VERSION,
+            **VIRTUAL_SYSTEM_STATE.stamp(),
             "settings": changed_settings, "packages": self._packages,
         })
 
@@ -632,7 +630,7 @@ def _read_state(path: Path) -> dict:
     """Settings and packages kept from the device's last run; none on its first, or when the
     file is not one this version wrote (the device then starts as new)."""
     try:
-        return load_versioned(path, kind=SYSTEM_STATE_KIND, current_version=SYSTEM_STATE_SCHEMA_VERSION, migrations={})
+        return VIRTUAL_SYSTEM_STATE.load(path)
     except ResultsError:
         return {}
 

@@ -25,9 +25,20 @@ set_current() {
 	mv "$FAKE_SYSROOT/sys/class/power_supply/battery/.current_now.tmp" "$FAKE_SYSROOT/sys/class/power_supply/battery/current_now"
 }
 
-uptime() {
-	read -r up _ </proc/uptime
-	echo "$up"
+# Sets `now` to the uptime (a builtin read: no process to start, so no delay on a loaded host).
+read_uptime() {
+	read -r now _ </proc/uptime
+}
+
+# Switches the battery current to $1, and appends the uptimes just before and just after the switch
+# to $FAKE_DEVICE/current_switches: the switch (an mv) can take long on a loaded host, and a test
+# must know when the current really changed.
+switch_current() {
+	read_uptime
+	sc_before=$now
+	set_current "$1"
+	read_uptime
+	echo "$sc_before $now" >>"$FAKE_DEVICE/current_switches"
 }
 
 case $mode in
@@ -36,12 +47,14 @@ ok)
 	echo "a line on stderr" >&2
 	;;
 load)
-	# Draws LOAD_CURRENT from the battery (and the rails' active power) for LOAD_S seconds.
-	printf '%s ' "$(uptime)" >>"$FAKE_DEVICE/activity"
-	set_current "$LOAD_CURRENT"
+	# Draws LOAD_CURRENT from the battery (and the rails' active power) for LOAD_S seconds; the
+	# rails' active window ("start end" in $FAKE_DEVICE/activity) lies between the two switches.
+	switch_current "$LOAD_CURRENT"
+	printf '%s ' "$now" >>"$FAKE_DEVICE/activity"
 	sleep "$LOAD_S"
-	set_current "$IDLE_CURRENT"
-	uptime >>"$FAKE_DEVICE/activity"
+	read_uptime
+	echo "$now" >>"$FAKE_DEVICE/activity"
+	switch_current "$IDLE_CURRENT"
 	benchmark_output "$1"
 	;;
 crash)

@@ -104,7 +104,7 @@ class FakeDevice:
                        "FAKE_SYSROOT": str(self.sysroot), "SQUEEZEBENCH_TEST_TOKEN": token,
                        "IDLE_CURRENT": str(IDLE_CURRENT_UA), **(env or {})}
         process = subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                   text=True, start_new_session=True)
+                                   text=True, start_new_session=True, preexec_fn=default_signals)
         process.token = token
         process.out = out
         if not wait:
@@ -119,6 +119,15 @@ class FakeDevice:
     def runner_argv(self) -> list[str]:
         raw = (self.state_dir / "argv").read_bytes()
         return [arg.decode() for arg in raw.split(b"\0")[:-1]]
+
+
+def default_signals() -> None:
+    """Every signal at its default, as adbd starts a phone's shell: exec keeps ignored signals
+    ignored, and a shell cannot trap one that was ignored when it started (a suite run under nohup
+    ignores SIGHUP)."""
+    for number in signal.valid_signals() - {signal.SIGKILL, signal.SIGSTOP}:
+        with contextlib.suppress(OSError, ValueError):  # numbers no handler can be set for
+            signal.signal(number, signal.SIG_DFL)
 
 
 def finish(process: subprocess.Popen) -> AgentRun:

@@ -7,14 +7,15 @@ from __future__ import annotations
 import shlex
 
 import pytest
-from tests.support.polling import wait_for
 
 from harness.bench.agent_result import parse_agent_result, parse_energy_samples
 from harness.bench.energy import compute_energy
 from harness.device import adb
 from harness.virtual import fleet
-
+from tests.support.polling import wait_for
 from tests.agent.support import AGENT
+
+pytestmark = pytest.mark.slow  # two agent runs with a 1 s idle baseline each, on a device of its own
 
 REMOTE_DIR = "/data/local/tmp/squeezebench"
 # Keeps one core busy for a second or two: enough load for the simulated gauge to see.

@@ -6,7 +6,10 @@ from types import SimpleNamespace
 import pytest
 
 from harness.bench.energy import INVALID_CHARGING, INVALID_CHARGING_UNKNOWN
-from harness.bench.ondevice import BenchSettings, agent_argv, cell_flags, plain_number
+from harness.bench.agent import agent_argv, plain_number
+from harness.bench.outcome import cell_flags
+from harness.bench.settings import BenchSettings
+from harness.store.records import Energy
 from harness.errors import UsageError
 
 # android_app/agent.sh is_decimal: digits, at most one dot, neither first nor last.
@@ -36,5 +39,9 @@ def test_a_negative_cooldown_temperature_is_refused_before_any_device_sees_it():
 @pytest.mark.parametrize(("validity", "flagged"), [(INVALID_CHARGING, True), (INVALID_CHARGING_UNKNOWN, False),
                                                    ("valid", False)])
 def test_only_a_run_known_to_be_charging_is_flagged_charging(validity, flagged):
-    document = {"energy": {"validity": validity}, "settings": {"delegate": "cpu"}}
-    assert ("charging" in cell_flags(SimpleNamespace(flags={}), document)) == flagged
+    energy = Energy(method="battery-gauge", source="battery-gauge", validity=validity, reason=None,
+                    energy_per_inference_j=None, idle_power_mw=None, gross_power_mw=None, net_power_mw=None,
+                    run_duration_s=None, idle_duration_s=None, n_inferences=10, window="run", idle_samples=8,
+                    run_samples=8, sample_interval_ms=250)  # fmt: skip
+    flags = cell_flags(SimpleNamespace(flags={}), "cpu", None, energy, None, None)
+    assert ("charging" in flags) == flagged

@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from harness.bench import outputs
+from harness.bench import output_check, outputs
 from harness.bench.outputs import Batch, ModelIO, OutputCheckError, TensorSpec
 from harness.bundled_runner import RUNNER_PATH
 from harness.errors import ExitCode
@@ -105,7 +105,7 @@ def test_batches_cover_every_sample_once():
     ("fp32", "gpu", 3e-2, 2), ("int8", "NNAPI", 3e-2, 2),
 ])
 def test_the_tolerance_follows_the_levels_quantization_and_half_precision_delegates(level, delegate, relative, steps):
-    tolerance = outputs.tolerance_for(level, delegate)
+    tolerance = output_check.tolerance_for(level, delegate)
     assert (tolerance.relative, tolerance.steps) == (relative, steps) and tolerance.why
 
 
@@ -116,41 +116,41 @@ def float_outputs(values) -> list:
 def test_float_outputs_within_tolerance_pass_and_beyond_it_are_flagged_with_the_worst_input():
     host = float_outputs([[0.1, 0.7, 0.2], [0.5, 0.3, 0.2], [0.0, 0.1, 0.9]])
     close = float_outputs(host[0] + 1e-5)
-    check = outputs.compare_outputs(FLOAT_IO, close, host, level="fp32", host_fp32=host, labels=[1, 0, 0])
+    check = output_check.compare_outputs(FLOAT_IO, close, host, level="fp32", host_fp32=host, labels=[1, 0, 0])
     assert not check.numerics and check.vs_host_level.top1_agreement == 1.0
     assert check.accuracy == check.host_accuracy == pytest.approx(2 / 3)
     broken = float_outputs(host[0].copy())
     broken[0][1, 0] = 0.2  # sample 1's top class changes; its error is 0.3 / 0.5 of its range
-    check = outputs.compare_outputs(FLOAT_IO, broken, host, level="fp32", host_fp32=host, labels=np.eye(3)[[1, 0, 0]])
+    check = output_check.compare_outputs(FLOAT_IO, broken, host, level="fp32", host_fp32=host, labels=np.eye(3)[[1, 0, 0]])
     assert check.numerics and check.vs_host_level.worst_index == 1
     assert check.vs_host_level.max_abs_error == pytest.approx(0.3) and check.vs_host_level.max_rel_error == pytest.approx(0.6)
     assert check.vs_host_level.top1_agreement == pytest.approx(2 / 3) and check.accuracy == pytest.approx(1 / 3)
     assert "numerics" in check.verdict and "worst input #1" in check.verdict
     # The same error is within what a GPU's half precision is allowed? No: 0.6 is far beyond 3e-2.
-    assert outputs.compare_outputs(FLOAT_IO, broken, host, level="fp32", delegate="gpu").numerics
+    assert output_check.compare_outputs(FLOAT_IO, broken, host, level="fp32", delegate="gpu").numerics
 
 
 def test_quantized_outputs_are_judged_in_quantization_steps():
     host = [np.array([[10, 50, 20], [30, 12, 11]], np.int8)]
     one_step = [host[0] + np.array([[1, -1, 0], [0, 1, 1]], np.int8)]
-    check = outputs.compare_outputs(INT8_IO, one_step, host, level="int8")
+    check = output_check.compare_outputs(INT8_IO, one_step, host, level="int8")
     assert not check.numerics and check.vs_host_level.max_step_error == 1
     assert check.vs_host_level.max_abs_error == pytest.approx(0.25)  # one step of scale 0.25
     three_steps = [host[0] + np.array([[0, 0, 0], [3, 0, 0]], np.int8)]
-    check = outputs.compare_outputs(INT8_IO, three_steps, host, level="int8")
+    check = output_check.compare_outputs(INT8_IO, three_steps, host, level="int8")
     assert check.numerics and check.vs_host_level.worst_index == 1 and "3 quantization step(s)" in check.verdict
 
 
 def test_outputs_that_are_not_class_scores_have_no_top1_and_no_accuracy():
     io = ModelIO(FLOAT_IO.inputs, (TensorSpec("value", (1, 1), "float32"),))
     host = float_outputs([[1.0], [2.0]])
-    check = outputs.compare_outputs(io, host, host, level="fp32", labels=[0, 1])
+    check = output_check.compare_outputs(io, host, host, level="fp32", labels=[0, 1])
     assert check.vs_host_level.top1_agreement is None and check.accuracy is None and not check.numerics
 
 
 def test_outputs_of_different_samples_are_refused():
     with pytest.raises(OutputCheckError, match="different sample counts"):
-        outputs.compare_outputs(FLOAT_IO, float_outputs(np.ones((3, 3))), float_outputs(np.ones((2, 3))), level="fp32")
+        output_check.compare_outputs(FLOAT_IO, float_outputs(np.ones((3, 3))), float_outputs(np.ones((2, 3))), level="fp32")
 
 
 # --- real models ------------------------------------------------------------------------------------
@@ -191,11 +191,11 @@ def test_device_outputs_of_the_bundled_runner_match_the_host_and_a_broken_varian
     size = outputs.plan_batches(tiny_tflite, io, inputs, 10, max_batch=4)
     host = outputs.concatenate([outputs.run_on_host(tiny_tflite, io, inputs, b) for b in outputs.batches(10, size)])
     device = run_checked_on_the_bundled_runner(tiny_tflite, io, inputs, 10, size, tmp_path)
-    check = outputs.compare_outputs(io, device, host, level="fp32", host_fp32=host)
+    check = output_check.compare_outputs(io, device, host, level="fp32", host_fp32=host)
     assert size == 4 and not check.numerics and check.vs_host_level.top1_agreement == 1.0
     broken = run_checked_on_the_bundled_runner(tiny_tflite, io, inputs, 10, size, tmp_path,
                                                "--squeezebench_output_noise=0.5")
-    check = outputs.compare_outputs(io, broken, host, level="fp32", host_fp32=host)
+    check = output_check.compare_outputs(io, broken, host, level="fp32", host_fp32=host)
     assert check.numerics and check.vs_host_level.max_rel_error > 0.01
 
 
@@ -239,8 +239,8 @@ def test_an_int8_model_with_two_inputs_is_checked_one_sample_per_process(int8_tw
     assert outputs.plan_batches(int8_two_input_model, io, inputs, 3) == 1
     host = outputs.concatenate([outputs.run_on_host(int8_two_input_model, io, inputs, b) for b in outputs.batches(3, 1)])
     device = run_checked_on_the_bundled_runner(int8_two_input_model, io, inputs, 3, 1, tmp_path)
-    check = outputs.compare_outputs(io, device, host, level="int8")
+    check = output_check.compare_outputs(io, device, host, level="int8")
     assert not check.numerics and check.vs_host_level.max_step_error == 0
     broken = run_checked_on_the_bundled_runner(int8_two_input_model, io, inputs, 3, 1, tmp_path,
                                                "--squeezebench_output_noise=0.5")
-    assert outputs.compare_outputs(io, broken, host, level="int8").numerics
+    assert output_check.compare_outputs(io, broken, host, level="int8").numerics

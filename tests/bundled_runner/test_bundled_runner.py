@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from harness.bench.logparse import CUT_OUTPUT_ERROR, parse_benchmark_log
-from harness.bench.ondevice import read_latency_samples
+from harness.store.cell_files import parse_latency_samples
 from harness.bundled_runner import RUNNER_PATH, RUNNER_VERSION
 
 # Fast phases: the minimum run counts decide, not the minimum durations.
@@ -37,7 +37,7 @@ def load_runner_module():
 
 def read_warmup(path) -> list[float]:
     """The warm-up latencies of the runner's --squeezebench_latencies_file (the host reads only
-    the measured ones: harness.bench.ondevice.read_latency_samples)."""
+    the measured ones: harness.store.cell_files.parse_latency_samples)."""
     return [float(line.split()[1]) for line in path.read_text().splitlines() if line.startswith("warmup ")]
 
 
@@ -77,7 +77,7 @@ def test_a_run_is_complete_and_its_numbers_are_those_of_its_samples_file(run_run
     assert parsed.runner_version.startswith(f"squeezebench-litert-runner {RUNNER_VERSION} (LiteRT ")
     assert parsed.settings["Num threads"] == "2" and parsed.settings["Graph"] == str(small_model)
 
-    warmup, measured = read_warmup(samples_file), read_latency_samples(samples_file)
+    warmup, measured = read_warmup(samples_file), parse_latency_samples(samples_file.read_text())
     # --num_runs / --warmup_runs with zero minimum durations: exactly that many runs.
     assert (parsed.warmup_us.count, parsed.latency_us.count) == (2, 20) == (len(warmup), len(measured))
     # The printed statistics are the tool's: whole µs, nth-element percentiles, population std.
@@ -124,7 +124,7 @@ def test_input_values_from_a_file(run_runner, small_model, tmp_path):
     name = "serving_default_keras_tensor:0".replace(":", "::")  # ':' in a name is escaped as '::'
     values = tmp_path / "input.bin"
     values.write_bytes(np.zeros((1, 64, 64, 3), np.float32).tobytes())
-    flags = (f"--graph={small_model}", *QUICK, f"--input_layer=serving_default_keras_tensor:0",
+    flags = (f"--graph={small_model}", *QUICK, "--input_layer=serving_default_keras_tensor:0",
              "--input_layer_shape=1,64,64,3")
     ok = run_runner(*flags, f"--input_layer_value_files={name}:{values}")
     assert ok.returncode == 0 and ok.parsed.complete, ok.output
@@ -221,7 +221,7 @@ def test_the_slowdown_switch_makes_every_run_slower_by_its_factor(run_runner, sm
         run = run_runner(f"--graph={small_model}", "--num_threads=1", *QUICK, f"--squeezebench_slowdown={factor}",
                          f"--squeezebench_latencies_file={samples}")
         assert run.returncode == 0
-        medians[factor] = statistics.median(read_latency_samples(samples))
+        medians[factor] = statistics.median(parse_latency_samples(samples.read_text()))
     assert run.parsed.settings["squeezebench slowdown factor (TEST SWITCH)"] == "4"
     # Each slowed run waits until it has taken 4x its own invoke time; noise between two
     # processes cannot bring the ratio of medians anywhere near 2.

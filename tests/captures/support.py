@@ -8,6 +8,8 @@ import tomllib
 from contextlib import contextmanager
 from pathlib import Path
 
+from tests.support.devices import virtual_devices_on
+
 CORPUS = Path(__file__).resolve().parent.parent / "data" / "devices"
 CAPTURES = sorted(p.name for p in CORPUS.iterdir() if p.is_dir())
 
@@ -95,10 +97,5 @@ def mismatches(passport: dict, facts: dict, groups: list[dict]) -> dict[str, tup
 @contextmanager
 def replayed(adb_server, capture: str | os.PathLike):
     """A virtual device answering as a capture (a corpus name or a directory), deleted after."""
-    from harness.virtual import fleet
-
-    [device] = fleet.start(1, adb_server=adb_server, capture=CORPUS / capture)
-    try:
+    with virtual_devices_on(adb_server, capture=CORPUS / capture) as [device]:
         yield device
-    finally:
-        fleet.stop(device, delete=True)

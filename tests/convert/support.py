@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
-from tests.support.cli import one_line_error
 
 INPUT_SHAPE = (8, 8, 1)
 N_CLASSES = 4
@@ -35,14 +31,3 @@ def tf_keras_model(tf_keras):
             layers.Dense(N_CLASSES, activation="softmax"),
         ]
     )
-
-
-def run_cli(*args: str, timeout_s: float = 300) -> subprocess.CompletedProcess:
-    """The real console entry point in a fresh process (as a user runs it)."""
-    return subprocess.run(
-        [sys.executable, "-m", "harness", *args], capture_output=True, text=True, timeout=timeout_s
-    )
-
-
-def assert_one_line_error(result: subprocess.CompletedProcess, exit_code: int, *fragments: str) -> None:
-    one_line_error(result.returncode, result.stderr, exit_code, *fragments)

@@ -12,6 +12,7 @@ from harness.convert import document, evaluate
 from harness.convert.data import InputSpec, load_npz, no_data, random_inputs
 from harness.convert.ladder import resolve_data
 from harness.errors import ExitCode, InputError, ResultsError
+from harness.schemas import CONVERSION
 
 SPEC = InputSpec((None, 8, 8, 1), "float32")
 
@@ -155,7 +156,7 @@ def test_document_round_trip_and_newer_versions_are_refused(tmp_path):
     assert document.load_conversion(tmp_path) == doc  # a directory or the file itself
     with pytest.raises(KeyError):  # every entry has the documented fields and no others
         document.level_entry("fp32", "ok", size=1)
-    newer = dict(doc, schema_version=document.SCHEMA_VERSION + 1)
+    newer = dict(doc, schema_version=CONVERSION.version + 1)
     (tmp_path / "convert.json").write_text(json.dumps(newer))
     with pytest.raises(ResultsError, match="newer than this squeezebench understands"):
         document.load_conversion(tmp_path / "convert.json")

@@ -70,9 +70,12 @@ def test_a_converter_failure_on_one_level_is_recorded_and_the_others_finish(
 
 
 def test_a_tflite_is_measured_as_is_and_cannot_be_converted_again(tflite_file, task_npz, tmp_path):
-    doc = convert_model(str(tflite_file), "all", tmp_path / "all", data=task_npz)
-    (entry,) = doc["levels"]
+    doc = convert_model(str(tflite_file), "all,extended", tmp_path / "all", data=task_npz)
+    entry, *quantized = doc["levels"]
     assert (entry["level"], entry["status"], entry["reference_only"]) == ("as-is", "ok", False)
+    assert [e["level"] for e in quantized] == ["int8-weight", "int4-weight", "int4-weight-b32", "w8a16",
+                                               "int4-weight-mixed"]  # the quantizer's levels, on the file itself
+    assert all(e["status"] == "ok" and e["size_bytes"] < entry["size_bytes"] for e in quantized)
     assert entry["sha256"] == sha256_file(tflite_file) and entry["fidelity"]["top1_agreement"] == 1.0
     assert entry["accuracy"]["n"] == 96 and entry["conversion_s"] == 0.0
     assert doc["reference_level"] == "as-is" and doc["model"]["source_kind"] == "tflite"

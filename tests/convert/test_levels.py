@@ -44,9 +44,17 @@ def test_composition_keeps_each_step():
         ("pruned-50+pruned-75", "two pruned-N steps"),
         ("pruned-100", "out of range"),
         ("clustered-1", "out of range"),
-        ("as-is+int8", "cannot be combined"),
+        ("as-is+int8", "two quantization steps"),
+        ("as-is+pruned-50", "cannot be combined"),
         ("int8+", "empty level name"),
         (" , ", "no levels given"),
+        ("int8+int4-weight", "quantizes a float model, not one already quantized by int8"),
+        ("int4-weight+w8a16", "two AI Edge Quantizer steps"),
+        ("qat-int8+pruned-50", "qat-int8 cannot be combined"),
+        ("distilled+channels-50", "both make the model narrower"),
+        ("int4-weight-b48", "block size 48"),
+        ("channels-95", "out of range"),
+        ("lowrank-0", "out of range"),
     ],
 )
 def test_bad_level_names_are_usage_errors_that_say_what_is_valid(text, fragment):
@@ -75,11 +83,17 @@ def test_all_leaves_out_what_the_input_cannot_do_and_says_why():
     assert any("int16x8" in note and "--random-calibration" in note for note in notes)
 
 
-def test_a_tflite_input_has_exactly_one_level_and_other_levels_say_why_not():
+def test_a_tflite_input_has_as_is_and_the_quantizer_levels_and_other_levels_say_why_not():
     tflite = Capabilities(is_tflite=True, keras_problem="measured as-is", has_calibration=False, has_training=False)
     assert expand_levels(["all"], tflite) == (["as-is"], [])
+    levels, notes = expand_levels(["all", "extended"], tflite)
+    assert levels == ["as-is", "int8-weight", "int4-weight", "int4-weight-b32", "int4-weight-mixed"]
+    assert notes == ["'extended' leaves out w8a16: needs calibration data: pass --data FILE.npz with x_calib "
+                     "(or x_train), or --random-calibration to accept meaningless int8 accuracy"]
     assert "cannot be converted again" in unsupported_reason(parse_level("int8"), tflite)
+    assert "cannot be converted again" in unsupported_reason(parse_level("pruned-50+int4-weight"), tflite)
     assert unsupported_reason(parse_level("as-is"), tflite) is None
+    assert parse_level("as-is+int4-weight").name == "int4-weight"
 
 
 def test_weight_changing_levels_need_a_keras_model():
@@ -97,3 +111,36 @@ def test_parsing_levels_imports_nothing_heavy():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_newer_levels_are_canonical_and_composed_in_their_fixed_order():
+    assert parse_levels("int4-weight+pruned-50, lowrank-16+channels-50+int8, int4-weight-b64, extended") == [
+        "pruned-50+int4-weight",
+        "channels-50+lowrank-16+int8",
+        "int4-weight-b64",
+        "extended",
+    ]
+    level = parse_level("w8a16+clustered-16")
+    assert (level.clusters, level.recipe, level.quantization) == (16, "w8a16", "fp32")
+    assert level.needs_calibration and level.changes_weights
+    assert parse_level("qat-int8").needs_training and parse_level("qat-int8").needs_calibration
+    assert not parse_level("int4-weight-mixed").changes_weights
+
+
+def test_extended_and_what_it_leaves_out_without_data():
+    levels, notes = expand_levels(["extended"], KERAS_WITH_DATA)
+    assert levels == [
+        "int8-weight", "int4-weight", "int4-weight-b32", "w8a16", "int4-weight-mixed", "qat-int8", "channels-50",
+        "lowrank-16",
+    ]  # fmt: skip
+    no_data = Capabilities(is_tflite=False, keras_problem=None, has_calibration=False, has_training=False)
+    levels, notes = expand_levels(["extended"], no_data)
+    assert "qat-int8" not in levels and "w8a16" not in levels and "int4-weight" in levels
+    assert any(note.startswith("'extended' leaves out qat-int8: needs training data") for note in notes)
+
+
+def test_levels_that_change_a_keras_model_say_why_a_savedmodel_without_keras_cannot_have_them():
+    no_keras = Capabilities(is_tflite=False, keras_problem="no Keras metadata", has_calibration=True, has_training=True)
+    for name in ("channels-50", "lowrank-16", "qat-int8", "lowrank-8+int4-weight"):
+        assert unsupported_reason(parse_level(name), no_keras) == "no Keras metadata"
+    assert unsupported_reason(parse_level("int4-weight-mixed"), no_keras) is None

@@ -55,10 +55,11 @@ def test_symlinks_leaving_the_sys_tree_are_left_out(tmp_path):
 @pytest.mark.parametrize("toml, problem", [
     ("schema_version = 1\nshell_v2 = 'no'\n", "'shell_v2' must be a bool"),
     ("schema_version = 99\n", "schema_version 99 is newer"),
-    ("current_unit = 'nA'\n", "current_unit must be one of uA, mA"),
-    ("colour = 'blue'\n", "unknown key 'colour'"),
+    ("schema_version = 1\ncurrent_unit = 'nA'\n", "current_unit must be one of uA, mA"),
+    ("schema_version = 1\ncolour = 'blue'\n", "unknown key 'colour'"),
     ("notes = '''unterminated\n", "cannot be read"),
-    ("denied = [1]\n", "'denied' must list strings"),
+    ("schema_version = 1\ndenied = [1]\n", "'denied' must list strings"),
+    ("notes = 'no version'\n", "schema_version missing"),
 ])
 def test_a_bad_capture_toml_is_refused_naming_the_key(tmp_path, toml, problem):
     (tmp_path / "capture.toml").write_text(toml)

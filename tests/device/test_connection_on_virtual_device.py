@@ -16,9 +16,8 @@ LOCAL_MTIME_S = 1_600_000_000  # 2020: a pushed file keeps it, as with `adb push
 
 
 @pytest.fixture(scope="module")
-def device(virtual_devices, adb_server):
-    [started] = virtual_devices(1)
-    device = Device(adb_server, started.serial)
+def device(module_device, adb_server):
+    device = Device(adb_server, module_device.serial)
     device.shell(["mkdir", "-p", REMOTE_DIR])
     return device
 

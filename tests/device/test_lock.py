@@ -4,7 +4,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -39,14 +38,13 @@ def test_a_busy_device_names_its_holder(holder):
 
 def test_a_waiter_is_told_once_and_gets_the_device_when_the_holder_dies(holder):
     told = []
-    killer_started = time.monotonic()
 
     def kill_holder_soon(who):
         told.append(who)
         holder.send_signal(signal.SIGKILL)  # even SIGKILL releases the lock
 
-    with device_lock("127.0.0.1:5037", "SERIAL-1", wait_s=10, on_wait=kill_holder_soon):
-        assert time.monotonic() - killer_started < 10
+    with device_lock("127.0.0.1:5037", "SERIAL-1", wait_s=60, on_wait=kill_holder_soon):
+        pass  # got it: a lock left by a dead holder is free (a live one would time out with DeviceError)
     assert len(told) == 1 and str(holder.pid) in told[0]
 
 

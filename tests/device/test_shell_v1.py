@@ -10,16 +10,16 @@ from harness.device.connection import Device
 from harness.device.passport import read_passport
 from harness.errors import DeviceError
 
-from tests.captures.support import CORPUS
+from tests.captures.support import CORPUS, replayed
 from tests.virtual.support import Client, bundled_adb
 
 OLD_TABLET = CORPUS / "asus-tf201-android4.0.3"  # Android 4.0.3, capture.toml: shell_v2 = false
 
 
 @pytest.fixture(scope="module")
-def old_device(virtual_devices, adb_server):
-    [started] = virtual_devices(1, capture=OLD_TABLET)
-    return Device(adb_server, started.serial)
+def old_device(adb_server):
+    with replayed(adb_server, OLD_TABLET) as started:
+        yield Device(adb_server, started.serial)
 
 
 def test_the_device_offers_no_shell_v2_to_the_adb_server(old_device):

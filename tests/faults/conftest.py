@@ -1,45 +1,26 @@
-"""Fixtures for the fault and bad-input tests: private adb servers and virtual devices on them,
-both of which a test may kill."""
+"""Fixtures for the fault and bad-input tests: a private adb server, which a test may kill, and one
+device for a module's tests (`virtual_devices(..., adb_server=private_adb)` puts devices on the
+private server)."""
 
 from __future__ import annotations
 
 import pytest
 
 from harness.device import adb
+from tests.support.adb_servers import start_adb_server
 
 
 @pytest.fixture(scope="module")
-def device(virtual_devices):
+def device(module_device):
     """One virtual device on the session's adb server for the module's tests."""
-    [device] = virtual_devices(1)
-    return device
+    return module_device
 
 
 @pytest.fixture
 def private_adb(unused_port):
     """An adb server of this test alone (never 5037): the test may kill it."""
     address = adb.AdbServerAddress("127.0.0.1", unused_port())
-    adb.ensure_server(address)
+    start_adb_server(address)
     yield address
     adb.kill_server(address)
 
-
-@pytest.fixture
-def devices_on():
-    """devices_on(server, count, **options): virtual devices on that server, stopped and deleted
-    after the test whatever the test did to them (killed, restarted on the same port)."""
-    from harness.virtual import fleet
-
-    serials: list[str] = []
-
-    def start(server, count: int = 1, **options):
-        devices = fleet.start(count, adb_server=server, **options)
-        serials.extend(d.serial for d in devices)
-        return devices
-
-    yield start
-    for serial in serials:
-        try:
-            fleet.stop(serial, delete=True)
-        except Exception:  # noqa: BLE001 - already gone with its state: nothing to clean
-            pass

@@ -1,5 +1,5 @@
 """Helpers for the fault and bad-input tests: kill and restart devices and adb servers, look at
-what a device has left behind, run the real console script and read run.json as it is on disk."""
+what a device has left behind, and read run.json as it is on disk."""
 
 from __future__ import annotations
 
@@ -7,19 +7,12 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
-from harness.bench.ondevice import DEVICE_ROOT
+from harness.device.workdir import DEVICE_ROOT
 from harness.device import adb
 from harness.device.connection import Device
-from tests.support.polling import wait_for  # also imported from here by the faults tests
-
-VENV_BIN = Path(sys.executable).parent
-# The quickest settings that still measure: 5 runs, no idle baseline, no warm-up time.
-FAST = ["--runs", "5", "--min-secs", "0.1", "--idle-baseline", "0", "--runner-arg=--warmup_min_secs=0"]
-# Cells that last long enough (about 2 s) to be caught in flight.
-SLOW_CELLS = ["--runs", "5", "--min-secs", "1", "--idle-baseline", "0", "--runner-arg=--warmup_min_secs=0"]
+from tests.support.polling import wait_for
 
 
 def kill_daemon(device) -> None:
@@ -64,14 +57,6 @@ def device_leftovers(server, serial: str) -> tuple[list[str], list[str]]:
     return processes, cells
 
 
-def squeezebench(*args, **popen_options) -> subprocess.Popen:
-    """The real console script in its own process group (so a test can SIGKILL all of it)."""
-    return subprocess.Popen(
-        [str(VENV_BIN / "squeezebench"), *map(str, args)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True, **popen_options,
-    )  # fmt: skip
-
-
 def read_cells(results: Path) -> list[dict]:
     """The cells of the one run under `results`, as on disk right now (run.json must always parse)."""
     runs = list(Path(results).glob("*/run.json"))
@@ -83,14 +68,17 @@ def read_cells(results: Path) -> list[dict]:
         raise AssertionError(f"{runs[0]} is not valid JSON at some moment: {e}") from None
 
 
-def in_flight_after_a_finished_one(results: Path, device_key: str):
-    """True once `device_key` has finished a cell and is running the next one."""
+def wait_for_a_cell_in_flight(run: subprocess.Popen, results: Path, device_key: str) -> None:
+    """Until `device_key` has finished a cell of the sweep `run` and is running the next one; a
+    sweep that ends first fails the test with its stderr."""
 
-    def check():
+    def in_flight_or_ended():
         cells = [c for c in read_cells(results) if c["device"] == device_key]
-        return any(c["status"] == "ok" for c in cells) and any(c["status"] == "running" for c in cells)
+        in_flight = any(c["status"] == "ok" for c in cells) and any(c["status"] == "running" for c in cells)
+        return in_flight or run.poll() is not None
 
-    return check
+    wait_for(in_flight_or_ended, f"a cell in flight on {device_key} after a finished one")
+    assert run.poll() is None, f"the sweep ended (exit {run.returncode}) first: {run.communicate()[1]}"
 
 
 def finish(proc: subprocess.Popen, timeout_s: float = 300) -> tuple[int, dict, str]:

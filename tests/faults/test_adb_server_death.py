@@ -10,32 +10,29 @@ import pytest
 
 from harness.device import adb
 from harness.errors import ExitCode
+from tests.faults.support import adb_server_pid, device_leftovers, finish, wait_for_a_cell_in_flight
+from tests.support.adb_servers import adb_server_environment
+from tests.support.cli import start_cli
+from tests.support.fast import CELLS_IN_FLIGHT_ARGS
+from tests.support.polling import wait_for
 
-from tests.faults.support import (
-    SLOW_CELLS,
-    adb_server_pid,
-    device_leftovers,
-    finish,
-    in_flight_after_a_finished_one,
-    squeezebench,
-    wait_for,
-)
+pytestmark = pytest.mark.slow  # whole sweeps through a dying adb server
 
 
-def kill_server_while_a_cell_runs(server, serial, results):
-    wait_for(in_flight_after_a_finished_one(results, serial), "a cell in flight")
+def kill_server_while_a_cell_runs(run, server, serial, results):
+    wait_for_a_cell_in_flight(run, results, serial)
     os.kill(adb_server_pid(server), signal.SIGKILL)
 
 
 def test_a_local_adb_server_that_dies_is_restarted_and_the_sweep_continues(
-    private_adb, devices_on, tiny_tflite, tmp_path
+    private_adb, virtual_devices, tiny_tflite, tmp_path
 ):
-    devices = devices_on(private_adb, 2)
-    proc = squeezebench(
+    devices = virtual_devices(2, adb_server=private_adb)
+    proc = start_cli(
         "run", tiny_tflite, "--adb-server", private_adb, "--devices", ",".join(d.serial for d in devices),
-        "--threads", "1,2", "--virtual-parallel", "--no-report", "--json", "--results", tmp_path, *SLOW_CELLS,
+        "--threads", "1,2", "--virtual-parallel", "--no-report", "--json", "--results", tmp_path, *CELLS_IN_FLIGHT_ARGS,
     )  # fmt: skip
-    kill_server_while_a_cell_runs(private_adb, devices[0].serial, tmp_path)
+    kill_server_while_a_cell_runs(proc, private_adb, devices[0].serial, tmp_path)
     code, out, err = finish(proc)
 
     assert code == ExitCode.OK, err
@@ -57,7 +54,7 @@ def remote_adb(unused_port):
     port = unused_port()
     server = subprocess.Popen(
         [adb.adb_binary(), "-a", "-P", str(port), "nodaemon", "server"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=adb_server_environment(),
     )  # fmt: skip
     local = adb.AdbServerAddress("127.0.0.1", port)
     wait_for(lambda: adb.server_is_up(local), "the remote adb server to listen", timeout_s=20)
@@ -67,18 +64,18 @@ def remote_adb(unused_port):
 
 
 def test_a_remote_adb_server_that_dies_is_waited_for_then_the_run_stops_with_everything_saved(
-    remote_adb, devices_on, tiny_tflite, tmp_path, unused_port
+    remote_adb, virtual_devices, tiny_tflite, tmp_path, unused_port
 ):
     registered_at, remote = remote_adb
     assert not remote.is_local
-    [device] = devices_on(registered_at, 1)
+    [device] = virtual_devices(1, adb_server=registered_at)
     users_default_server = adb.AdbServerAddress("127.0.0.1", unused_port())  # stands in for 5037
-    proc = squeezebench(
+    proc = start_cli(
         "run", tiny_tflite, "--adb-server", remote, "--threads", "1,2,3", "--recover-wait", "2",
-        "--no-report", "--json", "--results", tmp_path, *SLOW_CELLS,
+        "--no-report", "--json", "--results", tmp_path, *CELLS_IN_FLIGHT_ARGS,
         env={**os.environ, "ANDROID_ADB_SERVER_PORT": str(users_default_server.port)},
     )  # fmt: skip
-    kill_server_while_a_cell_runs(registered_at, device.serial, tmp_path)
+    kill_server_while_a_cell_runs(proc, registered_at, device.serial, tmp_path)
     code, out, err = finish(proc)
 
     assert code == ExitCode.PARTIAL, err

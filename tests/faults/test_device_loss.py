@@ -4,34 +4,30 @@ finishes, and the device is either waited for or, once back, finished by --resum
 
 import re
 
+import pytest
+
 from harness.errors import ExitCode
 from harness.store.run import open_run
+from tests.faults.support import device_leftovers, finish, kill_daemon, start_again, wait_for_a_cell_in_flight
+from tests.support.cli import start_cli
+from tests.support.fast import CELLS_IN_FLIGHT_ARGS
 
-from tests.faults.support import (
-    SLOW_CELLS,
-    device_leftovers,
-    finish,
-    in_flight_after_a_finished_one,
-    kill_daemon,
-    squeezebench,
-    start_again,
-    wait_for,
-)
+pytestmark = pytest.mark.slow  # whole sweeps, interrupted and resumed
 
 
 def sweep(model, server, serials, results, *extra):
-    return squeezebench(
+    return start_cli(
         "run", model, "--adb-server", server, "--devices", ",".join(serials), "--threads", "1,2",
         "--delegates", "cpu,xnnpack-off", "--virtual-parallel", "--no-report", "--json", "--results", results, *extra,
     )  # fmt: skip
 
 
 def test_a_lost_device_keeps_its_finished_cells_and_resume_completes_the_rest(
-    private_adb, devices_on, tiny_tflite, tmp_path
+    private_adb, virtual_devices, tiny_tflite, tmp_path
 ):
-    lost, other = devices_on(private_adb, 2)
-    proc = sweep(tiny_tflite, private_adb, [lost.serial, other.serial], tmp_path, "--recover-wait", "2", *SLOW_CELLS)
-    wait_for(in_flight_after_a_finished_one(tmp_path, lost.serial), "a cell in flight on the device")
+    lost, other = virtual_devices(2, adb_server=private_adb)
+    proc = sweep(tiny_tflite, private_adb, [lost.serial, other.serial], tmp_path, "--recover-wait", "2", *CELLS_IN_FLIGHT_ARGS)
+    wait_for_a_cell_in_flight(proc, tmp_path, lost.serial)
     kill_daemon(lost)
     code, out, err = finish(proc)
 
@@ -53,7 +49,7 @@ def test_a_lost_device_keeps_its_finished_cells_and_resume_completes_the_rest(
 
     start_again(lost)  # same port, same /data
     run_dir = tmp_path / out["run"]["run_id"]
-    done = squeezebench("run", "--resume", run_dir, "--no-report", "--json")
+    done = start_cli("run", "--resume", run_dir, "--no-report", "--json")
     code, resumed, err = finish(done)
     assert code == ExitCode.OK, err
     after = {c["id"]: c for c in resumed["run"]["cells"]}
@@ -66,11 +62,11 @@ def test_a_lost_device_keeps_its_finished_cells_and_resume_completes_the_rest(
 
 
 def test_a_device_that_comes_back_within_the_wait_is_retried_in_the_same_run(
-    private_adb, devices_on, tiny_tflite, tmp_path
+    private_adb, virtual_devices, tiny_tflite, tmp_path
 ):
-    [device] = devices_on(private_adb, 1)
-    proc = sweep(tiny_tflite, private_adb, [device.serial], tmp_path, "--recover-wait", "60", *SLOW_CELLS)
-    wait_for(in_flight_after_a_finished_one(tmp_path, device.serial), "a cell in flight on the device")
+    [device] = virtual_devices(1, adb_server=private_adb)
+    proc = sweep(tiny_tflite, private_adb, [device.serial], tmp_path, "--recover-wait", "60", *CELLS_IN_FLIGHT_ARGS)
+    wait_for_a_cell_in_flight(proc, tmp_path, device.serial)
     kill_daemon(device)
     start_again(device)
     code, out, err = finish(proc)

@@ -7,22 +7,28 @@ import signal
 
 import pytest
 
-from harness.bench.ondevice import CHARGING_NOTE, DEVICE_ROOT
+from harness.device.workdir import CHARGING_NOTE, DEVICE_ROOT
 from harness.device.connection import Device
 from harness.errors import ExitCode
 from harness.store.run import open_run
+from tests.faults.support import device_leftovers, finish, wait_for_a_cell_in_flight
+from tests.support.cli import start_cli
+from tests.support.fast import CELLS_IN_FLIGHT_ARGS, fast_measurement
+from tests.support.polling import wait_for
 
-from tests.faults.support import SLOW_CELLS, device_leftovers, finish, in_flight_after_a_finished_one, squeezebench, wait_for
+pytestmark = pytest.mark.slow  # whole sweeps, killed and resumed
 
 
 def test_a_killed_run_is_valid_on_disk_and_resumes(virtual_devices, tiny_tflite, tmp_path):
     [device] = virtual_devices(1)
-    proc = squeezebench(
+    proc = start_cli(
         "run", tiny_tflite, "--devices", device.serial, "--threads", "1,2", "--delegates", "cpu,xnnpack-off",
-        "--no-report", "--results", tmp_path, *SLOW_CELLS,
+        "--no-report", "--results", tmp_path, *CELLS_IN_FLIGHT_ARGS,
     )  # fmt: skip
-    wait_for(in_flight_after_a_finished_one(tmp_path, device.serial), "a cell in flight after a finished one")
-    wait_for(lambda: agent_running(device), "the agent to run on the device")
+    wait_for_a_cell_in_flight(proc, tmp_path, device.serial)
+    # A stopped runner holds its agent: the host is killed while the agent runs, however long
+    # the host takes to do it (the agent's killer ends the runner, stopped or not).
+    wait_for(lambda: runner_stopped(device), "a runner to stop in the middle of its cell")
     os.killpg(proc.pid, signal.SIGKILL)
     proc.communicate()
     # The connection is gone: the agent is hung up, stops its runner and helpers, and records it.
@@ -42,9 +48,9 @@ def test_a_killed_run_is_valid_on_disk_and_resumes(virtual_devices, tiny_tflite,
     finished = [c for c in before.values() if c["status"] == "ok"]
     assert finished and [c["status"] for c in before.values()].count("running") == 1
     for cell in finished:
-        assert killed.load_bench(cell)["status"] == "ok"
+        assert killed.load_bench(cell).ok
 
-    code, out, err = finish(squeezebench("run", "--resume", run_dir.name, "--results", tmp_path, "--no-report", "--json"))
+    code, out, err = finish(start_cli("run", "--resume", run_dir.name, "--results", tmp_path, "--no-report", "--json"))
     assert code == ExitCode.OK, err
     after = {c["id"]: c for c in out["run"]["cells"]}
     assert set(after) == set(before) and {c["status"] for c in after.values()} == {"ok"}
@@ -63,15 +69,21 @@ def charging_suspended(device: Device) -> str:
     return device.shell(["getprop", "power.battery_input.suspended"]).stdout.strip()
 
 
-def agent_running(device) -> bool:
+def runner_stopped(device) -> bool:
+    """SIGSTOP the device's runner if one runs now; True once one is stopped (not one that had
+    already exited)."""
     processes, _ = device_leftovers(device.adb_server, device.serial)
-    return any("agent.sh" in line for line in processes)
+    pids = [line.split()[0] for line in processes if f"{DEVICE_ROOT}/runner/" in line and "agent.sh" not in line]
+    handle = Device(device.adb_server, device.serial)
+    if not pids or not handle.shell(["kill", "-STOP", *pids], check=False).ok:
+        return False
+    states = handle.shell(["cat", *(f"/proc/{pid}/stat" for pid in pids)], check=False).stdout
+    return all(line.rsplit(")", 1)[1].split()[0] == "T" for line in states.splitlines())
 
 
 def test_a_bug_in_one_device_worker_loses_nothing_the_others_measured(virtual_devices, tiny_tflite, tmp_path, monkeypatch):
     """An unexpected exception (a bug) in one device's thread still ends the command with its
     traceback, but only after the other devices finished; its cells stay unfinished for --resume."""
-    from harness.bench.ondevice import Measurement
     from harness.sweep import engine
     from harness.sweep.spec import SweepSpec
 
@@ -84,9 +96,8 @@ def test_a_bug_in_one_device_worker_loses_nothing_the_others_measured(virtual_de
         return real_benchmark(worker, cell)
 
     monkeypatch.setattr(engine.DeviceWorker, "benchmark", benchmark)
-    fast = Measurement(runs=5, min_secs=0.1, idle_baseline_s=0, runner_args=("--warmup_min_secs=0",))
     spec = SweepSpec(models=(str(tiny_tflite),), devices=(healthy.serial, buggy.serial), threads=(1, 2),
-                     measurement=fast, virtual_parallel=True)
+                     measurement=fast_measurement(), virtual_parallel=True)
     with pytest.raises(RuntimeError, match="a bug in squeezebench"):
         engine.run_sweep(spec, results_root=tmp_path)
     [run_dir] = [p.parent for p in tmp_path.glob("*/run.json")]

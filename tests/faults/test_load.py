@@ -6,8 +6,11 @@ import warnings
 import pytest
 
 from harness.errors import ExitCode
+from tests.faults.support import finish
+from tests.support.cli import start_cli
+from tests.support.fast import FAST_ARGS
 
-from tests.faults.support import FAST, finish, squeezebench
+pytestmark = pytest.mark.slow  # a conversion, then a sweep over eight devices
 
 LEVELS = ["fp32", "fp16", "int8-dynamic"]
 
@@ -36,13 +39,13 @@ def tiny_h5(tmp_path_factory):
     return path
 
 
-def test_eight_devices_times_three_levels_account_for_every_cell(private_adb, devices_on, tiny_h5, tmp_path):
-    devices = devices_on(private_adb, 8)
+def test_eight_devices_times_three_levels_account_for_every_cell(private_adb, virtual_devices, tiny_h5, tmp_path):
+    devices = virtual_devices(8, adb_server=private_adb)
     serials = sorted(d.serial for d in devices)
     code, out, err = finish(
-        squeezebench(
+        start_cli(
             "run", tiny_h5, "--levels", ",".join(LEVELS), "--adb-server", private_adb, "--devices", ",".join(serials),
-            "--threads", "1", "--virtual-parallel", "--no-report", "--json", "--results", tmp_path, *FAST,
+            "--threads", "1", "--virtual-parallel", "--no-report", "--json", "--results", tmp_path, *FAST_ARGS,
         )  # fmt: skip
     )
     assert code == ExitCode.OK, err

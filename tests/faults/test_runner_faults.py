@@ -7,14 +7,15 @@ import json
 
 import pytest
 
-from harness.bench.ondevice import BenchSettings
+from harness.bench.settings import BenchSettings
 from harness.errors import ExitCode
+from tests.faults.support import device_leftovers
+from tests.support.cli import run_cli
+from tests.support.fast import FAST_ARGS
 
-from tests.faults.support import FAST, device_leftovers
 
-
-def bench_with_fault(cli, model, device, out, fault, *extra):
-    done = cli("bench", model, "--device", device.serial, "--json", "--out", out, *FAST,
+def bench_with_fault(model, device, out, fault, *extra):
+    done = run_cli("bench", model, "--device", device.serial, "--json", "--out", out, *FAST_ARGS,
                f"--runner-arg=--squeezebench_fault={fault}", *extra)  # fmt: skip
     assert done.returncode == ExitCode.NOTHING_RAN, done.stderr
     assert "Traceback" not in done.stderr
@@ -30,8 +31,8 @@ def bench_with_fault(cli, model, device, out, fault, *extra):
         ("truncate", "failed", "runner output is incomplete or unparseable"),
     ],
 )
-def test_a_crashing_runner_is_recorded_with_its_output_tail(cli, tiny_tflite, device, tmp_path, fault, status, reason):
-    document = bench_with_fault(cli, tiny_tflite, device, tmp_path / "b", fault)
+def test_a_crashing_runner_is_recorded_with_its_output_tail(tiny_tflite, device, tmp_path, fault, status, reason):
+    document = bench_with_fault(tiny_tflite, device, tmp_path / "b", fault)
     assert document["status"] == status and reason in document["reason"]
     if fault != "exit:3":  # the runner's last words are in the reason
         assert "Running benchmark for at least 5 iterations" in document["reason"]
@@ -40,8 +41,8 @@ def test_a_crashing_runner_is_recorded_with_its_output_tail(cli, tiny_tflite, de
     assert device_leftovers(device.adb_server, device.serial) == ([], [])
 
 
-def test_a_hung_runner_is_killed_after_the_timeout_and_leaves_nothing_behind(cli, tiny_tflite, device, tmp_path):
-    document = bench_with_fault(cli, tiny_tflite, device, tmp_path / "b", "hang", "--timeout", "2")
+def test_a_hung_runner_is_killed_after_the_timeout_and_leaves_nothing_behind(tiny_tflite, device, tmp_path):
+    document = bench_with_fault(tiny_tflite, device, tmp_path / "b", "hang", "--timeout", "2")
     assert document["status"] == "timeout"
     assert document["reason"].startswith("runner hung and was killed after 2")
     assert "Running benchmark for at least 5 iterations" in document["reason"]

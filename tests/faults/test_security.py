@@ -10,16 +10,14 @@ import warnings
 from pathlib import Path
 
 import pytest
-from tests.support.cli import one_line_error
 
-from harness.bench.ondevice import DEVICE_ROOT
-from harness.cli import main
+from harness.device.workdir import DEVICE_ROOT
 from harness.device.connection import Device, check_device_path
 from harness.errors import ExitCode
 from harness.paths import PROJECT_ROOT
 from harness.store.run import open_run
-
-from tests.faults.support import FAST
+from tests.support.cli import one_line_error, run_cli, run_cli_in_process
+from tests.support.fast import FAST_ARGS
 
 CANARY = "/data/local/tmp/sbc"
 # `touch CANARY`, with the slashes a file name cannot hold spelled as printf octal escapes.
@@ -38,9 +36,9 @@ def canary_exists(device) -> bool:
     return Device(device.adb_server, device.serial).shell(["ls", CANARY], check=False).ok
 
 
-def test_a_hostile_file_name_is_pushed_and_benchmarked_as_data(cli, device, hostile_tflite, tmp_path):
+def test_a_hostile_file_name_is_pushed_and_benchmarked_as_data(device, hostile_tflite, tmp_path):
     assert not canary_exists(device)
-    done = cli("bench", hostile_tflite, "--device", device.serial, "--json", "--out", tmp_path / "b", *FAST)
+    done = run_cli("bench", hostile_tflite, "--device", device.serial, "--json", "--out", tmp_path / "b", *FAST_ARGS)
     assert done.returncode == 0, done.stderr
     document = json.loads(done.stdout)
     assert document["status"] == "ok", document["reason"]
@@ -54,17 +52,18 @@ def test_a_hostile_file_name_is_pushed_and_benchmarked_as_data(cli, device, host
 
 
 @pytest.fixture(scope="module")
-def hostile_run(cli, device, hostile_tflite, tmp_path_factory) -> Path:
+def hostile_run(device, hostile_tflite, tmp_path_factory) -> Path:
     """A sweep of the hostile name and of a file whose stem is '..' (`...tflite`)."""
     dots = hostile_tflite.parent / "...tflite"
     shutil.copyfile(hostile_tflite, dots)
     results = tmp_path_factory.mktemp("results")
-    done = cli("run", hostile_tflite, dots, "--devices", device.serial, "--threads", "1", "--no-report", "--json",
-               "--results", results, *FAST)  # fmt: skip
+    done = run_cli("run", hostile_tflite, dots, "--devices", device.serial, "--threads", "1", "--no-report", "--json",
+                   "--results", results, *FAST_ARGS)  # fmt: skip
     assert done.returncode == 0, done.stderr
     return results / json.loads(done.stdout)["run"]["run_id"]
 
 
+@pytest.mark.slow  # a sweep (hostile_run)
 def test_a_sweep_keeps_hostile_names_as_names_and_its_files_inside_the_run(device, hostile_run):
     store = open_run(hostile_run)
     assert sorted(store.document["models"]) == sorted([HOSTILE_NAME, ".."])
@@ -91,13 +90,14 @@ def damaged_copy(run_dir: Path, tmp_path: Path) -> Path:
     return copy
 
 
-def resume_and_report_are_refused(capsys, run_dir: Path, fragment: str) -> None:
-    for argv in (["run", "--resume", str(run_dir), "--quiet"], ["report", str(run_dir), "--format", "md"]):
-        code = main(argv)
-        one_line_error(code, capsys.readouterr().err, ExitCode.BAD_INPUT, fragment)
+def resume_and_report_are_refused(run_dir: Path, fragment: str) -> None:
+    for argv in (["run", "--resume", run_dir, "--quiet"], ["report", run_dir, "--format", "md"]):
+        done = run_cli_in_process(*argv)
+        one_line_error(done.returncode, done.stderr, ExitCode.BAD_INPUT, fragment)
 
 
-def test_a_symlink_out_of_a_results_directory_is_refused_and_its_target_untouched(capsys, hostile_run, tmp_path):
+@pytest.mark.slow  # a sweep (hostile_run)
+def test_a_symlink_out_of_a_results_directory_is_refused_and_its_target_untouched(hostile_run, tmp_path):
     run_dir = damaged_copy(hostile_run, tmp_path)
     document = json.loads((run_dir / "run.json").read_text())
     document["cells"][0]["status"] = "pending"  # --resume would clear this cell's directory
@@ -109,22 +109,25 @@ def test_a_symlink_out_of_a_results_directory_is_refused_and_its_target_untouche
     shutil.rmtree(cell_dir)
     cell_dir.symlink_to(elsewhere, target_is_directory=True)
 
-    resume_and_report_are_refused(capsys, run_dir, "points outside the run directory")
+    resume_and_report_are_refused(run_dir, "points outside the run directory")
     assert (elsewhere / "precious.txt").read_text() == "keep me"
 
 
+@pytest.mark.slow  # a sweep (hostile_run)
 @pytest.mark.parametrize("outside", ["/etc", "../../..", "cells/../../x"])
-def test_paths_in_run_json_that_leave_the_run_are_refused(capsys, hostile_run, tmp_path, outside):
+def test_paths_in_run_json_that_leave_the_run_are_refused(hostile_run, tmp_path, outside):
     run_dir = damaged_copy(hostile_run, tmp_path)
     document = json.loads((run_dir / "run.json").read_text())
     next(iter(document["models"].values()))["dir"] = outside
     (run_dir / "run.json").write_text(json.dumps(document))
-    resume_and_report_are_refused(capsys, run_dir, f"path {outside!r} points outside the run directory")
+    resume_and_report_are_refused(run_dir, f"path {outside!r} points outside the run directory")
 
 
-def test_the_markdown_report_escapes_hostile_names(capsys, hostile_run):
-    assert main(["report", str(hostile_run), "--format", "md"]) == 0
-    markdown = capsys.readouterr().out
+@pytest.mark.slow  # a sweep (hostile_run)
+def test_the_markdown_report_escapes_hostile_names(hostile_run):
+    done = run_cli_in_process("report", hostile_run, "--format", "md")
+    assert done.returncode == 0, done.stderr
+    markdown = done.stdout
     from markdown_it import MarkdownIt
 
     rendered = MarkdownIt("commonmark").enable("table").render(markdown)  # raw HTML allowed, as on GitHub
@@ -135,9 +138,11 @@ def test_the_markdown_report_escapes_hostile_names(capsys, hostile_run):
             assert line.rstrip().endswith("|")
 
 
-def test_the_html_report_escapes_hostile_names(capsys, hostile_run):
-    assert main(["report", str(hostile_run), "--format", "html"]) == 0
-    page = capsys.readouterr().out
+@pytest.mark.slow  # a sweep (hostile_run)
+def test_the_html_report_escapes_hostile_names(hostile_run):
+    done = run_cli_in_process("report", hostile_run, "--format", "html")
+    assert done.returncode == 0, done.stderr
+    page = done.stdout
     assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
 
 
@@ -185,7 +190,7 @@ def test_no_code_path_evaluates_or_unpickles_anything():
     assert not [line for line in code_lines if any(word in line.split() for word in ("eval", ".", "source"))]
 
 
-def test_a_model_file_carrying_python_code_is_refused_without_running_it(capsys, tmp_path, monkeypatch):
+def test_a_model_file_carrying_python_code_is_refused_without_running_it(tmp_path, monkeypatch):
     """A Keras Lambda layer stores Python bytecode; loading the .h5 must not run it."""
     import tf_keras
 
@@ -200,6 +205,6 @@ def test_a_model_file_carrying_python_code_is_refused_without_running_it(capsys,
     canary.unlink()  # building the model ran the lambda once, here, on purpose
     monkeypatch.setenv("SQUEEZEBENCH_CACHE", str(tmp_path / "cache"))  # a cache hit would skip the load
 
-    code = main(["convert", str(model_path), "--levels", "fp32", "--out", str(tmp_path / "out"), "--quiet"])
-    one_line_error(code, capsys.readouterr().err, ExitCode.BAD_INPUT, "Lambda", "never runs Python code")
+    done = run_cli_in_process("convert", model_path, "--levels", "fp32", "--out", tmp_path / "out", "--quiet")
+    one_line_error(done.returncode, done.stderr, ExitCode.BAD_INPUT, "Lambda", "never runs Python code")
     assert not canary.exists()

@@ -6,11 +6,14 @@ import json
 
 import pytest
 
-from harness.bench.ondevice import DEVICE_ROOT
+from harness.device.workdir import DEVICE_ROOT
 from harness.device.connection import Device
 from harness.errors import ExitCode
+from tests.faults.support import device_leftovers
+from tests.support.cli import run_cli
+from tests.support.fast import FAST_ARGS
 
-from tests.faults.support import FAST, device_leftovers
+pytestmark = pytest.mark.slow  # a conversion and a sweep
 
 
 @pytest.fixture(scope="module")
@@ -28,11 +31,11 @@ def big_tflite(tmp_path_factory, tiny_tflite):
 
 
 def test_a_full_device_fails_that_cell_cleanly_and_the_sweep_goes_on(
-    cli, virtual_devices, big_tflite, tiny_tflite, tmp_path
+    virtual_devices, big_tflite, tiny_tflite, tmp_path
 ):
     [device] = virtual_devices(1, storage_mb=1)
-    done = cli("run", big_tflite, tiny_tflite, "--devices", device.serial, "--threads", "1",
-               "--no-report", "--json", "--results", tmp_path, *FAST)  # fmt: skip
+    done = run_cli("run", big_tflite, tiny_tflite, "--devices", device.serial, "--threads", "1",
+               "--no-report", "--json", "--results", tmp_path, *FAST_ARGS)  # fmt: skip
     assert done.returncode == ExitCode.PARTIAL, done.stderr
     assert "Traceback" not in done.stderr
     cells = {c["model"]: c for c in json.loads(done.stdout)["run"]["cells"]}

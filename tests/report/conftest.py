@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+
 from tests.report.report_runs import (
     CHARGING_PHONE,
     DIGITS,
@@ -17,6 +18,7 @@ from tests.report.report_runs import (
     FakeDevice,
     build_run,
 )  # fmt: skip
+from tests.support.cli import run_cli_in_process
 
 
 def _pixel_fails_int8_dynamic(model, level, device):
@@ -72,8 +74,6 @@ def virtual_pair(results_root):
 @pytest.fixture(scope="session")
 def flagged_site(mixed_run, hostile_run, tmp_path_factory):
     """`squeezebench publish --include-flagged` of the mixed and the hostile run."""
-    from harness.cli import main
-
     site = tmp_path_factory.mktemp("published") / "site"
-    assert main(["publish", str(mixed_run.root), str(hostile_run.root), "--out", str(site), "--include-flagged"]) == 0
+    run_cli_in_process("publish", mixed_run.root, hostile_run.root, "--out", site, "--include-flagged", check=True)
     return site

@@ -12,6 +12,8 @@ class PageContents(HTMLParser):
         self.tables: list[dict] = []  # {"id", "headers", "rows"}
         self.tags: list[str] = []
         self.links: list[str] = []  # href and src values
+        self.attributes: list[str] = []  # every attribute name, e.g. to find event handlers
+        self._texts: list[str] = []
         self._cell: list[str] | None = None
         self._row: list[str] | None = None
         self._in_head = False
@@ -20,6 +22,7 @@ class PageContents(HTMLParser):
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
         self.tags.append(tag)
+        self.attributes += list(attrs)
         for name in ("href", "src"):
             if attrs.get(name) is not None:
                 self.links.append(attrs[name])
@@ -49,8 +52,14 @@ class PageContents(HTMLParser):
             self._in_head = False
 
     def handle_data(self, data):
+        self._texts.append(data)
         if self._cell is not None:
             self._cell.append(data)
+
+    @property
+    def text(self) -> str:
+        """What a reader sees, markup gone."""
+        return "".join(self._texts)
 
     def table(self, table_id: str) -> dict:
         return next(t for t in self.tables if t["id"] == table_id)

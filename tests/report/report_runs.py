@@ -1,23 +1,35 @@
 """Builds realistic run directories through the results-store API, the way `squeezebench run`
-does: plan_cells for the cells, per-cell bench.json + latencies.txt, and cell summaries made by
-the store's own cell_summary from bench documents whose statistics and flags come from the bench
-layer's functions."""
+does: plan_cells for the cells, per-cell bench.json + latencies.txt, and cell summaries that are
+the typed Measurements of BenchResults whose statistics and flags come from the bench layer's
+functions."""
 
 from __future__ import annotations
 
 import hashlib
 import math
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from harness.bench import stats
-from harness.convert import document as conversion
+from harness import stats
 from harness.bench.energy import INVALID_CHARGING
-from harness.bench.ondevice import BENCH_KIND, BENCH_SCHEMA_VERSION, cell_flags
+from harness.bench.outcome import cell_flags
+from harness.convert import document as conversion
 from harness.device.passport import Passport, compute_flags
 from harness.jsonfile import write_json_atomic
-from harness.store.run import cell_summary, create_run
+from harness.store.cell_files import BENCH_FILE, LATENCIES_FILE
+from harness.store.records import (
+    BenchResult,
+    CellStatus,
+    Delegation,
+    Energy,
+    LatencyStats,
+    Measurements,
+    MemoryMB,
+    RunnerRef,
+    Thermal,
+)
+from harness.store.run import create_run
 from harness.sweep.plan import conversion_summary, plan_cells
 
 
@@ -155,58 +167,60 @@ def build_run(
             status=status,
             reason=reason,
             attempts=1,
-            summary=cell_summary(bench) if status == "ok" else None,
+            summary=bench.measurements.to_dict() if status == "ok" else None,
         )
     if finished:
         store.finish()
     return store
 
 
-def _bench_document(store, cell, model, device, status, reason, rng, slowdown, cv, n_samples, with_samples) -> dict:
+def _bench_document(store, cell, model, device, status, reason, rng, slowdown, cv, n_samples, with_samples) -> BenchResult:
     cell_dir = store.contained(cell["dir"])
     cell_dir.mkdir(parents=True, exist_ok=True)
     passport = device.passport()
-    document = {
-        "kind": BENCH_KIND, "schema_version": BENCH_SCHEMA_VERSION, "status": status, "reason": reason,
-        "model": {"name": model.name, "level": cell["level"]}, "settings": {"threads": cell["threads"], "delegate": cell["delegate"]},
-        "runner": {"kind": device.record()["runner"]["kind"], "version": "2.3.0"}, "device": passport.to_dict(), "flags": [],
-    }  # fmt: skip
+    result = BenchResult(
+        status=CellStatus(status), reason=reason, model={"name": model.name, "level": cell["level"]},
+        settings={"threads": cell["threads"], "delegate": cell["delegate"]},
+        runner={"kind": device.record()["runner"]["kind"], "version": "2.3.0"}, device=passport.to_dict(),
+    )  # fmt: skip
     if status == "ok":
-        _ratio, _quality, factor, _failure = model.levels[cell["level"]]
-        median = model.fp32_latency_us * factor * device.speed * slowdown
-        samples = latency_samples(median, cv, n_samples, rng)
-        if with_samples:
-            lines = ["# benchmark_model.py: per-run latency in microseconds", f"warmup {samples[0] * 3:.3f}"] + [
-                f"{s:.3f}" for s in samples
-            ]
-            (cell_dir / "latencies.txt").write_text("\n".join(lines) + "\n")
-            document["latency_us"] = {**stats.summarize_samples(samples), "source": "samples"}
-        else:
-            summary = stats.summarize_samples(samples)
-            document["latency_us"] = {
-                **stats.with_intervals(
-                    {k: summary[k] for k in ("count", "first", "min", "max", "mean", "std", "median", "p5", "p95")}
-                ),
-                "source": "runner-summary",
-            }
-        document["memory_mb"] = {"init": 3.1, "overall": 10.0 + 40 * factor, "peak": 12.0 + 40 * factor}
-        energy_mj = median / 1000 * (0.9 if not device.virtual else 1.4)
-        if device.energy_method:
-            validity = INVALID_CHARGING if device.charging else "valid"
-            document["energy"] = {
-                "method": device.energy_method, "validity": validity, "energy_per_inference_mj": energy_mj,
-                "net_power_mw": 900.0, "gross_power_mw": 1400.0, "idle_power_mw": 500.0, "n_samples": 40,
-                "interval_ms": 250, "normalisation": [],
-            }  # fmt: skip
-        else:
-            document["energy"] = None
-        document["delegation"] = {"delegate": "xnnpack", "nodes_delegated": 11, "nodes_total": 12, "partitions": 1,
-                                  "fallback_to_cpu": False, "fully_delegated": False}  # fmt: skip
-        document["thermal"] = {"status_before": device.thermal_status, "status_after": device.thermal_status,
-                               "battery_temp_c_before": 31.5, "battery_temp_c_after": 33.0, "cooldown": None}  # fmt: skip
-        document["flags"] = cell_flags(passport, document)
-    write_json_atomic(cell_dir / "bench.json", document)
-    return document
+        result = replace(result, measurements=_measurements(cell, model, device, passport, cell_dir, rng, slowdown,
+                                                             cv, n_samples, with_samples))  # fmt: skip
+    write_json_atomic(cell_dir / BENCH_FILE, result.to_dict())
+    return result
+
+
+def _measurements(cell, model, device, passport, cell_dir, rng, slowdown, cv, n_samples, with_samples) -> Measurements:
+    _ratio, _quality, factor, _failure = model.levels[cell["level"]]
+    median = model.fp32_latency_us * factor * device.speed * slowdown
+    samples = latency_samples(median, cv, n_samples, rng)
+    summary = stats.summarize_samples(samples)
+    if with_samples:
+        lines = ["# benchmark_model.py: per-run latency in microseconds", f"warmup {samples[0] * 3:.3f}"] + [
+            f"{s:.3f}" for s in samples
+        ]
+        (cell_dir / LATENCIES_FILE).write_text("\n".join(lines) + "\n")
+        latency = LatencyStats(**summary, source="samples")
+    else:
+        measured = {k: summary[k] for k in ("count", "first", "min", "max", "mean", "std", "median", "p5", "p95")}
+        intervals = stats.summary_intervals(summary["mean"], summary["std"], summary["count"])
+        latency = LatencyStats(**measured, **intervals, source="runner-summary")
+    energy = None
+    if device.energy_method:
+        energy = Energy(
+            method=device.energy_method, source=device.energy_method, validity=INVALID_CHARGING if device.charging else "valid",
+            reason="charging" if device.charging else None, energy_per_inference_j=median / 1e6 * (0.9 if not device.virtual else 1.4),
+            idle_power_mw=500.0, gross_power_mw=1400.0, net_power_mw=900.0, run_duration_s=2.0, idle_duration_s=2.0,
+            n_inferences=n_samples, window="runner start to exit", idle_samples=8, run_samples=40, sample_interval_ms=250,
+        )  # fmt: skip
+    delegation = Delegation("xnnpack", 11, 12, 1, fallback_to_cpu=False, fully_delegated=False)
+    thermal = Thermal(device.thermal_status, device.thermal_status, 31.5, 33.0)
+    return Measurements(
+        latency_us=latency, memory_mb=MemoryMB(3.1, 10.0 + 40 * factor, 12.0 + 40 * factor), energy=energy,
+        delegation=delegation, thermal=thermal,
+        flags=cell_flags(passport, cell["delegate"], latency, energy, thermal, delegation),
+        runner=RunnerRef(kind=device.record()["runner"]["kind"], version="2.3.0"),
+    )  # fmt: skip
 
 
 VIRTUAL = FakeDevice("127.0.0.1:6520", manufacturer="squeezebench", model="virtual", friendly_name="Virtual phone",

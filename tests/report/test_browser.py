@@ -8,10 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.report.report_runs import HOSTILE_DEVICE_NAME, HOSTILE_MODEL
 
-from harness.cli import main
 from harness.report.escape import one_line
+from tests.report.report_runs import HOSTILE_DEVICE_NAME, HOSTILE_MODEL
+from tests.support.cli import run_cli_in_process
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -86,7 +86,7 @@ def column_index(page, table_id: str, header: str) -> int:
 
 def test_report_html_in_chromium(browser, mixed_run, tmp_path):
     out = tmp_path / "report"
-    assert main(["report", str(mixed_run.root), "--format", "html", "--out", str(out)]) == 0
+    run_cli_in_process("report", mixed_run.root, "--format", "html", "--out", out, check=True)
     watch = PageWatch(browser, (out / "report.html").as_uri())
     page = watch.page
     try:
@@ -147,7 +147,7 @@ def test_report_html_in_chromium(browser, mixed_run, tmp_path):
 
 def test_hostile_names_run_no_script_in_chromium(browser, hostile_run, tmp_path):
     out = tmp_path / "report"
-    assert main(["report", str(hostile_run.root), "--format", "html", "--out", str(out)]) == 0
+    run_cli_in_process("report", hostile_run.root, "--format", "html", "--out", out, check=True)
     watch = PageWatch(browser, (out / "report.html").as_uri())
     try:
         page = watch.page

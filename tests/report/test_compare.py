@@ -6,47 +6,50 @@ import dataclasses
 import json
 
 import pytest
-from tests.report.report_runs import DIGITS, MOBILENET, PIXEL, VIRTUAL, FakeModel, build_run
 
-from harness.cli import main
-from harness.errors import UsageError
+from harness.errors import ExitCode, UsageError
 from harness.report.compare import compare_runs, parse_fail_on
+from tests.report.report_runs import DIGITS, MOBILENET, PIXEL, VIRTUAL, FakeModel, build_run
+from tests.support.cli import one_line_error, run_cli_in_process
 
 
-def compare_json(capsys, *argv) -> tuple[int, dict]:
-    capsys.readouterr()
-    code = main(["compare", *map(str, argv), "--json"])
-    return code, json.loads(capsys.readouterr().out)
+def compare_json(*argv) -> tuple[int, dict]:
+    done = run_cli_in_process("compare", *argv, "--json")
+    return done.returncode, json.loads(done.stdout)
+
+
+def compare_text(*argv) -> str:
+    done = run_cli_in_process("compare", *argv)
+    assert done.returncode == ExitCode.OK, done.stderr
+    return done.stdout
 
 
 def ok_cells(document: dict) -> list[dict]:
     return [c for c in document["cells"] if c["status_a"] == "ok" and c["status_b"] == "ok"]
 
 
-def test_same_sweep_twice_on_a_virtual_device_is_within_noise(virtual_pair, capsys):
+def test_same_sweep_twice_on_a_virtual_device_is_within_noise(virtual_pair):
     first, second, _ = virtual_pair
-    code, document = compare_json(capsys, first.root, second.root, "--fail-on", "median:5%")
+    code, document = compare_json(first.root, second.root, "--fail-on", "median:5%")
     assert code == 0 and document["regression_count"] == 0
     cells = ok_cells(document)
     assert len(cells) == 4  # matched across serials 127.0.0.1:6520 and :6523
     assert all(c["metrics"]["median"]["beyond_noise"] is False for c in cells)
     assert all("Mann-Whitney" in c["metrics"]["median"]["noise"] for c in cells)
-    assert main(["compare", str(first.root), str(second.root)]) == 0
-    assert capsys.readouterr().out.count("within noise") >= 4
+    assert compare_text(first.root, second.root).count("within noise") >= 4
 
 
-def test_slowed_runner_is_a_regression_with_exit_2(virtual_pair, capsys):
+def test_slowed_runner_is_a_regression_with_exit_2(virtual_pair):
     first, _, slowed = virtual_pair
-    code, document = compare_json(capsys, first.root, slowed.root, "--fail-on", "median:5%")
+    code, document = compare_json(first.root, slowed.root, "--fail-on", "median:5%")
     assert code == 2
     for cell in ok_cells(document):
         median = cell["metrics"]["median"]
         assert median["beyond_noise"] is True and median["change"] == pytest.approx(0.25, abs=0.06)
         assert cell["regressions"] == ["median"]
     # The same change under a looser threshold, or with no threshold, is reported but passes.
-    assert compare_json(capsys, first.root, slowed.root, "--fail-on", "median:40%")[0] == 0
-    assert main(["compare", str(first.root), str(slowed.root)]) == 0
-    assert "slower" in capsys.readouterr().out
+    assert compare_json(first.root, slowed.root, "--fail-on", "median:40%")[0] == 0
+    assert "slower" in compare_text(first.root, slowed.root)
 
 
 def test_without_samples_the_confidence_intervals_decide(results_root):
@@ -60,17 +63,17 @@ def test_without_samples_the_confidence_intervals_decide(results_root):
     assert same.exit_code == 0 and slower.exit_code == 2
 
 
-def test_a_cell_that_starts_failing_is_a_regression(results_root, capsys):
+def test_a_cell_that_starts_failing_is_a_regression(results_root):
     a = build_run(results_root, "2026-01-04T000000Z-st01", [PIXEL], [DIGITS], seed=31)
 
     def int8_crashes(model, level, device):
         return ("crashed", "runner killed by signal 11") if level == "int8" else ("ok", None)
 
     b = build_run(results_root, "2026-01-04T000000Z-st02", [PIXEL], [DIGITS], seed=32, outcome=int8_crashes)
-    code, document = compare_json(capsys, a.root, b.root, "--fail-on", "size:1%")
+    code, document = compare_json(a.root, b.root, "--fail-on", "size:1%")
     crashed = next(c for c in document["cells"] if c["level"] == "int8")
     assert code == 2 and crashed["regressions"] == ["status"] and crashed["reason_b"] == "runner killed by signal 11"
-    assert compare_json(capsys, a.root, b.root)[0] == 0  # no --fail-on: a report, not a gate
+    assert compare_json(a.root, b.root)[0] == 0  # no --fail-on: a report, not a gate
 
 
 def test_size_memory_and_energy_thresholds(results_root):
@@ -94,15 +97,17 @@ def test_invalid_energy_is_not_compared(results_root):
     assert energy.change is None and energy.noise.startswith("not comparable") and not energy.regression
 
 
-def test_runs_without_common_cells_and_bad_thresholds(mixed_run, results_root, capsys):
+def test_runs_without_common_cells_and_bad_thresholds(mixed_run, results_root):
     other = build_run(
         results_root, "2026-01-04T000000Z-oth1", [VIRTUAL], [dataclasses.replace(MOBILENET, name="other")]
     )
-    assert main(["compare", str(mixed_run.root), str(other.root)]) == 3
-    assert main(["compare", str(mixed_run.root), str(mixed_run.root), "--fail-on", "median:five"]) == 4
-    assert main(["compare", str(mixed_run.root), str(results_root / "missing")]) == 5
-    err = capsys.readouterr().err
-    assert "Traceback" not in err and err.count("squeezebench: error:") == 3
+    for exit_code, argv in [
+        (ExitCode.NOTHING_RAN, [mixed_run.root, other.root]),
+        (ExitCode.USAGE, [mixed_run.root, mixed_run.root, "--fail-on", "median:five"]),
+        (ExitCode.BAD_INPUT, [mixed_run.root, results_root / "missing"]),
+    ]:
+        done = run_cli_in_process("compare", *argv)
+        one_line_error(done.returncode, done.stderr, exit_code)
 
 
 def test_parse_fail_on():

@@ -5,16 +5,16 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from tests.report.report_runs import DIGITS, PIXEL, VIRTUAL, build_run
 
 from harness.errors import InputError, ResultsError
 from harness.report.build import render
 from harness.report.load import RECORD_COLUMNS, device_identities, load_results, result_set
 from harness.store.run import create_run
+from tests.report.report_runs import DIGITS, PIXEL, VIRTUAL, build_run
 
 
 def by_key(records):
-    return {(r["model"], r["level"], r["device"]): r for r in records}
+    return {(r.model, r.level, r.device): r for r in records}
 
 
 def test_records_join_conversion_and_derive_speedup_and_drop(mixed_run):
@@ -22,28 +22,28 @@ def test_records_join_conversion_and_derive_speedup_and_drop(mixed_run):
     assert len(records) == len(mixed_run.cells)
     fp32 = records[("digits-cnn", "fp32", PIXEL.serial)]
     int8 = records[("digits-cnn", "int8", PIXEL.serial)]
-    assert int8["size_ratio_to_fp32"] == 0.26 and int8["quality_kind"] == "accuracy"
-    assert int8["speedup_vs_fp32"] == pytest.approx(fp32["latency_median_us"] / int8["latency_median_us"])
-    assert int8["quality_drop_pp"] == pytest.approx(100 * (0.975 - 0.968))
+    assert int8.size_ratio_to_fp32 == 0.26 and int8.quality_kind == "accuracy"
+    assert int8.speedup_vs_fp32 == pytest.approx(fp32.latency_median_us / int8.latency_median_us)
+    assert int8.quality_drop_pp == pytest.approx(100 * (0.975 - 0.968))
     # The CI is the median's (samples were kept) and brackets the median.
-    assert int8["latency_ci_of"] == "median"
-    assert int8["latency_ci_low_us"] <= int8["latency_median_us"] <= int8["latency_ci_high_us"]
+    assert int8.latency_ci_of == "median"
+    assert int8.latency_ci_low_us <= int8.latency_median_us <= int8.latency_ci_high_us
 
 
 def test_random_weight_model_reports_fidelity(mixed_run):
     records = by_key(load_results([mixed_run.root]).records)
     int8 = records[("mobilenet_v2", "int8", PIXEL.serial)]
-    assert int8["quality_kind"] == "fidelity" and int8["accuracy_top1"] is None
-    assert int8["quality_drop_pp"] == pytest.approx(8.0)
+    assert int8.quality_kind == "fidelity" and int8.accuracy_top1 is None
+    assert int8.quality_drop_pp == pytest.approx(8.0)
 
 
 def test_failed_and_skipped_cells_keep_status_reason_and_device_flags(mixed_run):
     records = by_key(load_results([mixed_run.root]).records)
     failed = records[("digits-cnn", "int8-dynamic", PIXEL.serial)]
-    assert failed["status"] == "failed" and "RESIZE" in failed["reason"] and failed["latency_median_us"] is None
+    assert failed.status == "failed" and "RESIZE" in failed.reason and failed.latency_median_us is None
     skipped = records[("digits-cnn", "pruned-75", VIRTUAL.serial)]
-    assert skipped["status"] == "skipped" and "needs training data" in skipped["reason"]
-    assert skipped["flags"] == ["virtual"]  # a device-wide flag, even without a summary
+    assert skipped.status == "skipped" and "needs training data" in skipped.reason
+    assert skipped.flags == ("virtual",)  # a device-wide flag, even without a summary
 
 
 def test_device_identity_survives_a_new_virtual_serial_but_not_a_second_device():
@@ -77,9 +77,9 @@ def test_interrupted_run_with_missing_pieces_loads(results_root):
     results = result_set([store])
     records = by_key(results.records)
     ghost = records[("ghost", "fp32", "nowhere")]
-    assert ghost["device_name"] == "nowhere" and ghost["quality"] is None and ghost["size_bytes"] is None
-    assert ghost["threads"] is None and ghost["latency_median_us"] is None
-    assert records[(first["model"], first["level"], PIXEL.serial)]["status"] == "running"
+    assert ghost.device_name == "nowhere" and ghost.quality is None and ghost.size_bytes is None
+    assert ghost.threads is None and ghost.latency_median_us is None
+    assert records[(first["model"], first["level"], PIXEL.serial)].status == "running"
     # Every format still renders, showing the holes as "-" and statuses.
     markdown = render(results, "md")
     assert "| fp32 | - | - | - |" in markdown and "**pending**" in markdown and "**running**" in markdown

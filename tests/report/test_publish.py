@@ -6,21 +6,20 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from harness.errors import ExitCode
+from harness.report.publish import SITE_MARKER, model_page_path, run_page_path
 from tests.report.html_tables import PageContents
 from tests.report.report_runs import DIGITS, PIXEL, build_run
-
-from harness.cli import main
-from harness.report.publish import SITE_MARKER, model_page_path, run_page_path
+from tests.support.cli import one_line_error, run_cli_in_process
 
 
 def pages(site: Path) -> dict[str, PageContents]:
     return {str(p.relative_to(site)): PageContents(p.read_text()) for p in site.rglob("*.html")}
 
 
-def test_site_hides_flagged_results_by_default(mixed_run, tmp_path, capsys):
+def test_site_hides_flagged_results_by_default(mixed_run, tmp_path):
     site = tmp_path / "site"
-    assert main(["publish", str(mixed_run.root), "--out", str(site)]) == 0
-    assert "flagged cells left out" in capsys.readouterr().out
+    assert "flagged cells left out" in run_cli_in_process("publish", mixed_run.root, "--out", site, check=True).stdout
     site_pages = pages(site)
     assert set(site_pages) == {
         "index.html",
@@ -69,17 +68,17 @@ def test_links_are_relative_and_resolve(flagged_site):
     assert checked >= 10
 
 
-def test_republish_replaces_the_site_but_never_a_foreign_directory(results_root, tmp_path, capsys):
+def test_republish_replaces_the_site_but_never_a_foreign_directory(results_root, tmp_path):
     run = build_run(results_root, "2026-01-05T000000Z-pub1", [PIXEL], [DIGITS])
     site = tmp_path / "site"
-    assert main(["publish", str(run.root), "--out", str(site)]) == 0
+    run_cli_in_process("publish", run.root, "--out", site, check=True)
     (site / "stale.html").write_text("old")
-    assert main(["publish", str(run.root), "--out", str(site)]) == 0
+    run_cli_in_process("publish", run.root, "--out", site, check=True)
     assert (site / SITE_MARKER).exists() and not (site / "stale.html").exists()
     foreign = tmp_path / "docs"
     foreign.mkdir()
     (foreign / "keep.txt").write_text("mine")
-    assert main(["publish", str(run.root), "--out", str(foreign)]) == 5
+    refused = run_cli_in_process("publish", run.root, "--out", foreign)
+    one_line_error(refused.returncode, refused.stderr, ExitCode.BAD_INPUT, "not a site written by squeezebench publish")
     assert (foreign / "keep.txt").read_text() == "mine" and len(list(foreign.iterdir())) == 1
-    assert "not a site written by squeezebench publish" in capsys.readouterr().err
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging left behind

@@ -8,27 +8,30 @@ import time
 
 import pytest
 
-from harness.bench import ondevice
 from harness.bench.energy import IdleBaseline, PowerConditions
-from harness.bench.ondevice import BenchSettings, DeviceSession, LentBaseline, Measurement, idle_settings_key
+from harness.bench.session import DeviceSession, LentBaseline
+from harness.bench.settings import BenchSettings
+from harness.device import charging
+from harness.device.workdir import CHARGING_NOTE
 from harness.device.connection import Device
 from harness.sweep import engine
 from harness.sweep.spec import SweepSpec
+from tests.support.fast import fast_measurement
 
 # Short cells that still measure energy reliably: a run window of about a second with the runner
 # busy throughout, gauge samples every 100 ms (a faster sampler costs the idle window its CPU too).
-FAST = Measurement(runs=5, min_secs=0.5, idle_baseline_s=1.0, sample_interval_ms=100,
-                   runner_args=("--warmup_min_secs=0",))
+ENERGY_CELLS = fast_measurement(min_secs=0.5, idle_baseline_s=1.0, sample_interval_ms=100)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("reuse_s", [600.0, 0.0])
 def test_a_queue_suspends_charging_once_and_lends_its_idle_baseline(virtual_devices, tiny_tflite, tmp_path,
                                                                     monkeypatch, reuse_s):
     [virtual] = virtual_devices(1)
     suspensions = []
-    suspend = ondevice._suspend_charging
-    monkeypatch.setattr(ondevice, "_suspend_charging", lambda device: suspensions.append(1) or suspend(device))
-    spec = SweepSpec(models=(str(tiny_tflite),), devices=(virtual.serial,), threads=(1, 2, 3), measurement=FAST,
+    suspend = charging.suspend_charging
+    monkeypatch.setattr(charging, "suspend_charging", lambda device: suspensions.append(1) or suspend(device))
+    spec = SweepSpec(models=(str(tiny_tflite),), devices=(virtual.serial,), threads=(1, 2, 3), measurement=ENERGY_CELLS,
                      idle_baseline_reuse_s=reuse_s)
 
     outcome = engine.run_sweep(spec, results_root=tmp_path)
@@ -37,23 +40,23 @@ def test_a_queue_suspends_charging_once_and_lends_its_idle_baseline(virtual_devi
     cells = outcome.store.cells
     benches = [outcome.store.load_bench(cell) for cell in cells]
     assert len(suspensions) == 1
-    assert all(b["agent"]["before"]["battery"]["input_suspended"] for b in benches)
+    assert all(b.agent["before"]["battery"]["input_suspended"] for b in benches)
     device = Device(virtual.adb_server, virtual.serial)
     assert device.shell(["getprop", "power.battery_input.suspended"]).stdout.strip() == "false"
-    assert not device.shell(["ls", ondevice.CHARGING_NOTE], check=False).ok
+    assert not device.shell(["ls", CHARGING_NOTE], check=False).ok
 
-    energies = [b["energy"] for b in benches]
-    assert all(e["validity"] == "valid" and e["energy_per_inference_mj"] > 0 for e in energies), energies
-    assert all(b["settings"]["idle_baseline_s"] == 1.0 for b in benches)  # as asked, whoever measured it
+    energies = [b.measurements.energy for b in benches]
+    assert all(e.is_valid and e.energy_per_inference_mj > 0 for e in energies), energies
+    assert all(b.settings["idle_baseline_s"] == 1.0 for b in benches)  # as asked, whoever measured it
     first, *later = energies
-    assert (first["idle_source"], first["idle_age_s"]) == ("this cell", None)
+    assert (first.idle_source, first.idle_age_s) == ("this cell", None)
     if reuse_s:
-        assert [e["idle_source"] for e in later] == [f"cell {cells[0]['id']}"] * 2
-        assert all(e["idle_power_mw"] == first["idle_power_mw"] and 0 < e["idle_age_s"] < 60 for e in later)
-        assert [b["agent"]["energy"]["idle_s"] for b in benches] == [1.0, 0.0, 0.0]
+        assert [e.idle_source for e in later] == [f"cell {cells[0]['id']}"] * 2
+        assert all(e.idle_power_mw == first.idle_power_mw and 0 < e.idle_age_s < 60 for e in later)
+        assert [b.agent["energy"]["idle_s"] for b in benches] == [1.0, 0.0, 0.0]
     else:
-        assert [e["idle_source"] for e in later] == ["this cell"] * 2
-        assert [b["agent"]["energy"]["idle_s"] for b in benches] == [1.0] * 3
+        assert [e.idle_source for e in later] == ["this cell"] * 2
+        assert [b.agent["energy"]["idle_s"] for b in benches] == [1.0] * 3
 
 
 # ---------------------------------------------------------------- when a baseline is lent
@@ -66,7 +69,7 @@ def session_lending(*, reuse_s=600.0, held_s=5.0, settings=SETTINGS, conditions=
     baseline = IdleBaseline(source="battery-gauge", power_mw=400.0, duration_s=2.0, samples=8, normalisation=(),
                             rails=(), taken_at_uptime_s=100.0, conditions=conditions, taken_in="cell first")
     session = DeviceSession(device=None, passport=None, runner=None, idle_baseline_reuse_s=reuse_s)
-    session.lent_baseline = LentBaseline(baseline, time.monotonic() - held_s, idle_settings_key(settings))
+    session.lent_baseline = LentBaseline(baseline, time.monotonic() - held_s, settings.idle_key())
     session.last_conditions = after
     return session
 
@@ -74,7 +77,7 @@ def session_lending(*, reuse_s=600.0, held_s=5.0, settings=SETTINGS, conditions=
 def test_a_baseline_is_lent_while_nothing_it_depends_on_changed():
     session = session_lending()
 
-    assert ondevice.baseline_to_borrow(session, SETTINGS) is session.lent_baseline.baseline
+    assert session.baseline_to_borrow(SETTINGS) is session.lent_baseline.baseline
 
 
 @pytest.mark.parametrize(("lending", "settings"), [
@@ -87,10 +90,10 @@ def test_a_baseline_is_lent_while_nothing_it_depends_on_changed():
     (dict(after=PowerConditions(0, "not suspended, charging, chargers online: usb")), SETTINGS),
 ], ids=["reuse-off", "no-baseline-asked", "expiring", "cooldown", "other-interval", "thermal", "charging"])
 def test_a_baseline_is_not_lent_when(lending, settings):
-    assert ondevice.baseline_to_borrow(session_lending(**lending), settings) is None
+    assert session_lending(**lending).baseline_to_borrow(settings) is None
 
 
 def test_nothing_is_lent_before_a_baseline_was_measured():
     session = DeviceSession(device=None, passport=None, runner=None, idle_baseline_reuse_s=600.0)
 
-    assert ondevice.baseline_to_borrow(session, SETTINGS) is None
+    assert session.baseline_to_borrow(SETTINGS) is None

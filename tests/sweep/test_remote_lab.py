@@ -9,13 +9,18 @@ import shutil
 import subprocess
 
 import pytest
-from tests.support.polling import wait_for
 
 from harness.device import adb
+from tests.support.adb_servers import adb_server_environment
+from tests.support.cli import run_cli
+from tests.support.fast import FAST_ARGS
+from tests.support.polling import wait_for
 
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0 or not shutil.which("ip"), reason="needs root and iproute2 to make a second host (netns)"
-)
+pytestmark = [
+    pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("ip"),
+                       reason="needs root and iproute2 to make a second host (netns)"),
+    pytest.mark.slow,
+]  # fmt: skip
 
 
 def sh(*args: str) -> None:
@@ -29,8 +34,8 @@ def lab_host(tmp_path_factory, adb_server):
     ns, host_if, ns_if = f"sblab{tag}", f"sbh{tag}", f"sbn{tag}"
     host_ip, lab_ip = f"10.213.{tag}.1", f"10.213.{tag}.2"
     home = tmp_path_factory.mktemp("lab-home")
-    env = {**os.environ, "HOME": str(home), "SQUEEZEBENCH_STATE": str(home / "state"),
-           "ANDROID_ADB_SERVER_PORT": "5037"}  # inside the namespace 5037 is the lab's own server
+    env = adb_server_environment(HOME=str(home), SQUEEZEBENCH_STATE=str(home / "state"),
+                                 ANDROID_ADB_SERVER_PORT="5037")  # inside the namespace 5037 is the lab's own server
     sh("ip", "netns", "add", ns)
     server = None
     try:
@@ -64,14 +69,13 @@ def lab_host(tmp_path_factory, adb_server):
         subprocess.run(["ip", "link", "del", host_if], capture_output=True)
 
 
-def test_one_run_sweeps_local_and_remote_devices(cli, lab_host, adb_server, virtual_devices, tiny_tflite, tmp_path):
+def test_one_run_sweeps_local_and_remote_devices(lab_host, adb_server, virtual_devices, tiny_tflite, tmp_path):
     lab_address, lab_serial = lab_host
     [local] = virtual_devices(1)
     remote_key = f"{lab_serial}@{lab_address}"
-    done = cli(
+    done = run_cli(
         "run", tiny_tflite, "--adb-server", str(adb_server), "--adb-server", str(lab_address),
-        "--devices", f"{local.serial},{remote_key}", "--json", "--no-report", "--results", tmp_path,
-        "--runs", "10", "--min-secs", "0.1", "--idle-baseline", "0",
+        "--devices", f"{local.serial},{remote_key}", "--json", "--no-report", "--results", tmp_path, *FAST_ARGS,
     )
     assert done.returncode == 0, done.stderr
     run = json.loads(done.stdout)["run"]

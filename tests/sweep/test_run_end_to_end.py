@@ -7,11 +7,15 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
+from harness.device import adb
+from harness.device.lock import device_lock
+from harness.store.run import open_run
+from tests.support.cli import run_cli, start_cli
+from tests.support.fast import FAST_ARGS
 from tests.support.polling import wait_for
 
-from harness.store.run import open_run
-
-FAST = ["--runs", "5", "--min-secs", "0.1", "--idle-baseline", "0", "--runner-arg=--warmup_min_secs=0"]
+pytestmark = pytest.mark.slow  # every test converts digits-cnn and sweeps it
 
 
 def cells_by_status(run_dir: Path) -> dict[str, list[dict]]:
@@ -32,16 +36,11 @@ def own_adb_world(tmp_path, unused_port):
     env["ANDROID_ADB_SERVER_PORT"] = str(unused_port())
     env["SQUEEZEBENCH_STATE"] = str(tmp_path / "state")
     yield env
-    from harness.device import adb
-
     adb.kill_server(adb.AdbServerAddress("127.0.0.1", int(env["ANDROID_ADB_SERVER_PORT"])))
 
 
 def test_the_main_command_starts_a_virtual_device_and_ends_in_a_report(own_adb_world, tmp_path):
-    done = subprocess.run(
-        ["squeezebench", "run", "digits-cnn", *FAST],
-        env=own_adb_world, cwd=tmp_path, capture_output=True, text=True, timeout=900,
-    )
+    done = run_cli("run", "digits-cnn", *FAST_ARGS, env=own_adb_world, cwd=tmp_path, timeout_s=900)
     assert done.returncode == 0, done.stderr
     assert "no phone is attached: started virtual device" in done.stderr
     levels = ["fp32", "fp16", "int8-dynamic", "int8", "int16x8", "pruned-50", "pruned-75", "clustered-16", "distilled"]
@@ -56,23 +55,21 @@ def test_the_main_command_starts_a_virtual_device_and_ends_in_a_report(own_adb_w
     assert "| int8 |" in (report / "report.md").read_text()
     assert (report / "report.html").stat().st_size > 10_000 and list((report / "plots").glob("*.png"))
     # The device it started for itself is gone again.
-    from harness.device import adb
-
     server = adb.AdbServerAddress("127.0.0.1", int(own_adb_world["ANDROID_ADB_SERVER_PORT"]))
     assert [s for s, state in adb.device_states(server).items() if state == "device"] == []
 
 
-def test_three_devices_then_a_warm_rerun_converts_and_pushes_nothing(cli, virtual_devices, tmp_path):
+def test_three_devices_then_a_warm_rerun_converts_and_pushes_nothing(virtual_devices, tmp_path):
     devices = virtual_devices(3)
     serials = ",".join(d.serial for d in devices)
     args = ["run", "digits-cnn", "--devices", serials, "--virtual-parallel", "--no-report", "--json",
-            "--results", tmp_path, *FAST]
-    first = cli(*args, timeout_s=900)
+            "--results", tmp_path, *FAST_ARGS]
+    first = run_cli(*args, timeout_s=900)
     assert first.returncode == 0, first.stderr
     run_dir = run_dir_from(first.stdout)
     statuses = cells_by_status(run_dir)
     assert list(statuses) == ["ok"] and len(statuses["ok"]) == 9 * 3
-    second = cli(*args, timeout_s=900)
+    second = run_cli(*args, timeout_s=900)
     assert second.returncode == 0, second.stderr
     assert "9 levels in" in second.stderr and "(9 from cache)" in second.stderr
     rerun = open_run(run_dir_from(second.stdout))
@@ -96,11 +93,8 @@ def ok_cells(results: Path):
 def test_a_killed_run_resumes_to_the_same_cells_leaving_finished_ones_untouched(virtual_devices, tmp_path):
     [device] = virtual_devices(1)
     levels = "fp32,fp16,int8-dynamic,int8"
-    proc = subprocess.Popen(
-        ["squeezebench", "run", "digits-cnn", "--levels", levels, "--devices", device.serial, "--no-report",
-         "--results", str(tmp_path), *FAST],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )
+    proc = start_cli("run", "digits-cnn", "--levels", levels, "--devices", device.serial, "--no-report",
+                     "--results", tmp_path, *FAST_ARGS, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         done_before = wait_for(lambda: ok_cells(tmp_path), "a first finished cell", timeout_s=600)
     finally:
@@ -110,8 +104,7 @@ def test_a_killed_run_resumes_to_the_same_cells_leaving_finished_ones_untouched(
     before = {c["id"]: c for c in open_run(run_dir).cells}
     assert len(before) == 4 and any(c["status"] != "ok" for c in before.values())
 
-    done = subprocess.run(["squeezebench", "run", "--resume", str(run_dir), "--no-report"],
-                          capture_output=True, text=True, timeout=600)
+    done = run_cli("run", "--resume", run_dir, "--no-report")
     assert done.returncode == 0, done.stderr
     after = {c["id"]: c for c in open_run(run_dir).cells}
     assert set(after) == set(before) == {f"digits-cnn|{lv}|{device.serial}|t2|cpu" for lv in levels.split(",")}
@@ -122,25 +115,29 @@ def test_a_killed_run_resumes_to_the_same_cells_leaving_finished_ones_untouched(
 
 
 def test_two_runs_on_one_device_never_overlap_their_benchmarks(virtual_devices, tmp_path):
+    """Both runs are made to want the device at once: the test holds its lock until both say they
+    wait for it, then lets go."""
     [device] = virtual_devices(1)
-    runs = [
-        subprocess.Popen(
-            ["squeezebench", "run", "digits-cnn", "--levels", "fp32,int8,fp16", "--devices", device.serial,
-             "--virtual-parallel", "--no-report", "--results", str(tmp_path / f"r{i}"), *FAST],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        )
-        for i in range(2)
-    ]
-    outputs = [p.communicate(timeout=600)[1] for p in runs]
-    assert [p.returncode for p in runs] == [0, 0], outputs
+    with device_lock(str(device.adb_server), device.serial, purpose="the test, until both runs wait"):
+        runs, errors = [], []
+        for i in range(2):
+            errors.append(tmp_path / f"r{i}.stderr")
+            with open(errors[-1], "w") as stderr:
+                runs.append(start_cli(
+                    "run", "digits-cnn", "--levels", "fp32,int8,fp16", "--devices", device.serial, "--virtual-parallel",
+                    "--no-report", "--results", tmp_path / f"r{i}", *FAST_ARGS, stdout=subprocess.DEVNULL, stderr=stderr,
+                ))  # fmt: skip
+        wait_for(lambda: all("busy, waiting for" in e.read_text() for e in errors) or any(p.poll() for p in runs),
+                 "both runs to wait for the device", timeout_s=600)
+    codes = [p.wait(timeout=600) for p in runs]
+    assert codes == [0, 0], [e.read_text() for e in errors]
     intervals = []
     for run_json in tmp_path.glob("r*/*/run.json"):
         store = open_run(run_json.parent)
         for cell in store.cells:
-            runner = store.load_bench(cell)["agent"]["runner"]
+            runner = store.load_bench(cell).agent["runner"]
             intervals.append((runner["start_uptime_s"], runner["end_uptime_s"], cell["id"]))
     assert len(intervals) == 6
     intervals.sort()
     for (start_a, end_a, a), (start_b, end_b, b) in zip(intervals, intervals[1:]):
         assert end_a <= start_b, f"{a} ({start_a}-{end_a}) overlaps {b} ({start_b}-{end_b})"
-    assert any("busy, waiting for" in out for out in outputs)

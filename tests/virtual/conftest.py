@@ -10,7 +10,6 @@ import pytest
 
 from harness.device import adb
 from harness.virtual import fleet
-
 from tests.virtual.support import CLIENTS, DEBIAN_ADB, Client, bundled_adb, wait_for_state
 
 

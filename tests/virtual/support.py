@@ -7,9 +7,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support.polling import wait_for
-
 from harness.device import adb
+from tests.support.polling import wait_for
 
 DEBIAN_ADB = "/usr/bin/adb"
 CLIENTS = ("adbutils", "bundled-cli", "debian-cli")
@@ -42,7 +41,7 @@ class Client:
         self.serial = serial
         self.binary = binary
 
-    def cli(self, *args: str, input: bytes | None = None, timeout_s: float = 120) -> subprocess.CompletedProcess:
+    def adb(self, *args: str, input: bytes | None = None, timeout_s: float = 120) -> subprocess.CompletedProcess:
         # Always -P: a CLI must never reach for the default server on 5037.
         return subprocess.run(
             [self.binary, "-P", str(self.address.port), "-s", self.serial, *args],
@@ -57,28 +56,28 @@ class Client:
         if self.kind == "adbutils":
             result = self.device_handle().shell2(command, encoding=None, v2=True)
             return Shell(result.stdout, result.stderr, result.returncode)
-        done = self.cli("shell", command)
+        done = self.adb("shell", command)
         return Shell(done.stdout, done.stderr, done.returncode)
 
     def shell_v1(self, command: str) -> bytes:
         """Shell protocol v1: one merged output stream, no exit code."""
         if self.kind == "adbutils":
             return self.device_handle().shell(command, encoding=None)
-        done = self.cli("shell", "-x", command)  # -x: do not use the shell protocol
+        done = self.adb("shell", "-x", command)  # -x: do not use the shell protocol
         return done.stdout
 
     def push(self, local: Path, remote: str) -> None:
         if self.kind == "adbutils":
             self.device_handle().sync.push(str(local), remote)
             return
-        done = self.cli("push", str(local), remote)
+        done = self.adb("push", str(local), remote)
         assert done.returncode == 0, done.stderr
 
     def pull(self, remote: str, local: Path) -> None:
         if self.kind == "adbutils":
             self.device_handle().sync.pull(remote, str(local))
             return
-        done = self.cli("pull", remote, str(local))
+        done = self.adb("pull", remote, str(local))
         assert done.returncode == 0, done.stderr
 
 

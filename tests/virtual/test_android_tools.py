@@ -13,7 +13,6 @@ from harness.virtual.power import PowerModel
 from harness.virtual.properties import PropertyStore, initial_properties
 from harness.virtual.system_bin import android_tools
 from harness.virtual.system_server import SystemServer
-
 from tests.virtual.support import binary_manifest, write_apk
 
 
@@ -44,7 +43,7 @@ def test_pm_install_list_uninstall_through_the_device(bundled, device_tmp, tmp_p
 
 def test_adb_install_streams_the_apk_to_cmd_package(bundled, tmp_path):
     apk = write_apk(tmp_path / "streamed.apk", "com.example.streamed")
-    done = bundled.cli("install", str(apk))
+    done = bundled.adb("install", str(apk))
     assert done.returncode == 0, done.stdout + done.stderr
     assert b"package:com.example.streamed\n" in bundled.shell("pm list packages -3").stdout
     bundled.shell("pm uninstall com.example.streamed")

@@ -8,7 +8,6 @@ import pytest
 
 from harness.digests import sha256_file
 from harness.device import adb
-
 from tests.virtual.support import random_file
 
 SIZES_BYTES = [0, 1, 4095, 4096, 65537, 3 * 1024 * 1024 + 7]
@@ -22,7 +21,7 @@ def test_devices_l_shows_product_model_device(client, device):
         assert info.tags["model"] == "Virtual_Device"
         assert info.tags["device"] == "sb_virtual"
         return
-    done = client.cli("devices", "-l")
+    done = client.adb("devices", "-l")
     [line] = [l for l in done.stdout.decode().splitlines() if l.startswith(device.serial)]
     fields = line.split()
     assert fields[1] == "device"
@@ -52,7 +51,7 @@ def test_shell_runs_commands_with_sh_c_semantics(client):
 
 
 def test_cli_forwards_stdin_to_the_command(cli_client):
-    done = cli_client.cli("shell", "cat; echo end", input=b"line from the host\n")
+    done = cli_client.adb("shell", "cat; echo end", input=b"line from the host\n")
     assert done.stdout == b"line from the host\nend\n"
     assert done.returncode == 0
 
@@ -136,7 +135,7 @@ def test_push_into_a_missing_directory_creates_it(client, device_tmp, tmp_path):
 def test_push_to_read_only_system_fails_like_adbd(bundled, tmp_path):
     local = tmp_path / "f.txt"
     local.write_text("no\n")
-    done = bundled.cli("push", str(local), "/system/bin/f.txt")
+    done = bundled.adb("push", str(local), "/system/bin/f.txt")
     assert done.returncode != 0
     assert b"Read-only file system" in done.stderr
 
@@ -148,6 +147,6 @@ def test_pull_of_a_missing_file_fails_like_adbd(client, tmp_path):
         with pytest.raises(adbutils.AdbError, match="No such file or directory"):
             client.device_handle().sync.read_bytes("/data/local/tmp/does-not-exist")
         return
-    done = client.cli("pull", "/data/local/tmp/does-not-exist", str(tmp_path / "x"))
+    done = client.adb("pull", "/data/local/tmp/does-not-exist", str(tmp_path / "x"))
     assert done.returncode != 0
     assert b"No such file or directory" in done.stdout + done.stderr  # adb 29 prints it on stdout

@@ -10,14 +10,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from tests.support.polling import wait_for
 
 from harness.digests import sha256_file
 from harness.device import adb
 from harness.errors import UsageError
 from harness.virtual import fleet, protocol
 from harness.virtual.daemon import PortInUseError
-
+from tests.support.devices import session_ports
+from tests.support.polling import wait_for
 from tests.virtual.support import Client, bundled_adb, random_file, wait_for_state
 
 
@@ -69,7 +69,8 @@ def test_four_devices_with_separate_filesystems_batteries_and_processes(adb_serv
 
 
 def test_stop_leaves_no_process_port_or_mount_and_keeps_data(adb_server):
-    [device] = fleet.start(1, adb_server=adb_server)
+    # On a port of this session's own: it must still be free when the device starts again.
+    [device] = fleet.start(1, adb_server=adb_server, port=session_ports())
     c = client_for(adb_server, device)
     assert c.shell("echo kept > /data/local/tmp/kept.txt").exit_code == 0
     fleet.stop(device)
@@ -103,7 +104,7 @@ def test_unauthorized_device_stays_unauthorized(adb_server):
     [device] = fleet.start(1, adb_server=adb_server, unauthorized=True)
     try:
         assert adb.device_states(adb_server)[device.serial] == "unauthorized"
-        done = client_for(adb_server, device).cli("shell", "echo hi")
+        done = client_for(adb_server, device).adb("shell", "echo hi")
         assert done.returncode != 0 and b"unauthorized" in done.stderr
     finally:
         fleet.stop(device, delete=True)
@@ -116,7 +117,7 @@ def test_full_data_fails_a_push_like_adbd_and_leaves_no_partial_file(adb_server,
     try:
         c = client_for(adb_server, device)
         c.push(random_file(tmp_path / "three.bin", 3 * 1024 * 1024), "/data/local/tmp/three.bin")
-        done = c.cli("push", str(random_file(tmp_path / "four.bin", 4 * 1024 * 1024)), "/sdcard/four.bin")
+        done = c.adb("push", str(random_file(tmp_path / "four.bin", 4 * 1024 * 1024)), "/sdcard/four.bin")
         assert done.returncode != 0
         assert b"No space left on device" in done.stderr
         assert c.shell("ls /sdcard/four.bin").exit_code != 0

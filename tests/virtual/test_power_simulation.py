@@ -5,9 +5,13 @@ from __future__ import annotations
 import re
 import time
 
-from harness.virtual import fleet
+import pytest
 
+from harness.virtual import fleet
+from tests.support.polling import wait_for
 from tests.virtual.support import Client, bundled_adb
+
+pytestmark = pytest.mark.slow  # seconds of simulated time, idle and busy, on running devices
 
 BUSY_S = 3
 BUSY_CPU_S = 3
@@ -25,10 +29,16 @@ def battery_and_cpu_temperature(client: Client) -> tuple[int, int, float]:
     return counter, temp, soc
 
 
+def battery_status_becomes(client: Client, status: bytes) -> None:
+    """The fuel gauge follows a change of the charger input on its next tick, as on a phone."""
+    wait_for(lambda: client.shell(f"cat {BATTERY}/status").stdout == status + b"\n", f"the battery to be {status}",
+             timeout_s=30)
+
+
 def test_cpu_work_drains_and_heats_while_idle_barely_changes(bundled):
     bundled.shell("setprop power.battery_input.suspended true")
     try:
-        assert bundled.shell(f"sleep 0.5; cat {BATTERY}/status").stdout == b"Discharging\n"
+        battery_status_becomes(bundled, b"Discharging")
         assert int(bundled.shell(f"cat {BATTERY}/current_now").stdout) < 0  # negative = discharging
         idle_start = battery_and_cpu_temperature(bundled)
         idle_began = time.monotonic()
@@ -51,7 +61,7 @@ def test_cpu_work_drains_and_heats_while_idle_barely_changes(bundled):
     assert busy_heating_c > 0.15
     assert abs(idle_end[2] - idle_start[2]) < busy_heating_c / 2
     assert busy_end[1] >= idle_end[1]  # the battery warms far slower than the SoC, but not less
-    assert bundled.shell(f"sleep 0.5; cat {BATTERY}/status").stdout == b"Charging\n"
+    battery_status_becomes(bundled, b"Charging")
 
 
 def test_thermal_status_rises_through_android_levels_under_load(adb_server):

@@ -18,6 +18,7 @@ from harness.virtual.replay import Replay
 
 from tests.captures.support import CAPTURES, CORPUS, replayed
 from tests.support.cli import one_line_error, run_cli
+from tests.support.devices import session_ports
 
 PROFILE = load_virtual_profile("virtual-default")
 
@@ -68,7 +69,7 @@ def test_a_gauge_in_milliamps_positive_while_discharging_stays_so(tmp_path):
     node.mkdir(parents=True)
     (node / "current_now").write_text("350\n")
     (node / "status").write_text("Discharging\n")
-    (capture / "capture.toml").write_text('current_unit = "mA"\ncurrent_sign = "positive-discharging"\n')
+    (capture / "capture.toml").write_text('schema_version = 1\ncurrent_unit = "mA"\ncurrent_sign = "positive-discharging"\n')
     replay, power = replay_of(capture)
     assert replay.power_start().charger_online is False
     assert replay.sysfs.battery_value("current_now", power.last, "") == "350"
@@ -168,7 +169,7 @@ def test_missing_commands_and_paths_are_missing(adb_server, tmp_path):
     capture.mkdir()
     (capture / "getprop.txt").write_text("[ro.product.model]: [Old Phone]\n")
     (capture / "capture.toml").write_text(
-        'missing = ["dumpsys thermalservice", "toybox --version", "/sys/class/thermal"]\n')
+        'schema_version = 1\nmissing = ["dumpsys thermalservice", "toybox --version", "/sys/class/thermal"]\n')
     with replayed_device(adb_server, capture) as (started, device):
         thermal = device.shell(["dumpsys", "thermalservice"], check=False)
         assert "Can't find service: thermalservice" in thermal.stderr and "Thermal Status" not in thermal.stdout
@@ -233,8 +234,8 @@ def test_raw_bytes_that_are_no_utf8_pass_through_and_are_captured_as_they_are(ad
         b"sched\xffutil\n"
 
 
-def test_capture_combines_with_profile_and_port(adb_server, unused_port):
-    port = unused_port()
+def test_capture_combines_with_profile_and_port(adb_server):
+    port = session_ports()
     done = run_cli("virtual", "start", "--capture", CORPUS / "honor-bkl-l09-android8.0.0", "--profile",
                    "virtual-midrange", "--port", str(port), "--adb-server", str(adb_server))
     assert done.returncode == 0, done.stderr

@@ -18,6 +18,7 @@ status, or 0x80 | signal when killed by a signal). Failures: {"op": "failed", "i
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -134,10 +135,14 @@ class Spawner:
             for target, fd in enumerate(stdio):
                 os.dup2(fd, target)
             os.closerange(3, os.sysconf("SC_OPEN_MAX"))
-            # Python ignores SIGPIPE and SIGXFSZ, and exec keeps ignored signals ignored: a
-            # shell command must get the defaults (`yes | head` has to end).
-            for number in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGCHLD, signal.SIGINT):
-                signal.signal(number, signal.SIG_DFL)
+            # Exec keeps ignored signals ignored, and a shell cannot trap one ignored on entry.
+            # Python ignores SIGPIPE and SIGXFSZ, and whatever started the daemon may have
+            # ignored more (nohup: SIGHUP, which hangs up a phone's shells when adb goes). Like
+            # adbd's, a shell command gets every signal at its default (`yes | head` has to end).
+            for number in signal.valid_signals() - {signal.SIGKILL, signal.SIGSTOP}:
+                with contextlib.suppress(OSError, ValueError):  # numbers no handler can be set for
+                    signal.signal(number, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_SETMASK, set())
             os.chdir("/")
             os.execve(SHELL, argv, env)
         except BaseException as e:  # the child must never return into the spawner's loop

@@ -2,7 +2,7 @@
 
 import pytest
 
-from harness.report.numbers import energy_scale, latency_scale, size_scale
+from harness.units import energy_scale, latency_scale, size_scale
 
 
 @pytest.mark.parametrize(("scale_for", "column"), [

@@ -1,4 +1,5 @@
-"""Spread and confidence intervals of latency measurements.
+"""Statistics of measurements, all in one place: spread and confidence intervals of latency
+samples, and the tests that tell two sets of measurements apart.
 
 With raw per-iteration samples (the bundled runner writes them) the median gets a
 distribution-free confidence interval from order statistics; with only the summary line of the
@@ -81,16 +82,40 @@ def summarize_samples(samples_us: Sequence[float]) -> dict:
     }
 
 
-def with_intervals(summary: dict) -> dict:
-    """Add intervals to a summary parsed from the runner's stats line (no raw samples)."""
-    out = dict(summary)
-    out.setdefault("ci95_median", None)
-    out["ci95_mean"] = mean_ci(summary.get("mean"), summary.get("std"), summary.get("count"))
-    mean, std = summary.get("mean"), summary.get("std")
-    out["cv"] = std / mean if mean and std is not None else None
-    return out
+def summary_intervals(mean: float | None, std: float | None, count: int | None) -> dict:
+    """What can be said of the spread from the runner's stats line alone (no raw samples): the
+    mean's interval and the coefficient of variation; the median's interval needs samples."""
+    return {
+        "ci95_median": None,
+        "ci95_mean": mean_ci(mean, std, count),
+        "cv": std / mean if mean and std is not None else None,
+    }
 
 
-def is_noisy(summary: dict) -> bool:
-    cv = summary.get("cv")
+def is_noisy(cv: float | None) -> bool:
     return cv is not None and cv > NOISY_CV
+
+
+def relative_change(a: float | None, b: float | None) -> float | None:
+    """(b - a) / a, None when either is unknown or a is 0."""
+    if a is None or b is None or a == 0:
+        return None
+    return (b - a) / a
+
+
+def relative_spread(p5: float | None, p95: float | None, median: float | None) -> float | None:
+    """The p5-p95 spread of single measurements relative to their median."""
+    if p5 is None or p95 is None or not median:
+        return None
+    return (p95 - p5) / median
+
+
+def mann_whitney_p(samples_a: Sequence[float], samples_b: Sequence[float]) -> float:
+    """Two-sided Mann-Whitney U test: the chance of samples this far apart from one distribution."""
+    from scipy.stats import mannwhitneyu
+
+    return float(mannwhitneyu(samples_a, samples_b, alternative="two-sided").pvalue)
+
+
+def intervals_overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
+    return a[0] <= b[1] and b[0] <= a[1]

@@ -1,0 +1,57 @@
+"""The on-device agent (android_app/agent.sh): its command line, and reaping what a dead
+squeezebench left running on a device. Its contract is in docs/architecture.md."""
+
+from __future__ import annotations
+
+import math
+import time
+
+from harness.bench.settings import BenchSettings
+from harness.device.charging import RESTORE_FROM_NOTE_SCRIPT
+from harness.device.connection import Device
+from harness.device.workdir import AGENT_PATH, CELLS_DIR, DEVICE_ROOT
+
+
+def plain_number(value: float) -> str:
+    """A number as the agent's sh arithmetic reads it: never in exponent notation."""
+    if float(value).is_integer():
+        return str(int(value))
+    return f"{value:.3f}".rstrip("0").rstrip(".")
+
+
+def new_cell_dir() -> str:
+    """A fresh directory on the device for one benchmark's raw output."""
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"-{time.monotonic_ns() % 10**9:09d}"
+    return f"{CELLS_DIR}/{stamp}"
+
+
+def agent_argv(settings: BenchSettings, out_dir: str, runner_argv: list[str], *,
+               rails_hal: str | None = None) -> list[str]:
+    argv = [
+        "sh", AGENT_PATH,
+        "--out", out_dir,
+        "--cooldown-s", plain_number(settings.cooldown_s),
+        "--cooldown-temp-c", plain_number(settings.cooldown_temp_c),
+        "--idle-baseline-s", plain_number(settings.idle_baseline_s),
+        "--sample-interval-ms", str(settings.sample_interval_ms),
+        "--timeout-s", str(math.ceil(settings.derived_timeout_s)),
+    ]  # fmt: skip
+    if settings.taskset:
+        argv += ["--taskset", settings.taskset]
+    if rails_hal:
+        argv += ["--rails-hal", rails_hal]
+    return argv + ["--"] + runner_argv
+
+
+def reap_orphans(device: Device, *, restore_charging: bool = True) -> None:
+    """Stop agents left running by a squeezebench that died mid-benchmark, and their cell dirs;
+    with `restore_charging`, put back charging that such a squeezebench left suspended.
+
+    Called with the device lock held, so no agent on the device belongs to a live benchmark of
+    this host. The agent traps TERM and takes its runner and sampler down with it."""
+    # "[a]gent.sh": the pattern must not match this shell's own command line. No signal option:
+    # toybox's pkill takes "-TERM -f PATTERN" as the pattern "-f" and kills everything.
+    script = f"pkill -f '{DEVICE_ROOT}/[a]gent.sh'; pkill -f '{DEVICE_ROOT}/[r]unner/'; rm -rf {CELLS_DIR}; "
+    if restore_charging:
+        script += RESTORE_FROM_NOTE_SCRIPT + "; "
+    device.shell_script(script + "true", check=False)

@@ -1,0 +1,182 @@
+"""What this process knows about one device while it benchmarks on it (`DeviceSession`): the
+connection, passport, runner binary and profile, which files are already there, whether it holds
+charging suspended, and the idle baseline it may lend to the next benchmark."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from harness.bench.settings import BenchSettings, Measurement
+from harness.device import charging
+from harness.device.connection import Device
+from harness.device.passport import Passport, read_passport
+from harness.device.profiles import profile_for_device
+from harness.device.runner_binaries import RunnerBinary, runner_for
+from harness.device.workdir import AGENT_PATH, MODELS_DIR, RUNNER_DIR
+from harness.digests import sha256_file
+from harness.errors import UsageError
+from harness.paths import ANDROID_APP_DIR
+
+if TYPE_CHECKING:
+    from harness.bench.energy import IdleBaseline, PowerConditions
+
+AGENT_LOCAL = ANDROID_APP_DIR / "agent.sh"
+# The host's clock says when a baseline may no longer be lent; the device's clock (compute_energy)
+# has the last word. This much is allowed for the agent to get from its start to its runner.
+BASELINE_AGE_MARGIN_S = 10.0
+
+
+@dataclass(frozen=True)
+class LentBaseline:
+    """An idle baseline one benchmark measured, with what decides whether the next may borrow it."""
+
+    baseline: "IdleBaseline"
+    held_since_s: float  # host monotonic clock, taken before that benchmark's agent started
+    settings_key: tuple  # BenchSettings.idle_key() of the benchmark that measured it
+
+
+@dataclass
+class DeviceSession:
+    device: Device
+    passport: Passport
+    runner: RunnerBinary
+    profile: object | None = None  # harness.device.profiles.Profile matched to the device
+    pushed: dict[str, str] = field(default_factory=dict)  # device path -> sha256 pushed or verified
+    transfer_log: list[dict] = field(default_factory=list)
+    # A sweep keeps charging suspended across a device's whole queue (restore_charging at its
+    # end), so the charger settles once instead of before every cell; `bench` restores after
+    # its one benchmark.
+    keep_charging_suspended: bool = False
+    charging_held: bool = False  # this session suspended charging and has not restored it yet
+    charging_restore_to: str | None = None  # the value to put back; None: nothing to put back
+    # The device's power-stats HAL ("none", "1.0" or "2.0"), learnt from the first agent result
+    # so that later agents skip probing for it.
+    rails_hal: str | None = None
+    # How long an idle baseline measured in one benchmark is lent to the next ones on this
+    # device (a sweep's --idle-baseline-reuse); 0: every benchmark measures its own (`bench`).
+    idle_baseline_reuse_s: float = 0.0
+    lent_baseline: LentBaseline | None = None
+    # The device's state after the last benchmark: a baseline taken in another state is not lent.
+    last_conditions: "PowerConditions | None" = None
+
+    # --- who and what -----------------------------------------------------------------
+
+    @property
+    def default_threads(self) -> int:
+        """The phone profile's choice, else one thread per core up to 4 (the usual big-core count)."""
+        profile_threads = getattr(self.profile, "default_threads", None)
+        if profile_threads:
+            return profile_threads
+        return max(1, min(4, self.passport.cpu_count or 1))
+
+    @property
+    def friendly_name(self) -> str:
+        name = getattr(self.profile, "friendly_name", None) or self.passport.model or self.device.serial
+        return f"{name} (virtual)" if self.passport.is_virtual and "virtual" not in name.lower() else name
+
+    def settings_for(self, measurement: Measurement, *, threads: int, delegate: str) -> BenchSettings:
+        """One benchmark's settings on this device, `--taskset big` resolved to its big cores."""
+        values = asdict(measurement) | {"taskset": self.resolve_taskset(measurement.taskset)}
+        return BenchSettings(**values, threads=threads, delegate=delegate)
+
+    def resolve_taskset(self, taskset: str | None) -> str | None:
+        if taskset != "big":
+            return taskset
+        mask = getattr(self.profile, "big_core_mask", None)
+        if not mask:
+            raise UsageError(
+                f"--taskset big: no big-core mask known for {self.passport.model or self.device.serial}",
+                "give a hex mask such as --taskset f0, or add big_core_mask to its device profile",
+            )
+        return format(mask, "x")
+
+    # --- files on the device ----------------------------------------------------------
+
+    @property
+    def runner_device_path(self) -> str:
+        name = "benchmark_model.py" if self.runner.kind == "bundled-litert-python" else "benchmark_model"
+        return f"{RUNNER_DIR}/{name}"
+
+    def runner_argv(self) -> list[str]:
+        if self.runner.kind == "bundled-litert-python":
+            # The virtual device provides Python + LiteRT as /system/bin/python3.
+            return ["/system/bin/python3", self.runner_device_path]
+        return [self.runner_device_path]
+
+    def ensure_file(self, local: Path, remote: str, *, sha256: str | None = None, mode: int = 0o644) -> bool:
+        """Push unless this content is already there (checked on the device once per process)."""
+        digest = sha256 or sha256_file(local)
+        if self.pushed.get(remote) == digest:
+            return False
+        started = time.monotonic()
+        pushed = self.device.push_if_changed(local, remote, sha256=digest, mode=mode)
+        self.transfer_log.append(
+            {"path": remote, "pushed": pushed, "bytes": Path(local).stat().st_size, "seconds": time.monotonic() - started}
+        )
+        self.pushed[remote] = digest
+        return pushed
+
+    def ensure_tools(self) -> None:
+        self.ensure_file(AGENT_LOCAL, AGENT_PATH, mode=0o755)
+        self.ensure_file(self.runner.path, self.runner_device_path, sha256=self.runner.sha256, mode=0o755)
+
+    def ensure_model(self, local: Path, sha256: str) -> str:
+        """Models live under their content hash, keeping their own file name (quoted everywhere)."""
+        name = Path(local).name
+        if name in ("", ".", "..") or "/" in name:
+            raise UsageError(f"unusable model file name {name!r}")
+        remote = f"{MODELS_DIR}/{sha256[:16]}/{name}"
+        self.ensure_file(local, remote, sha256=sha256)
+        return remote
+
+    def forget_device_state(self) -> None:
+        """After losing the device: it may come back rebooted, reset, or as another device on the
+        same address, so nothing learnt about it holds. Charging left suspended on it is put
+        back from its note (harness/device/charging.py) before the next benchmark."""
+        self.pushed.clear()
+        self.charging_held = False
+        self.charging_restore_to = None
+        self.rails_hal = None
+        self.lent_baseline = None
+        self.last_conditions = None
+
+    # --- charging ---------------------------------------------------------------------
+
+    def hold_charging_suspended(self, wanted: bool) -> None:
+        """Charging suspended for this benchmark, unless this session already holds it so."""
+        if wanted and not self.charging_held:
+            self.charging_restore_to = charging.suspend_charging(self.device)
+            self.charging_held = True
+
+    def restore_charging(self) -> None:
+        """Charging back to what it was before this session suspended it (end of a benchmark, or
+        of a sweep's queue)."""
+        if self.charging_held:
+            charging.restore_charging(self.device, self.charging_restore_to)
+            self.charging_held = False
+            self.charging_restore_to = None
+
+    # --- the idle baseline lent between benchmarks -------------------------------------
+
+    def baseline_to_borrow(self, settings: BenchSettings) -> "IdleBaseline | None":
+        """The baseline this benchmark may borrow instead of measuring one, or None to measure."""
+        lent = self.lent_baseline
+        if lent is None or self.idle_baseline_reuse_s <= 0 or settings.idle_baseline_s <= 0:
+            return None
+        age_s = time.monotonic() - lent.held_since_s + settings.cooldown_s + BASELINE_AGE_MARGIN_S
+        if age_s > self.idle_baseline_reuse_s or lent.settings_key != settings.idle_key():
+            return None
+        if self.last_conditions != lent.baseline.conditions:
+            return None  # thermal status or charging changed since: measure again
+        return lent.baseline
+
+
+def open_session(server, serial: str) -> DeviceSession:
+    """Connect to a device and learn what is needed to benchmark on it (one passport read)."""
+    device = Device(server, serial)
+    passport = read_passport(device)
+    runner = runner_for(passport.abi, is_virtual=passport.is_virtual)
+    return DeviceSession(device, passport, runner, profile=profile_for_device(passport.props))

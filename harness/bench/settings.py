@@ -1,0 +1,104 @@
+"""How a benchmark is taken: the knobs the same for `bench`, `run` and the Python API
+(`Measurement`), and one benchmark's full settings (`BenchSettings`: plus threads and delegate,
+with the core mask resolved), which become the runner's flags."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+
+from harness.device.profiles import DELEGATES
+from harness.errors import UsageError
+
+# Time the runner may need beyond its measured phases: loading, delegate init, teardown.
+RUNNER_INIT_ALLOWANCE_S = 60.0
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """How each benchmark is taken, whatever the model, device, threads or delegate: the same
+    knobs for `bench`, `run` and the Python API (the CLI's option names map onto these fields)."""
+
+    runs: int = 50
+    warmup_runs: int = 1
+    min_secs: float = 1.0
+    max_secs: float = 150.0
+    cooldown_s: float = 0.0
+    cooldown_temp_c: float = 35.0
+    taskset: str | None = None  # a hex mask, or "big" (the device profile's big cores)
+    suspend_charging: bool = True
+    idle_baseline_s: float = 2.0
+    sample_interval_ms: int = 250
+    timeout_s: float | None = None
+    runner_args: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        if self.runs < 1 or self.warmup_runs < 0:
+            raise UsageError("--runs must be at least 1 and --warmup-runs at least 0")
+        if self.cooldown_temp_c < 0:  # the agent reads plain non-negative decimals
+            raise UsageError(f"--cooldown-temp {self.cooldown_temp_c:g} is below 0 °C", "give a battery temperature such as 35")
+        if self.taskset not in (None, "big") and not re.fullmatch(r"[0-9a-fA-F]+", self.taskset):
+            raise UsageError(f"--taskset {self.taskset!r} is not a hex CPU mask", "e.g. --taskset f0, or big")
+
+    @classmethod
+    def from_options(cls, options) -> "Measurement":
+        """From a mapping (run.json's spec) or an object (argparse namespace) with these names."""
+        source = options if isinstance(options, Mapping) else vars(options)
+        values = {f.name: source[f.name] for f in fields(cls) if f.name in source}
+        values["runner_args"] = tuple(values.get("runner_args") or ())
+        return cls(**values)
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["runner_args"] = list(self.runner_args)
+        return data
+
+
+@dataclass(frozen=True)
+class BenchSettings(Measurement):
+    """One benchmark's settings: the measurement plus threads and delegate, taskset resolved
+    (DeviceSession.settings_for)."""
+
+    threads: int = 1
+    delegate: str = "cpu"
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.delegate not in DELEGATES:
+            raise UsageError(f"unknown delegate {self.delegate!r}", f"use one of {', '.join(DELEGATES)}")
+        if self.threads < 1:
+            raise UsageError("--threads must be at least 1")
+        if self.taskset == "big":
+            raise ValueError("resolve 'big' to the device's mask first (DeviceSession.settings_for)")
+
+    @property
+    def derived_timeout_s(self) -> float:
+        """How long the runner may take before it counts as hung: its own upper bounds, twice."""
+        if self.timeout_s:
+            return self.timeout_s
+        return RUNNER_INIT_ALLOWANCE_S + 2 * (self.max_secs + self.max_secs)
+
+    def runner_flags(self) -> list[str]:
+        flags = [
+            f"--num_threads={self.threads}",
+            f"--num_runs={self.runs}",
+            f"--warmup_runs={self.warmup_runs}",
+            f"--min_secs={self.min_secs:g}",
+            f"--max_secs={self.max_secs:g}",
+            "--report_peak_memory_footprint=true",
+        ]
+        flags += {
+            "cpu": [],
+            "xnnpack-off": ["--use_xnnpack=false"],
+            "gpu": ["--use_gpu=true"],
+            "nnapi": ["--use_nnapi=true"],
+        }[self.delegate]
+        return flags + list(self.runner_args)
+
+    def idle_key(self) -> tuple:
+        """The settings an idle baseline depends on: one measured with others is not lent."""
+        return (self.idle_baseline_s, self.sample_interval_ms, self.suspend_charging)
+
+    def to_dict(self) -> dict:
+        return super().to_dict() | {"derived_timeout_s": self.derived_timeout_s}

@@ -1,0 +1,121 @@
+"""Every document squeezebench writes and reads, in one place: its kind, its current version, its
+format history and the migrations that bring older versions up to date (asv's `update_to_N`).
+
+A reader names the schema it expects and goes through `Schema.load` (JSON files) or
+`Schema.upgrade` (documents parsed from TOML); both refuse a document of another kind, a version
+that is not a positive integer, or a version newer than this squeezebench understands, in one line
+that says what to do. Adding a field needs no new version; renaming, removing or changing the
+meaning of one does, with its migration added here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+
+from harness.errors import ResultsError
+from harness.jsonfile import read_json
+
+Migration = Callable[[dict], dict]
+
+
+@dataclass(frozen=True)
+class Schema:
+    kind: str
+    version: int
+    history: tuple[str, ...]  # one line per version, oldest first
+    migrations: Mapping[int, Migration] = field(default_factory=lambda: MappingProxyType({}))
+    what: str = "file"  # what a person calls it, for errors
+
+    def __post_init__(self):
+        assert len(self.history) == self.version, f"{self.kind}: one history line per version"
+        assert set(self.migrations) == set(range(2, self.version + 1)), f"{self.kind}: a migration per bump"
+
+    def stamp(self) -> dict:
+        """The first two fields of every document of this kind."""
+        return {"kind": self.kind, "schema_version": self.version}
+
+    def load(self, path: Path) -> dict:
+        """Read a JSON document of this kind, upgraded in memory to the current version."""
+        return self.upgrade(read_json(path), path)
+
+    def upgrade(self, document, source: Path | str, *, kind_required: bool = True) -> dict:
+        """Check an already parsed document and bring it up to the current version.
+        `kind_required=False` for hand-written files (device profiles) that carry only a version."""
+        if not isinstance(document, dict) or (kind_required and document.get("kind") != self.kind):
+            raise ResultsError(f"{source}: not a {self.kind} document ({self.what})", "point squeezebench at a file it wrote")
+        version = document.get("schema_version")
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise ResultsError(f"{source}: schema_version missing or not a positive integer", "the file is damaged")
+        if version > self.version:
+            raise ResultsError(
+                f"{source}: schema_version {version} is newer than this squeezebench understands ({self.version})",
+                "upgrade squeezebench to read it",
+            )
+        while version < self.version:
+            version += 1
+            document = self.migrations[version](document)
+            document["schema_version"] = version
+        return document
+
+
+CONVERSION = Schema(
+    "squeezebench.conversion", 1, what="conversion document (convert.json)",
+    history=(
+        "1 - squeezebench 0.1.0: model, data, converter versions, reference_level, levels[] with size, "
+        "gzip size, ratios to the reference, sha256, inputs/outputs, op_counts, conversion_s, cached, "
+        "accuracy, fidelity, details, notes, reference_only; added since without a bump: levels[].quality "
+        "(harness/convert/quality.py), model.quality_task, model.source, model.licence",
+    ),
+)  # fmt: skip
+
+BENCH = Schema(
+    "squeezebench.bench", 1, what="benchmark document (bench.json)",
+    history=(
+        "1 - status, reason, model, settings, runner, device (passport), latency_us, warmup_us, init_us, "
+        "first_inference_us, memory_mb, energy, delegation, thermal, flags, raw, parsed, agent, timing",
+    ),
+)  # fmt: skip
+
+RUN = Schema(
+    "squeezebench.run", 1, what="run record (run.json)",
+    history=("1 - spec, host, devices (passports), models (conversion summaries), cells with their summaries",),
+)  # fmt: skip
+
+REPORT = Schema(
+    "squeezebench.report", 1, what="report export (report.json)",
+    history=("1 - runs, cells: one flat record per cell, columns as in the CSV",),
+)  # fmt: skip
+
+RUNNER_REGISTRY = Schema(
+    "squeezebench.runners", 1, what="runner registry",
+    history=("1 - runners: {abi: {path, sha256, registered_utc, source_path}}; added since without a bump: "
+             "source_url instead of source_path for a runner downloaded by `runner fetch`",),
+)  # fmt: skip
+
+DEVICE_PROFILE = Schema(
+    "squeezebench.device-profile", 1, what="device profile",
+    history=("1 - kind (virtual | phone), name, description, build, cpu, power, battery, thermal / match, tuning",),
+)  # fmt: skip
+
+VIRTUAL_DEVICE = Schema(
+    "squeezebench.virtual-device", 1, what="virtual device record (device.json)",
+    history=("1 - serial, port, pid, profile, adb_server, unauthorized, storage_mb, started_at; added since "
+             "without a bump: capture, parts (a replayed capture: its directory, and each part's state)",),
+)  # fmt: skip
+
+CAPTURE = Schema(
+    "squeezebench.capture", 1, what="device capture (capture.toml)",
+    history=("1 - shell_v2, denied, missing, errors, current_unit, current_sign, notes, properties, "
+             "captured_utc, captured_with, serial (harness/device/capture.py, docs/captures.md)",),
+)  # fmt: skip
+
+VIRTUAL_SYSTEM_STATE = Schema(
+    "squeezebench.virtual-system-state", 1, what="virtual device's system state",
+    history=("1 - settings changed from their defaults, installed packages",),
+)  # fmt: skip
+
+ALL = (CONVERSION, BENCH, RUN, REPORT, RUNNER_REGISTRY, DEVICE_PROFILE, VIRTUAL_DEVICE, CAPTURE,
+       VIRTUAL_SYSTEM_STATE)

@@ -1,0 +1,81 @@
+"""Conversion progress lines: new steps at once, heartbeats for silent levels, time left only
+where a step measures its progress. A fake clock; no TensorFlow."""
+
+from __future__ import annotations
+
+import sys
+
+from harness.convert import workers
+from harness.convert.progress import Tracker, step_time_left_s
+
+
+class Clock:
+    def __init__(self):
+        self.now_s = 100.0
+
+    def __call__(self) -> float:
+        return self.now_s
+
+
+def tracker_with_lines(heartbeat_s: float = 4.0):
+    lines: list[str] = []
+    clock = Clock()
+    return Tracker(lines.append, heartbeat_s=heartbeat_s, clock=clock), lines, clock
+
+
+def test_a_new_step_is_printed_at_once_and_progress_within_it_only_at_heartbeats():
+    tracker, lines, clock = tracker_with_lines()
+    tracker.step("pruned-50", "fine-tuning", "epoch 1/4", 0.0)
+    clock.now_s += 1
+    tracker.step("pruned-50", "fine-tuning", "epoch 2/4", 0.25)
+    assert lines == ["pruned-50: fine-tuning epoch 1/4, 0.0 s elapsed"]
+    clock.now_s += 3
+    tracker.step("pruned-50", "fine-tuning", "epoch 2/4", 0.5)
+    assert lines[-1] == "pruned-50: fine-tuning epoch 2/4, 4.0 s elapsed, about 4 s left"
+
+
+def test_a_silent_level_gets_a_heartbeat_with_its_latest_step():
+    tracker, lines, clock = tracker_with_lines()
+    tracker.step("int8", "calibrating", "10/200 samples", 0.05)
+    tracker.heartbeat()
+    assert len(lines) == 1
+    clock.now_s += 4
+    tracker.heartbeat()
+    assert lines[-1] == "int8: calibrating 10/200 samples, 4.0 s elapsed, about 76 s left in calibrating"
+
+
+def test_finished_levels_stop_their_heartbeats_and_say_how_long_they_took():
+    tracker, lines, clock = tracker_with_lines()
+    tracker.step("fp16", "converting")
+    clock.now_s += 2.5
+    assert tracker.finished("fp16") == 2.5
+    clock.now_s += 10
+    tracker.heartbeat()
+    assert lines == ["fp16: converting, 0.0 s elapsed"]
+    assert tracker.finished("never-started") is None
+
+
+def test_time_left_needs_a_measured_fraction():
+    assert step_time_left_s(None, 10) is None
+    assert step_time_left_s(0.01, 10) is None  # too early to extrapolate
+    assert step_time_left_s(0.5, 10) == 10
+    assert step_time_left_s(1.0, 10) == 0
+
+
+def test_the_heartbeat_thread_stops_with_the_tracker():
+    tracker, _lines, _clock = tracker_with_lines()
+    with tracker:
+        thread = tracker._thread
+        assert thread.is_alive()
+    assert not thread.is_alive()
+
+
+def test_workers_are_used_for_several_levels_unless_tensorflow_is_already_here(monkeypatch):
+    monkeypatch.setattr(workers, "available_cores", lambda: 2)
+    monkeypatch.delitem(sys.modules, "tensorflow", raising=False)
+    assert workers.auto_jobs(9) == 2
+    assert workers.auto_jobs(1) == 1
+    monkeypatch.setattr(workers, "available_cores", lambda: 16)
+    assert workers.auto_jobs(9) == workers.MAX_AUTO_JOBS
+    monkeypatch.setitem(sys.modules, "tensorflow", object())
+    assert workers.auto_jobs(9) == 1
