@@ -28,7 +28,7 @@ from harness.device.profiles import load_virtual_profile
 from harness.errors import DeviceError, InputError, SqueezebenchError
 from harness.jsonfile import write_json_atomic
 from harness.schemas import VIRTUAL_DEVICE
-from harness.virtual import properties, sandbox, sysfs
+from harness.virtual import properties, sandbox, sysfs, system_image
 from harness.virtual.power import TICK_S, PowerModel, PowerStart, SandboxCpuMeter
 from harness.virtual.adb_services import Services
 from harness.virtual.protocol import FEATURES, MAX_PAYLOAD_BYTES, device_banner
@@ -105,7 +105,7 @@ class VirtualDeviceDaemon:
         try:
             tools = sandbox.find_host_tools()
             sandbox.prepare_data(self.layout)
-            sandbox.build_system(self.layout, tools, properties.build_prop_text(dict(self.props.items_sorted())),
+            system_image.build_system(self.layout, tools, properties.build_prop_text(dict(self.props.items_sorted())),
                                  commands=self.replay.commands(tools) if self.replay else None)
             if self.replay:
                 self.replay.sysfs.build(self.layout.sysfs_dir, self.cores)
@@ -189,19 +189,19 @@ class VirtualDeviceDaemon:
         self._publish_thermal()
 
     def _publish_property(self, name: str, value: str, *, listing: bool = True) -> None:
-        if sandbox.publishable_property(name):
-            sandbox.publish(self.layout, f"properties/{name}", value + "\n")
+        if system_image.publishable_property(name):
+            system_image.publish(self.layout, f"properties/{name}", value + "\n")
         if listing:
             self._publish_property_listing()
 
     def _publish_property_listing(self) -> None:
         # The system server's own answer: one format for both paths.
-        sandbox.publish(self.layout, "getprop", self._system_server.getprop_listing())
+        system_image.publish(self.layout, "getprop", self._system_server.getprop_listing())
 
     def _publish_thermal(self) -> None:
         # A phone without the service has no dump for the fast stand-in: `dumpsys` says so.
         if not self.replay or self.replay.has_thermalservice:
-            sandbox.publish(self.layout, "thermalservice", self._system_server.thermal.dump())
+            system_image.publish(self.layout, "thermalservice", self._system_server.thermal.dump())
 
     def _sandbox_lost(self) -> None:
         log.error("the sandbox ended unexpectedly; stopping the device")

@@ -37,7 +37,7 @@ from harness.virtual.protocol import FEATURES
 from harness.virtual.replay_dumps import ReplayedBatteryService, ReplayedThermalService, render_power
 from harness.virtual.replay_sysfs import BATTERY_NODES, CapturedSysfs, node_integer
 from harness.virtual.sandbox import HostTools
-from harness.virtual.system_server import BatteryService, ThermalService
+from harness.virtual.system_services import BatteryService, ThermalService
 
 CAPTURED, PARTIAL, SIMULATED, MISSING, DENIED = "captured", "partial", "simulated", "missing", "denied"
 # dumpsys battery's status codes and the gauge's status names, as the power model names them.

@@ -19,7 +19,7 @@ import re
 
 from harness.device.passport import NOT_TEMPERATURE_TYPES, THERMAL_STATUS, battery_service_lines
 from harness.virtual.power import ANDROID_STATUS_CODES, PowerReading, continued
-from harness.virtual.system_server import BatteryService, ThermalService, java_float
+from harness.virtual.system_services import BatteryService, ThermalService, java_float
 
 STOPPED_LINE = "  (UPDATES STOPPED -- use 'reset' to restart)"
 # android.os.Temperature types on the SoC: they follow the simulated SoC temperature.

@@ -211,7 +211,7 @@ class ReplayedSysfsPublisher(SysfsPublisher):
         return values
 
 
-def nodenode_integer(raw: bytes | None) -> int | None:
+def node_integer(raw: bytes | None) -> int | None:
     """A node's value as a whole number, None when it holds none (or is absent)."""
     try:
         return int(raw.decode("ascii").strip()) if raw is not None else None

@@ -68,5 +68,5 @@ def test_the_passport_has_the_abi_and_properties(old_device):
 
 
 def test_the_adb_command_line_shows_crlf_as_old_phones_did(old_device, adb_server):
-    done = Client("bundled-cli", adb_server, old_device.serial, bundled_adb()).cli("shell", "echo hello")
+    done = Client("bundled-cli", adb_server, old_device.serial, bundled_adb()).adb("shell", "echo hello")
     assert done.stdout == b"hello\r\n"
