@@ -91,7 +91,8 @@ REPORT = Schema(
 
 RUNNER_REGISTRY = Schema(
     "squeezebench.runners", 1, what="runner registry",
-    history=("1 - runners: {abi: {path, sha256, registered_utc, source_path}}",),
+    history=("1 - runners: {abi: {path, sha256, registered_utc, source_path}}; added since without a bump: "
+             "source_url instead of source_path for a runner downloaded by `runner fetch`",),
 )  # fmt: skip
 
 DEVICE_PROFILE = Schema(
@@ -101,7 +102,14 @@ DEVICE_PROFILE = Schema(
 
 VIRTUAL_DEVICE = Schema(
     "squeezebench.virtual-device", 1, what="virtual device record (device.json)",
-    history=("1 - serial, port, pid, profile, adb_server, unauthorized, storage_mb, started_at",),
+    history=("1 - serial, port, pid, profile, adb_server, unauthorized, storage_mb, started_at; added since "
+             "without a bump: capture, parts (a replayed capture: its directory, and each part's state)",),
+)  # fmt: skip
+
+CAPTURE = Schema(
+    "squeezebench.capture", 1, what="device capture (capture.toml)",
+    history=("1 - shell_v2, denied, missing, errors, current_unit, current_sign, notes, properties, "
+             "captured_utc, captured_with, serial (harness/device/capture.py, docs/captures.md)",),
 )  # fmt: skip
 
 VIRTUAL_SYSTEM_STATE = Schema(
@@ -109,4 +117,5 @@ VIRTUAL_SYSTEM_STATE = Schema(
     history=("1 - settings changed from their defaults, installed packages",),
 )  # fmt: skip
 
-ALL = (CONVERSION, BENCH, RUN, REPORT, RUNNER_REGISTRY, DEVICE_PROFILE, VIRTUAL_DEVICE, VIRTUAL_SYSTEM_STATE)
+ALL = (CONVERSION, BENCH, RUN, REPORT, RUNNER_REGISTRY, DEVICE_PROFILE, VIRTUAL_DEVICE, CAPTURE,
+       VIRTUAL_SYSTEM_STATE)

@@ -22,6 +22,7 @@ VERBS = [
     ("run", "run"),
     ("devices", "devices"),
     ("virtual", "virtual"),
+    ("capture", "capture"),
     ("runner", "runner"),
     ("parse-log", "parse_log"),
     ("report", "report"),

@@ -12,8 +12,9 @@ from harness.cli.common import (
     positive_int,
     print_json,
     say,
+    the_one_device,
 )
-from harness.errors import ExitCode, InputError, UsageError
+from harness.errors import ExitCode, InputError
 
 HELP = "benchmark one .tflite on one device (latency, memory, energy, thermal, delegation)"
 DESCRIPTION = (
@@ -41,7 +42,6 @@ def run(args) -> int:
     from harness.bench.session import open_session
     from harness.bench.settings import Measurement
     from harness.convert.inspect import verify_tflite_file
-    from harness.device import adb, discovery
     from harness.paths import results_dir
     from harness.store.cell_files import BENCH_FILE
     from harness.store.run import safe_component
@@ -50,14 +50,8 @@ def run(args) -> int:
     if not model.is_file():
         raise InputError(f"{model}: no such file", "pass a .tflite file (squeezebench convert makes them)")
     verify_tflite_file(model)
-    server = adb.AdbServerAddress.from_environment(args.adb_server)
-    adb.ensure_server(server)
-    refs = discovery.select_devices([server], [args.device] if args.device else None)
-    if not refs:
-        raise UsageError("no device connected", "plug in a phone, or start one with 'squeezebench virtual start'")
-    if len(refs) > 1:
-        raise UsageError(f"{len(refs)} devices connected ({', '.join(r.key for r in refs)})", "pick one with --device SERIAL")
-    session = open_session(server, refs[0].serial)
+    server, serial = the_one_device(args.adb_server, args.device)
+    session = open_session(server, serial)
     settings = session.settings_for(
         Measurement.from_options(args), threads=args.threads or session.default_threads, delegate=args.delegate
     )

@@ -23,6 +23,21 @@ def add_adb_server_option(parser: argparse.ArgumentParser, *, repeatable: bool =
         parser.add_argument("--adb-server", metavar="HOST:PORT", help=help_text)
 
 
+def the_one_device(adb_server: str | None, serial: str | None):
+    """(server, serial) of the device a one-device verb works on: `--device`, else the only one
+    connected; refused in one line when there is none or more than one."""
+    from harness.device import adb, discovery
+
+    server = adb.AdbServerAddress.from_environment(adb_server)
+    adb.ensure_server(server)
+    refs = discovery.select_devices([server], [serial] if serial else None)
+    if not refs:
+        raise UsageError("no device connected", "plug in a phone, or start one with 'squeezebench virtual start'")
+    if len(refs) > 1:
+        raise UsageError(f"{len(refs)} devices connected ({', '.join(r.key for r in refs)})", "pick one with --device SERIAL")
+    return server, refs[0].serial
+
+
 def add_measurement_options(parser: argparse.ArgumentParser) -> None:
     """How each benchmark is run; the same for `bench` and `run`. Every dest is a field of
     harness.bench.settings.Measurement, which `Measurement.from_options(args)` reads."""

@@ -12,12 +12,14 @@ whose shell runs in a bubblewrap sandbox laid out like Android, with a simulated
 thermal state. Latency and memory measured on it are the host CPU's; every result from it is
 marked virtual (ro.squeezebench.virtual=1).
 
-  squeezebench virtual start [--count N] [--profile NAME] [--port P]
+  squeezebench virtual start [--count N] [--profile NAME] [--port P] [--capture DIR]
   squeezebench virtual list [--json]
   squeezebench virtual stop [--all | SERIAL...] [--delete]
 
 `stop` keeps a device's /data (start one on the same --port to get it back); `stop --delete`
-removes it."""
+removes it. `--capture DIR` makes the device answer as a captured phone (made by 'squeezebench
+capture', see docs/captures.md): its properties, dumpsys texts and /sys, its adb features;
+what the capture lacks is simulated from the profile, and `virtual list` says which parts."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,6 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="emulate a device that never accepts this computer's key (stays 'unauthorized')")
     start.add_argument("--storage-mb", type=int, metavar="N",
                        help="make /data full past N MB: pushes beyond it fail as on a full phone")
+    start.add_argument("--capture", metavar="DIR",
+                       help="answer as this captured phone (a directory made by 'squeezebench capture')")
     listing = actions.add_parser("list", help="list running virtual devices")
     listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
     stop = actions.add_parser("stop", help="stop virtual devices (their /data is kept unless --delete)")
@@ -60,11 +64,13 @@ def _start(args) -> int:
     devices = fleet.start(
         args.count, args.profile,
         adb_server=AdbServerAddress.from_environment(args.adb_server),
-        port=args.port, unauthorized=args.unauthorized, storage_mb=args.storage_mb,
+        port=args.port, unauthorized=args.unauthorized, storage_mb=args.storage_mb, capture=args.capture,
     )
     for device in devices:
         print(f"{device.serial}\t{device.profile}\t{'unauthorized' if device.unauthorized else 'device'}"
               f"\tadb server {device.adb_server}\t{device.state_dir}")
+        if device.capture:
+            print(f"  answers as {device.capture}; simulated: {', '.join(device.simulated) or 'nothing'}")
     return 0
 
 
@@ -81,6 +87,8 @@ def _list(args) -> int:
     print(f"{'SERIAL':<18} {'PROFILE':<20} {'PID':>7}  ADB SERVER       STATE DIR")
     for d in devices:
         print(f"{d.serial:<18} {d.profile:<20} {d.pid:>7}  {str(d.adb_server):<16} {d.state_dir}")
+        if d.capture:
+            print(f"  answers as capture {d.capture}; simulated: {', '.join(d.simulated) or 'nothing'}")
     return 0
 
 
@@ -89,7 +97,8 @@ def _as_json(device) -> dict:
         "serial": device.serial, "port": device.port, "pid": device.pid, "profile": device.profile,
         "adb_server": str(device.adb_server), "state_dir": str(device.state_dir),
         "unauthorized": device.unauthorized, "storage_mb": device.storage_mb,
-        "started_at": device.started_at,
+        "started_at": device.started_at, "capture": device.capture, "parts": device.parts,
+        "simulated": device.simulated,
     }
 
 

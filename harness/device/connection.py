@@ -27,8 +27,13 @@ from harness.errors import DeviceError
 SHELL_TIMEOUT_S = 60.0
 # adb's sync protocol carries at most 64 KiB per DATA packet.
 SYNC_DATA_MAX_BYTES = 64 * 1024
-# Output of `getprop` with no argument: "[ro.product.model]: [Pixel 8]", one per line.
-_GETPROP_LINE = re.compile(r"^\[(?P<name>[^\]]+)\]: \[(?P<value>.*)\]$")
+# Output of `getprop` with no argument: "[ro.product.model]: [Pixel 8]", one per line; a value
+# holding newlines goes on over the next lines up to the one that ends with "]".
+_GETPROP_START = re.compile(r"^\[(?P<name>[^\]]+)\]: \[(?P<value>.*)$")
+# Old adbd (no shell_v2: Android 6 and older, some vendor builds) gives one stream and no exit
+# status, and runs `shell:` under a pty that turns every LF into CRLF. The script then prints its
+# status after this marker, as adbutils and adb itself do for such devices.
+_V1_EXIT_MARKER = b"squeezebench-exit-status:"
 # Beside every file push_if_changed pushes: "SHA256 SIZE MTIME", the content's digest and the
 # size and mtime the device reported for the file after the push. One `cat` and one sync STAT
 # then tell that the file is still the one pushed, where hashing it on the device takes
@@ -51,6 +56,18 @@ class RemoteStat:
     @property
     def exists(self) -> bool:
         return self.mode != 0
+
+
+@dataclass(frozen=True)
+class RawShellResult:
+    """A shell command's output as the device sent it. Without shell_v2, `stdout` holds stdout
+    and stderr merged, with the pty's CRLF line endings if the device's adbd used one."""
+
+    command: str
+    exit_code: int
+    stdout: bytes
+    stderr: bytes
+    shell_v2: bool
 
 
 @dataclass(frozen=True)
@@ -77,12 +94,47 @@ def quote_command(argv: Sequence[str]) -> str:
 
 
 def parse_getprop(text: str) -> dict[str, str]:
-    props = {}
-    for line in text.splitlines():
-        match = _GETPROP_LINE.match(line.strip())
+    """`getprop`'s listing as name -> value. Takes it as real phones give it: CRLF or CR CR LF
+    line ends (old adbd's pty, Windows), values over several lines, lines that are no property
+    (a shell prompt pasted with it) skipped."""
+    props: dict[str, str] = {}
+    name, value_lines = None, []
+    for line in text.replace("\r\n", "\n").split("\n"):
+        line = line.rstrip("\r")
+        match = _GETPROP_START.match(line)
         if match:
-            props[match["name"]] = match["value"]
+            name, value_lines = match["name"], [match["value"]]
+        elif name is not None:
+            value_lines.append(line)
+        else:
+            continue
+        if value_lines[-1].endswith("]"):
+            props[name] = "\n".join(value_lines)[:-1]
+            name = None
     return props
+
+
+def v1_shell_script(script: str) -> str:
+    """`script` for a shell without exit status: in a subshell (so that its own `exit` still
+    reports), then its status after the marker."""
+    return f'({script}\n); echo "{_V1_EXIT_MARKER.decode()}$?"'
+
+
+def split_v1_exit_status(output: bytes) -> tuple[int, bytes] | None:
+    """(exit status, the script's own output) from v1_shell_script's output, None when the
+    marker is missing (the shell ended before printing it)."""
+    index = output.rfind(_V1_EXIT_MARKER)
+    if index < 0:
+        return None
+    status_text = output[index + len(_V1_EXIT_MARKER):].strip()
+    if not status_text.isdigit():
+        return None
+    return int(status_text), output[:index]
+
+
+def undo_pty_newlines(output: bytes) -> bytes:
+    """A pty writes LF as CRLF (and CRLF as CR CRLF): this is the exact inverse."""
+    return output.replace(b"\r\n", b"\n")
 
 
 def check_device_path(path: str) -> str:
@@ -100,6 +152,7 @@ class Device:
         self.server = server
         self.serial = serial
         self._adb_device = client(server).device(serial)
+        self._shell_v2: bool | None = None
 
     def __repr__(self) -> str:
         return f"Device({self.serial!r} via {self.server})"
@@ -125,16 +178,39 @@ class Device:
         command = quote_command(argv)
         return self.shell_script(command, timeout_s=timeout_s, check=check)
 
+    @property
+    def has_shell_v2(self) -> bool:
+        """Whether the device's adbd offers the shell protocol (asked once: the adb server's
+        `host-serial:SERIAL:features`)."""
+        if self._shell_v2 is None:
+            with self._translated_errors("features"):
+                self._shell_v2 = "shell_v2" in self._adb_device.get_features().split(",")
+        return self._shell_v2
+
+    def shell_script_raw(self, script: str, *, timeout_s: float = SHELL_TIMEOUT_S) -> RawShellResult:
+        """Run a script and keep its output as the device sent it (shell v2 when offered, else
+        the v1 shell with its status after a marker)."""
+        with self._translated_errors(f"shell {script[:80]!r}"):
+            if self.has_shell_v2:
+                raw = self._adb_device.shell2(script, timeout=timeout_s, encoding=None, v2=True)
+                return RawShellResult(script, raw.returncode, raw.stdout, raw.stderr, shell_v2=True)
+            output = self._adb_device.shell(v1_shell_script(script), timeout=timeout_s, encoding=None, rstrip=False)
+            split = split_v1_exit_status(output)
+            if split is None:
+                # The stream ended before the status line: the device or its shell went away.
+                raise EOFError("the shell's output ended before its exit status")
+        return RawShellResult(script, split[0], split[1], b"", shell_v2=False)
+
     def shell_script(self, script: str, *, timeout_s: float = SHELL_TIMEOUT_S, check: bool = True) -> ShellResult:
         """Run a shell script written by the harness. Never pass user-controlled text here
         without quoting it through `quote_command`."""
-        with self._translated_errors(f"shell {script[:80]!r}"):
-            raw = self._adb_device.shell2(script, timeout=timeout_s, encoding=None, v2=True)
+        raw = self.shell_script_raw(script, timeout_s=timeout_s)
+        stdout = raw.stdout if raw.shell_v2 else undo_pty_newlines(raw.stdout)
         result = ShellResult(
             command=script,
-            exit_code=raw.returncode,
-            stdout=(raw.stdout if raw.stdout is not None else raw.output).decode("utf-8", "replace"),
-            stderr=(raw.stderr or b"").decode("utf-8", "replace"),
+            exit_code=raw.exit_code,
+            stdout=stdout.decode("utf-8", "replace"),
+            stderr=raw.stderr.decode("utf-8", "replace"),
         )
         if check and not result.ok:
             raise DeviceError(

@@ -2,9 +2,10 @@
 
 Real phones and emulators run Google's official prebuilt `benchmark_model` for their ABI. One is
 found, in this order: the environment variable SQUEEZEBENCH_BENCHMARK_MODEL_<ABI> (e.g.
-SQUEEZEBENCH_BENCHMARK_MODEL_ARM64_V8A), one registered with `squeezebench runner add`, or a file
-dropped into <cache>/runners/<abi>/benchmark_model. Nothing silently falls back: without one the
-error says what to download and how to register it.
+SQUEEZEBENCH_BENCHMARK_MODEL_ARM64_V8A), one registered with `squeezebench runner fetch` (which
+downloads the official build) or `squeezebench runner add`, or a file dropped into
+<cache>/runners/<abi>/benchmark_model. Nothing silently falls back: without one the error says
+which command gets it.
 
 Virtual devices run the bundled runner (harness/bundled_runner/benchmark_model.py): same flags, same
 output, real LiteRT inference through the Python that the virtual device provides. It is their
@@ -13,9 +14,11 @@ designated runner, recorded as such in every result, not a fallback.
 
 from __future__ import annotations
 
+import http.client
 import os
 import shutil
 import struct
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -39,7 +42,10 @@ _OFFICIAL_NAMES = {
     "x86_64": "android_x86_64_benchmark_model",
     "x86": "android_x86_benchmark_model",
 }
-OFFICIAL_URL = "https://storage.googleapis.com/tensorflow-nightly-public/prod/tensorflow/release/lite/tools/nightly/latest/{name}"
+OFFICIAL_BASE_URL = "https://storage.googleapis.com/tensorflow-nightly-public/prod/tensorflow/release/lite/tools/nightly/latest"
+OFFICIAL_URL = OFFICIAL_BASE_URL + "/{name}"
+DOWNLOAD_TIMEOUT_S = 120.0
+DOWNLOAD_CHUNK_BYTES = 1024 * 1024
 
 
 
@@ -61,9 +67,16 @@ class RunnerBinary:
 def official_download_hint(abi: str) -> str:
     name = _OFFICIAL_NAMES.get(abi, "android_aarch64_benchmark_model")
     return (
-        f"download {OFFICIAL_URL.format(name=name)} and register it with "
-        f"'squeezebench runner add ./{name} --abi {abi}'"
+        f"run 'squeezebench runner fetch --abi {abi}', or download {OFFICIAL_URL.format(name=name)} "
+        f"and register it with 'squeezebench runner add ./{name} --abi {abi}'"
     )
+
+
+def official_url(abi: str, base_url: str | None = None) -> str:
+    """Where Google's prebuilt runner for `abi` is; `base_url`: a mirror holding the same names."""
+    if abi not in _OFFICIAL_NAMES:
+        raise InputError(f"unknown ABI {abi!r}", f"use one of {', '.join(_OFFICIAL_NAMES)}")
+    return f"{(base_url or OFFICIAL_BASE_URL).rstrip('/')}/{_OFFICIAL_NAMES[abi]}"
 
 
 def env_var_name(abi: str) -> str:
@@ -105,8 +118,9 @@ def _load_registry() -> dict:
     return RUNNER_REGISTRY.load(path)
 
 
-def register_runner(path: Path, abi: str) -> RunnerBinary:
-    """Check and copy a benchmark_model binary into the cache, recording its sha256."""
+def register_runner(path: Path, abi: str, *, source_url: str | None = None) -> RunnerBinary:
+    """Check and copy a benchmark_model binary into the cache, recording its sha256 (and where
+    it was downloaded from)."""
     path = Path(path).expanduser()
     check_elf_abi(path, abi)
     target = _cache_binary_path(abi)
@@ -117,14 +131,43 @@ def register_runner(path: Path, abi: str) -> RunnerBinary:
     os.replace(tmp, target)
     digest = sha256_file(target)
     registry = _load_registry()
-    registry["runners"][abi] = {
-        "path": str(target),
-        "sha256": digest,
-        "source_path": str(path.resolve()),
-        "registered_utc": utc_now(),
-    }
+    origin = {"source_url": source_url} if source_url else {"source_path": str(path.resolve())}
+    registry["runners"][abi] = {"path": str(target), "sha256": digest, **origin, "registered_utc": utc_now()}
     write_json_atomic(_registry_path(), registry)
     return RunnerBinary("benchmark_model", abi, target, digest, "registered")
+
+
+def fetch_official_runner(abi: str, base_url: str | None = None) -> RunnerBinary:
+    """Download Google's prebuilt benchmark_model for `abi`, check it is an ELF executable of
+    that ABI, and register it. A failed, partial or wrong download registers nothing."""
+    import urllib.error
+    import urllib.request
+
+    url = official_url(abi, base_url)
+    staging = cache_dir() / "runners" / "downloads"
+    staging.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(prefix=f"{abi}.", suffix=".part", dir=staging)
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
+            expected_bytes = int(response.headers.get("Content-Length") or -1)
+            received_bytes = 0
+            while chunk := response.read(DOWNLOAD_CHUNK_BYTES):
+                out.write(chunk)
+                received_bytes += len(chunk)
+        if 0 <= expected_bytes != received_bytes:
+            raise HostEnvironmentError(f"download of {url} stopped after {received_bytes} of {expected_bytes} bytes",
+                                       "run 'squeezebench runner fetch' again")
+        try:
+            return register_runner(Path(temporary), abi, source_url=url)
+        except InputError as e:
+            raise HostEnvironmentError(f"{url} is not a runner for {abi}: {e.problem}",
+                                       "check --base-url (a mirror must hold Google's files under their names)") from None
+    except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as e:
+        reason = f"HTTP {e.code} {e.reason}" if isinstance(e, urllib.error.HTTPError) else getattr(e, "reason", None) or e
+        raise HostEnvironmentError(f"cannot download {url}: {reason}",
+                                   "check the network or give a mirror with --base-url") from None
+    finally:
+        Path(temporary).unlink(missing_ok=True)
 
 
 def registered_runners() -> dict[str, dict]:

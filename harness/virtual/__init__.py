@@ -11,8 +11,11 @@ Modules (outside the sandbox, in the daemon):
   transport      one connection: handshake (optionally never authorized), streams, flow control
   services       shell (v1, v2, pty), exec, sync relay, root/unroot answers
   sandbox        the bubblewrap sandbox laid out like Android, and the link to its PID 1
+  system_image   the /system it runs (mksh, toybox, stand-ins) and the files fast stand-ins read
   power, sysfs   battery/thermal model driven by the sandbox's CPU time; /sys as a phone has it
   properties, system_server   getprop/setprop and what dumpsys, cmd, settings, pm, am, logcat answer
+  system_services, meminfo    `dumpsys battery` / `thermalservice` / `meminfo` for system_server
+  replay, replay_dumps, replay_sysfs   answering as a captured phone (`--capture DIR`)
   daemon         one device (`python -m harness.virtual.daemon`)
   fleet          start / stop / list devices from Python (the CLI's `squeezebench virtual`)
 Inside the sandbox: system_bin/ (spawner = PID 1, sync_service, android_tools = stand-ins).

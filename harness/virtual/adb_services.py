@@ -3,7 +3,8 @@
 - `shell[,args]:CMD`  args: `v2` (the shell protocol: separate stdout/stderr, stdin packets,
   exit code), `raw` / `pty`, `TERM=...`. Without a command: an interactive login shell on a pty.
   Without `v2`, like adbd, a "raw" command still gets a pty (in raw mode), so that closing the
-  stream hangs it up.
+  stream hangs it up. A device replaying an old phone (`v1_pty`) runs it on a pty in the
+  terminal's usual mode, as adbd did before the shell protocol: output lines end in CRLF.
 - `exec:CMD`          raw bytes both ways (a raw pty), no protocol.
 - `sync:`             push/pull/ls: relayed to system_bin/sync_service.py inside the sandbox.
 - `root:` / `unroot:` answer as a user build's adbd does.
@@ -37,8 +38,9 @@ FAILED_TO_START_EXIT_CODE = 126  # what adbd reports when it cannot start the sh
 
 
 class Services:
-    def __init__(self, sandbox: Sandbox):
+    def __init__(self, sandbox: Sandbox, *, v1_pty: bool = False):
         self._sandbox = sandbox
+        self._v1_pty = v1_pty
 
     def open(self, name: str) -> ServiceHandler | None:
         if name.startswith("shell"):
@@ -74,7 +76,7 @@ class Services:
         if v2:
             return lambda stream: self._run_v2(stream, command, terminal, term)
         if terminal == "raw":
-            terminal = "raw-pty"
+            terminal = "pty" if self._v1_pty else "raw-pty"
         return lambda stream: self._run_raw(stream, command, terminal, term)
 
     async def _start(self, stream: Stream, command: str, terminal: str, term: str | None,

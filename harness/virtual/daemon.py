@@ -28,10 +28,10 @@ from harness.device.profiles import load_virtual_profile
 from harness.errors import DeviceError, InputError, SqueezebenchError
 from harness.jsonfile import write_json_atomic
 from harness.schemas import VIRTUAL_DEVICE
-from harness.virtual import properties, sandbox, sysfs
-from harness.virtual.power import TICK_S, PowerModel, SandboxCpuMeter
+from harness.virtual import properties, sandbox, sysfs, system_image
+from harness.virtual.power import TICK_S, PowerModel, PowerStart, SandboxCpuMeter
 from harness.virtual.adb_services import Services
-from harness.virtual.protocol import MAX_PAYLOAD_BYTES, device_banner
+from harness.virtual.protocol import FEATURES, MAX_PAYLOAD_BYTES, device_banner
 from harness.virtual.system_server import SystemServer
 from harness.virtual.transport import Connection, ServiceHandler
 
@@ -46,6 +46,15 @@ class PortInUseError(InputError):
     """The port was free when chosen but taken before the daemon could bind it."""
 
 
+def _load_replay(capture_dir: str | None, profile):
+    if not capture_dir:
+        return None
+    from harness.device.capture import Capture
+    from harness.virtual.replay import Replay
+
+    return Replay(Capture.load(capture_dir), profile)
+
+
 class VirtualDeviceDaemon:
     def __init__(self, args: argparse.Namespace):
         self.port: int = args.port
@@ -56,19 +65,27 @@ class VirtualDeviceDaemon:
         self.storage_mb: int | None = args.storage_mb
         self.profile = load_virtual_profile(args.profile)
         self.layout = sandbox.DeviceLayout(self.state_dir)
-        self.props = properties.PropertyStore(
-            properties.initial_properties(self.profile, serial_number=f"VIRTUAL{self.port}")
-        )
-        self.power = PowerModel(self.profile)
+        self.replay = _load_replay(args.capture, self.profile)
+        simulated_props = properties.initial_properties(self.profile, serial_number=f"VIRTUAL{self.port}")
+        self.props = properties.PropertyStore(self.replay.properties(simulated_props) if self.replay else simulated_props)
+        self.power = PowerModel(self.profile, self.replay.power_start() if self.replay else PowerStart())
+        self.cores = self.replay.sysfs.clocks(self.profile.cpu) if self.replay else sysfs.profile_clocks(self.profile.cpu)
+        if self.replay:
+            self.replay.attach(self.power)
         self._stop = asyncio.Event()
         self._recheck_registration = asyncio.Event()
         self._connections: set[asyncio.Task] = set()
-        self._banner = device_banner(
-            self.profile.build.name, self.profile.build.model, self.profile.build.device
-        )
+        build = self.profile.build
+        names = self.replay.banner_fields() if self.replay else (build.name, build.model, build.device)
+        self._banner = device_banner(*names, features=self.replay.features if self.replay else FEATURES)
         self._sandbox: sandbox.Sandbox | None = None
         self._services: Services | None = None
         self._system_server: SystemServer | None = None
+
+    @property
+    def device_name(self) -> str:
+        """ro.product.device: what the shell's prompt and $HOSTNAME show."""
+        return self.props.get("ro.product.device") or self.profile.build.device
 
     # transport.Device -----------------------------------------------------------------
 
@@ -88,11 +105,16 @@ class VirtualDeviceDaemon:
         try:
             tools = sandbox.find_host_tools()
             sandbox.prepare_data(self.layout)
-            sandbox.build_system(self.layout, tools, properties.build_prop_text(dict(self.props.items_sorted())))
-            sysfs.build_sysfs(self.layout.sysfs_dir, self.profile.cpu)
+            system_image.build_system(self.layout, tools, properties.build_prop_text(dict(self.props.items_sorted())),
+                                 commands=self.replay.commands(tools) if self.replay else None)
+            if self.replay:
+                self.replay.sysfs.build(self.layout.sysfs_dir, self.cores)
+            else:
+                sysfs.build_sysfs(self.layout.sysfs_dir, self.cores)
             storage_limit = self.storage_mb * 1024 * 1024 if self.storage_mb is not None else None
             self._sandbox = sandbox.Sandbox(
-                self.layout, tools, sandbox.shell_environment(self.profile.build.device), storage_limit
+                self.layout, tools, sandbox.shell_environment(self.device_name), storage_limit,
+                file_binds=self.replay.file_binds(self.layout.replay_dir) if self.replay else (),
             )
             self._sandbox.start()
             try:
@@ -126,10 +148,10 @@ class VirtualDeviceDaemon:
 
     async def _serve(self, tcp_server: asyncio.AbstractServer, report_ready) -> None:
         self._sandbox.attach(asyncio.get_running_loop(), on_lost=self._sandbox_lost)
-        self._services = Services(self._sandbox)
+        self._services = Services(self._sandbox, v1_pty=bool(self.replay and self.replay.pty))
         self._system_server = SystemServer(
             self.profile, self.props, self.power, self.state_dir / "system.json",
-            proc_dir=lambda: self._sandbox.proc_dir,
+            proc_dir=lambda: self._sandbox.proc_dir, replay=self.replay,
         )
         self._system_server.log.add(
             "I", "squeezebench", f"virtual device {self.serial} started, profile {self.profile.name}"
@@ -167,17 +189,19 @@ class VirtualDeviceDaemon:
         self._publish_thermal()
 
     def _publish_property(self, name: str, value: str, *, listing: bool = True) -> None:
-        if sandbox.publishable_property(name):
-            sandbox.publish(self.layout, f"properties/{name}", value + "\n")
+        if system_image.publishable_property(name):
+            system_image.publish(self.layout, f"properties/{name}", value + "\n")
         if listing:
             self._publish_property_listing()
 
     def _publish_property_listing(self) -> None:
         # The system server's own answer: one format for both paths.
-        sandbox.publish(self.layout, "getprop", self._system_server.getprop_listing())
+        system_image.publish(self.layout, "getprop", self._system_server.getprop_listing())
 
     def _publish_thermal(self) -> None:
-        sandbox.publish(self.layout, "thermalservice", self._system_server.thermal.dump())
+        # A phone without the service has no dump for the fast stand-in: `dumpsys` says so.
+        if not self.replay or self.replay.has_thermalservice:
+            system_image.publish(self.layout, "thermalservice", self._system_server.thermal.dump())
 
     def _sandbox_lost(self) -> None:
         log.error("the sandbox ended unexpectedly; stopping the device")
@@ -233,7 +257,10 @@ class VirtualDeviceDaemon:
     async def _simulate_power(self) -> None:
         meter = SandboxCpuMeter(self._sandbox.proc_dir)
         meter.cpu_since_last_s()
-        publisher = sysfs.SysfsPublisher(self.layout.sysfs_dir, self.profile.cpu)
+        if self.replay:
+            publisher = self.replay.sysfs.publisher(self.layout.sysfs_dir, self.cores)
+        else:
+            publisher = sysfs.SysfsPublisher(self.layout.sysfs_dir, self.cores)
         publisher.publish(self.power.last)
         last_status = self.power.last.thermal_status
         last_tick = time.monotonic()
@@ -262,6 +289,8 @@ class VirtualDeviceDaemon:
             "unauthorized": self.unauthorized,
             "storage_mb": self.storage_mb,
             "started_at": time.time(),
+            "capture": str(self.replay.capture.root) if self.replay else None,
+            "parts": self.replay.parts if self.replay else None,
         })
 
 
@@ -273,6 +302,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--adb-server", required=True, help="HOST:PORT of the adb server to register with")
     parser.add_argument("--unauthorized", action="store_true")
     parser.add_argument("--storage-mb", type=int)
+    parser.add_argument("--capture", help="a captured phone's directory to answer as (harness.virtual.replay)")
     parser.add_argument("--ready-fd", type=int, help="write one JSON line here once serving (or failed)")
     parser.add_argument("--detach", action="store_true", help="fork into the background first")
     return parser.parse_args(argv)

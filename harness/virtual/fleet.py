@@ -61,6 +61,15 @@ class VirtualDevice:
     unauthorized: bool = False
     storage_mb: int | None = None
     started_at: float = 0.0
+    capture: str | None = None  # the captured phone it answers as
+    parts: dict[str, str] | None = None  # of the capture: captured, partial, simulated, ...
+
+    @property
+    def simulated(self) -> list[str]:
+        """What a replayed capture leaves to the simulation (every part otherwise)."""
+        if self.parts is None:
+            return ["all"]
+        return [p if s == "simulated" else f"{p}(partial)" for p, s in self.parts.items() if s in ("simulated", "partial")]
 
 
 def virtual_root() -> Path:
@@ -75,18 +84,24 @@ def start(
     port: int | None = None,
     unauthorized: bool = False,
     storage_mb: int | None = None,
+    capture: str | os.PathLike | None = None,
 ) -> list[VirtualDevice]:
     """Start `count` devices and return once `adb_server` lists each of them as `device`
     (`unauthorized` when asked for). With `port`, the devices take port, port+1, ...;
-    otherwise the first free ports from 6520 up."""
+    otherwise the first free ports from 6520 up. With `capture`, each answers as that captured
+    phone (harness.virtual.replay)."""
     _check_start_arguments(count, port, storage_mb, adb_server)
     load_virtual_profile(profile)  # a bad profile fails here, in one line, not in a daemon log
+    if capture is not None:
+        from harness.device.capture import Capture
+
+        capture = str(Capture.load(capture).root)  # so does a bad capture
     sandbox.find_host_tools()
     adb.ensure_server(adb_server)
     started: list[VirtualDevice] = []
     try:
         start_one = functools.partial(_start_one, profile=profile, adb_server=adb_server,
-                                      unauthorized=unauthorized, storage_mb=storage_mb)
+                                      unauthorized=unauthorized, storage_mb=storage_mb, capture=capture)
         with _start_lock():
             for wanted_port in _ports_to_use(count, port):
                 if port is None:
@@ -238,7 +253,7 @@ def _port_is_free(port: int) -> bool:
 
 
 def _start_one(port: int, *, profile: str, adb_server: AdbServerAddress, unauthorized: bool,
-               storage_mb: int | None) -> VirtualDevice:
+               storage_mb: int | None, capture: str | None = None) -> VirtualDevice:
     state_dir = virtual_root() / str(port)
     state_dir.mkdir(parents=True, exist_ok=True)
     ready_read, ready_write = os.pipe()
@@ -251,6 +266,8 @@ def _start_one(port: int, *, profile: str, adb_server: AdbServerAddress, unautho
         command.append("--unauthorized")
     if storage_mb is not None:
         command += ["--storage-mb", str(storage_mb)]
+    if capture is not None:
+        command += ["--capture", capture]
     with open(state_dir / "daemon.log", "ab") as log:
         launcher = subprocess.Popen(
             command, pass_fds=(ready_write,), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
@@ -264,10 +281,11 @@ def _start_one(port: int, *, profile: str, adb_server: AdbServerAddress, unautho
         os.close(ready_read)
     if not message.get("ok"):
         raise _error_from_daemon(message)
-    return VirtualDevice(
+    # The daemon's record says what it made of the capture (its parts).
+    return _read_record(state_dir / RECORD_NAME) or VirtualDevice(
         serial=f"127.0.0.1:{port}", port=port, pid=int(message["pid"]), profile=profile,
         state_dir=state_dir, adb_server=adb_server, unauthorized=unauthorized,
-        storage_mb=storage_mb, started_at=time.time(),
+        storage_mb=storage_mb, started_at=time.time(), capture=capture,
     )
 
 
@@ -341,7 +359,8 @@ def _read_record(path: Path) -> VirtualDevice | None:
             profile=data["profile"], state_dir=path.parent,
             adb_server=AdbServerAddress.parse(data["adb_server"]),
             unauthorized=bool(data.get("unauthorized")), storage_mb=data.get("storage_mb"),
-            started_at=float(data.get("started_at", 0.0)),
+            started_at=float(data.get("started_at", 0.0)), capture=data.get("capture"),
+            parts=data.get("parts"),
         )
     except (OSError, ValueError, KeyError, TypeError, SqueezebenchError):
         return None

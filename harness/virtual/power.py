@@ -56,6 +56,17 @@ ANDROID_STATUS_CODES = {
 
 
 @dataclass(frozen=True)
+class PowerStart:
+    """Where the battery starts (a replayed capture's state; the profile's otherwise).
+    `held_status`: on a charger that carries the load while the battery rests, as a phone held
+    at a charge limit ("Not charging") or full ("Full") reports it."""
+
+    level_percent: float | None = None
+    charger_online: bool = True
+    held_status: str | None = None
+
+
+@dataclass(frozen=True)
 class PowerReading:
     """What the fuel gauge and the thermal sensors report at one instant."""
 
@@ -78,18 +89,20 @@ class PowerReading:
 
 
 class PowerModel:
-    def __init__(self, profile: VirtualProfile):
+    def __init__(self, profile: VirtualProfile, start: PowerStart = PowerStart()):
         self._power = profile.power
         self._battery = profile.battery
         self._thermal = profile.thermal
         self._capacity_uah = profile.battery.capacity_mah * 1000.0
-        self.charge_uah = self._capacity_uah * profile.battery.initial_level_percent / 100.0
+        self.charge_uah = self._capacity_uah * _start_fraction(start.level_percent, profile.battery.initial_level_percent)
         self.charging_suspended = False
+        self._charger_online = start.charger_online
+        self._held_status = start.held_status
         # Start where an idle device settles, so that an idle device barely changes.
         idle_w = profile.power.idle_w
         self.skin_temp_c = self._thermal.ambient_c + idle_w / self._thermal.heat_dissipation_w_per_k
         self.soc_temp_c = self.skin_temp_c + idle_w / self._thermal.soc_to_body_w_per_k
-        self.last = self._reading(busy_cores=0.0, power_w=idle_w, current_a=0.0)
+        self.last = self._reading(busy_cores=0.0, power_w=idle_w, current_a=self._battery_current_a(idle_w))
 
     def step(self, dt_s: float, cpu_s: float) -> PowerReading:
         """Advance by `dt_s` during which the device's processes used `cpu_s` of CPU time."""
@@ -109,15 +122,15 @@ class PowerModel:
     def usb_online(self) -> bool:
         # With the charger input suspended the phone runs from its battery and reports no
         # charger (what makes `power.battery_input.suspended` usable for energy measurements).
-        # A virtual device is always on USB (`dumpsys battery unplug` only changes what
-        # BatteryService reports, as on a phone).
-        return not self.charging_suspended
+        # A virtual device is on USB unless its capture says otherwise (`dumpsys battery
+        # unplug` only changes what BatteryService reports, as on a phone).
+        return self._charger_online and not self.charging_suspended
 
     def _battery_current_a(self, power_w: float) -> float:
         load_a = power_w / self._open_circuit_voltage_v()
         if not self.usb_online:
             return -load_a
-        if self.charge_uah >= self._capacity_uah or self._paused_by_heat():
+        if self.charge_uah >= self._capacity_uah or self._paused_by_heat() or self._held_status:
             return 0.0  # the charger carries the load, the battery rests
         return self._charger_current_a() - load_a
 
@@ -162,6 +175,8 @@ class PowerModel:
     def _status(self) -> str:
         if not self.usb_online:
             return STATUS_DISCHARGING
+        if self._held_status:
+            return self._held_status
         if self.charge_uah >= self._capacity_uah:
             return STATUS_FULL
         if self._paused_by_heat():
@@ -185,6 +200,21 @@ class PowerModel:
             skin_temp_c=self.skin_temp_c,
             thermal_status=self.thermal_status(),
         )
+
+
+def continued(captured: float | None, simulated_at_start: float, simulated_now: float) -> float:
+    """A captured value carried on by the simulation (a replayed phone's): the captured value
+    plus what the simulation changed since it started; the simulation's own value when nothing
+    was captured."""
+    return simulated_now if captured is None else captured + (simulated_now - simulated_at_start)
+
+
+def _start_fraction(level_percent: float | None, profile_percent: float) -> float:
+    """A captured whole percent starts mid-way into it, so that the first tick reports the same
+    level whichever way the charge moves; 100 stays full."""
+    if level_percent is None:
+        return profile_percent / 100.0
+    return min(100.0, level_percent + (0.5 if level_percent < 100 else 0.0)) / 100.0
 
 
 class SandboxCpuMeter:

@@ -101,13 +101,18 @@ def checksum_matches(header: PacketHeader, payload: bytes, version: int) -> bool
     return version >= A_VERSION or header.data_check == 0 or sum(payload) == header.data_check
 
 
-def device_banner(product_name: str, model: str, device: str) -> bytes:
+# Characters a banner value cannot hold: `;` and `=` separate its fields, and the adb server
+# cuts the banner at `:`.
+_BANNER_SEPARATORS = str.maketrans({c: "_" for c in ";=:\n\r"})
+
+
+def device_banner(product_name: str, model: str, device: str, features: tuple[str, ...] = FEATURES) -> bytes:
     """The CNXN payload `adb devices -l` reads product/model/device from."""
     props = [
-        f"ro.product.name={product_name}",
-        f"ro.product.model={model}",
-        f"ro.product.device={device}",
-        "features=" + ",".join(FEATURES),
+        f"ro.product.name={product_name.translate(_BANNER_SEPARATORS)}",
+        f"ro.product.model={model.translate(_BANNER_SEPARATORS)}",
+        f"ro.product.device={device.translate(_BANNER_SEPARATORS)}",
+        "features=" + ",".join(features),
     ]
     banner = ("device::" + ";".join(props)).encode("utf-8")
     if len(banner) > MAX_PAYLOAD_V1_BYTES:

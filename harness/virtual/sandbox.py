@@ -1,7 +1,7 @@
 """A virtual device's filesystem and processes: a bubblewrap sandbox laid out like Android.
 
 Inside (as uid 2000 `shell`, in its own user, PID, IPC, UTS and network namespaces):
-  /system        generated per start: bin/ (mksh as sh, toybox applets, python3, stand-ins for
+  /system        generated per start (system_image.py): bin/ (mksh as sh, toybox applets, python3, stand-ins for
                  getprop/dumpsys/...), build.prop, etc/ (passwd, mkshrc, ...), read-only
   /etc           -> /system/etc, as on Android
   /data          the device's persistent storage (read-write; kept until the device is deleted)
@@ -25,7 +25,6 @@ import itertools
 import json
 import os
 import select
-import shlex
 import shutil
 import signal
 import socket
@@ -45,11 +44,6 @@ STOP_GRACE_S = 2.0
 
 # Debian package for every host program the sandbox needs.
 HOST_PROGRAMS = {"bwrap": "bubblewrap", "mksh": "mksh", "toybox": "toybox"}
-# Commands served by system_bin/android_tools.py (they win over toybox applets of that name).
-STAND_INS = (
-    "getprop", "setprop", "dumpsys", "cmd", "settings", "pm", "am",
-    "logcat", "log", "service", "taskset",
-)
 # Where the daemon publishes state for the fast stand-ins, inside the device.
 PUBLISHED_DIR = "/dev/squeezebench"
 ANDROID_PATH = (
@@ -131,6 +125,11 @@ class DeviceLayout:
         return self.runtime_dir / "published"
 
     @property
+    def replay_dir(self) -> Path:
+        """Files a replayed capture puts in the device (its /proc/cpuinfo)."""
+        return self.runtime_dir / "replay"
+
+    @property
     def sandbox_log(self) -> Path:
         return self.runtime_dir / "sandbox.log"
 
@@ -145,106 +144,6 @@ def prepare_data(layout: DeviceLayout) -> None:
         if not path.is_dir():
             path.mkdir(parents=True)
             path.chmod(mode)
-
-
-def build_system(layout: DeviceLayout, tools: HostTools, build_prop_text: str) -> None:
-    """Generate /system (recreated at every start, so it always matches this squeezebench)."""
-    if layout.runtime_dir.exists():
-        shutil.rmtree(layout.runtime_dir)
-    bin_dir = layout.system_dir / "bin"
-    bin_dir.mkdir(parents=True)
-    layout.socket_dir.mkdir(parents=True)
-    (bin_dir / "sh").symlink_to(tools.mksh)
-    (bin_dir / "toybox").symlink_to(tools.toybox)
-    for applet in tools.toybox_applets:
-        if applet not in STAND_INS and applet not in ("sh", "toybox"):
-            (bin_dir / applet).symlink_to("toybox")
-    (layout.published_dir / "properties").mkdir(parents=True)
-    for name in STAND_INS:
-        fast = _FAST_STAND_INS.get(name)
-        if fast is None:
-            _write_executable(bin_dir / name, f"#!{os.path.realpath(sys.executable)} -IS\n{_stand_in_code(name)}\n")
-        else:
-            python = shlex.join([os.path.realpath(sys.executable), "-IS", "-c", _stand_in_code(name)])
-            _write_executable(bin_dir / name, fast.replace("PUBLISHED", PUBLISHED_DIR).replace("PYTHON_STAND_IN", python))
-    # A wrapper, not a symlink: the venv is found from the path Python is started by.
-    _write_executable(bin_dir / "python3", f'#!/system/bin/sh\nexec {shlex.quote(sys.executable)} "$@"\n')
-    (layout.system_dir / "build.prop").write_text(build_prop_text)
-    _build_etc(layout.system_dir / "etc")
-
-
-def _stand_in_code(name: str) -> str:
-    """Python code running android_tools as the command `name`, whatever argv[0] is (`python -c`
-    makes it "-c")."""
-    return (f"import sys; sys.path.insert(0, {APEX_DIR!r}); import android_tools; "
-            f"sys.exit(android_tools.main([{name!r}] + sys.argv[1:]))")
-
-
-# getprop and `dumpsys thermalservice` run several times per benchmark (the agent's snapshots):
-# served by mksh from the files the daemon publishes they cost 2-3 ms, where starting Python
-# costs 25-37 ms. Every other use goes to the Python stand-in.
-_FAST_STAND_INS = {
-    "getprop": """#!/system/bin/sh
-# getprop [NAME [DEFAULT]] from PUBLISHED, which the device's daemon rewrites on every setprop.
-case $#:$1 in
-0:) exec cat PUBLISHED/getprop ;;
-[12]:-* | [12]:.* | [12]:*[!A-Za-z0-9_.@:-]*) ;;
-[12]:?*)
-	[ -f "PUBLISHED/properties/$1" ] && exec cat "PUBLISHED/properties/$1"
-	print -r -- "$2"
-	exit 0
-	;;
-esac
-exec PYTHON_STAND_IN "$@"
-""",
-    "dumpsys": """#!/system/bin/sh
-# `dumpsys thermalservice` from PUBLISHED, which the device's daemon rewrites on every power tick
-# and thermal command.
-if [ "$#:$1" = 1:thermalservice ] && [ -r PUBLISHED/thermalservice ]; then
-	exec cat PUBLISHED/thermalservice
-fi
-exec PYTHON_STAND_IN "$@"
-""",
-}
-
-
-def publishable_property(name: str) -> bool:
-    """Names that make a file of their own (the fast getprop leaves the others to Python)."""
-    return not name.startswith(".")
-
-
-def publish(layout: DeviceLayout, relative: str, text: str) -> None:
-    """Replace a published file at once: a stand-in reading it sees the old text or the new."""
-    target = layout.published_dir / relative
-    temporary = target.with_name(f".{target.name}.tmp")
-    temporary.write_text(text)
-    os.replace(temporary, target)
-
-
-def _build_etc(etc: Path) -> None:
-    etc.mkdir(parents=True)
-    (etc / "passwd").write_text(
-        "root:x:0:0:root:/:/system/bin/sh\nshell:x:2000:2000:shell:/:/system/bin/sh\n"
-        "nobody:x:9999:9999:nobody:/:/system/bin/sh\n"
-    )
-    (etc / "group").write_text("root:x:0:\nshell:x:2000:\nnobody:x:9999:\n")
-    (etc / "nsswitch.conf").write_text("passwd: files\ngroup: files\nhosts: files\n")
-    (etc / "hosts").write_text("127.0.0.1       localhost\n::1             ip6-localhost\n")
-    (etc / "mkshrc").write_text(
-        "# Interactive `adb shell` prompt, as Android's /system/etc/mkshrc\n"
-        ': ${HOSTNAME:=$(getprop ro.product.device)}\n'
-        ": ${USER:=$(id -un)}\n"
-        "PS1='${HOSTNAME}:${PWD:-?} $ '\n"
-    )
-    if Path("/etc/ld.so.cache").is_file():
-        shutil.copyfile("/etc/ld.so.cache", etc / "ld.so.cache")
-    if Path("/etc/alternatives").is_dir():
-        (etc / "alternatives").mkdir()
-
-
-def _write_executable(path: Path, text: str) -> None:
-    path.write_text(text)
-    path.chmod(0o755)
 
 
 def shell_environment(device_name: str) -> dict[str, str]:
@@ -266,7 +165,10 @@ def shell_environment(device_name: str) -> dict[str, str]:
     }
 
 
-def bwrap_command(layout: DeviceLayout, tools: HostTools, control_fd: int, info_fd: int) -> list[str]:
+def bwrap_command(layout: DeviceLayout, tools: HostTools, control_fd: int, info_fd: int,
+                  file_binds: tuple[tuple[Path, str], ...] = ()) -> list[str]:
+    """`file_binds`: (host file, device path) bound read-only over what the sandbox has there
+    (a replayed phone's /proc/cpuinfo)."""
     args = [
         tools.bwrap,
         "--unshare-user", "--uid", str(SHELL_UID), "--gid", str(SHELL_UID),
@@ -305,6 +207,10 @@ def bwrap_command(layout: DeviceLayout, tools: HostTools, control_fd: int, info_
         "--ro-bind", str(layout.socket_dir), "/dev/socket",
         "--ro-bind", str(layout.published_dir), PUBLISHED_DIR,
         "--ro-bind", str(layout.sysfs_dir), "/sys",
+    ]
+    for host_file, device_path in file_binds:
+        args += ["--ro-bind", str(host_file), device_path]
+    args += [
         # Everything bwrap created on its own root (mount points, symlinks) and in /dev stays
         # read-only, as on a phone; /dev/shm is a mount of its own and stays writable.
         "--remount-ro", "/",
@@ -350,9 +256,10 @@ class SandboxLost(Exception):
 
 class Sandbox:
     def __init__(self, layout: DeviceLayout, tools: HostTools, env: dict[str, str],
-                 storage_limit_bytes: int | None):
+                 storage_limit_bytes: int | None, file_binds: tuple[tuple[Path, str], ...] = ()):
         self._layout = layout
         self._tools = tools
+        self._file_binds = file_binds
         self._config = {"env": env, "storage_limit_bytes": storage_limit_bytes}
         self._process: subprocess.Popen | None = None
         self._control: socket.socket | None = None
@@ -371,7 +278,7 @@ class Sandbox:
         """Start bwrap with the spawner as PID 1 and wait until it reports ready."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         info_read, info_write = os.pipe()
-        command = bwrap_command(self._layout, self._tools, theirs.fileno(), info_write)
+        command = bwrap_command(self._layout, self._tools, theirs.fileno(), info_write, self._file_binds)
         with open(self._layout.sandbox_log, "ab") as log:
             self._process = subprocess.Popen(
                 command, pass_fds=(theirs.fileno(), info_write), stdin=subprocess.DEVNULL,

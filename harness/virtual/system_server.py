@@ -8,6 +8,8 @@ gets an error answer, never an exception in the daemon.
 
 Output formats are Android's (AOSP BatteryService, ThermalManagerService, SettingsProvider,
 `pm`, `am`, logcat's threadtime), so that code parsing a phone's output parses these too.
+Battery and thermal services are in system_services.py, `dumpsys meminfo` in meminfo.py; a
+replayed capture (replay.py) brings its own battery and thermal services and power dump.
 """
 
 from __future__ import annotations
@@ -16,19 +18,19 @@ import asyncio
 import collections
 import json
 import logging
-import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.device.profiles import VirtualProfile
 from harness.errors import ResultsError
 from harness.jsonfile import write_json_atomic
 from harness.schemas import VIRTUAL_SYSTEM_STATE
-from harness.virtual.power import ANDROID_STATUS_CODES, PowerModel, PowerReading
+from harness.virtual.meminfo import meminfo
+from harness.virtual.power import PowerModel
 from harness.virtual.properties import PropertyRefused, PropertyStore
+from harness.virtual.system_services import BatteryService, Result, ThermalService, usage_error
 
 log = logging.getLogger(__name__)
 
@@ -55,18 +57,6 @@ DEFAULT_SETTINGS = {
 PRIORITIES = "VDIWEF"
 
 
-@dataclass
-class Result:
-    stdout: str = ""
-    stderr: str = ""
-    exit_code: int = 0
-    extra: dict = field(default_factory=dict)
-
-
-def _usage_error(text: str, exit_code: int = 1) -> Result:
-    return Result(stderr=text if text.endswith("\n") else text + "\n", exit_code=exit_code)
-
-
 class LogBuffer:
     """The device's logcat: boot lines, `log` output, and events of the simulation."""
 
@@ -90,166 +80,18 @@ class LogBuffer:
         self._entries.clear()
 
 
-class BatteryService:
-    """`dumpsys battery` and its shell commands: `unplug`, `set KEY VALUE`, `reset` change only
-    what is reported (as on a phone); the simulated current keeps flowing."""
-
-    SETTABLE = ("ac", "usb", "wireless", "status", "level", "temp", "present", "counter", "invalid")
-
-    def __init__(self, profile: VirtualProfile, power: PowerModel):
-        self._profile = profile
-        self._power = power
-        self.overrides: dict[str, str] = {}
-
-    def command(self, args: list[str]) -> Result:
-        if not args or args[0] == "-a":
-            return Result(stdout=self.dump())
-        verb = args[0]
-        if verb == "unplug":
-            self.overrides.update({"ac": "0", "usb": "0", "wireless": "0"})
-        elif verb == "reset":
-            self.overrides.clear()
-        elif verb == "set" and len(args) == 3:
-            if args[1] not in self.SETTABLE:
-                return Result(stdout=f"Unknown set option: {args[1]}\n", exit_code=0)
-            try:
-                int(args[2])
-            except ValueError:
-                return Result(stdout=f"Bad value: {args[2]}\n", exit_code=0)
-            self.overrides[args[1]] = args[2]
-        else:
-            return Result(stdout=self._help())
-        return Result()
-
-    def _help(self) -> str:
-        return (
-            "Battery service (battery) commands:\n  help\n    Print this help text.\n"
-            "  set [-f] [ac|usb|wireless|status|level|temp|present|counter|invalid] <value>\n"
-            "    Force a battery property value, freezing battery state.\n"
-            "  unplug [-f]\n    Force battery unplugged, freezing battery state.\n"
-            "  reset [-f]\n    Unfreeze battery state, returning to current hardware values.\n"
-        )
-
-    def dump(self) -> str:
-        reading = self._power.last
-        o = self.overrides
-
-        def flag(key: str, actual: bool) -> str:
-            return "true" if (o[key] != "0" if key in o else actual) else "false"
-
-        lines = ["Current Battery Service state:"]
-        if o:
-            lines.append("  (UPDATES STOPPED -- use 'reset' to restart)")
-        lines += [
-            f"  AC powered: {flag('ac', False)}",
-            f"  USB powered: {flag('usb', reading.usb_online)}",
-            f"  Wireless powered: {flag('wireless', False)}",
-        ]
-        if self._profile.build.sdk >= 33:
-            lines.append("  Dock powered: false")
-        lines += [
-            f"  Max charging current: {round(self._profile.battery.charge_current_ma * 1000)}",
-            "  Max charging voltage: 5000000",
-            f"  Charge counter: {o.get('counter', reading.charge_counter_uah)}",
-            f"  status: {o.get('status', ANDROID_STATUS_CODES[reading.status])}",
-            "  health: 2",
-            f"  present: {flag('present', True)}",
-            f"  level: {o.get('level', reading.level_percent)}",
-            "  scale: 100",
-            f"  voltage: {reading.voltage_uv // 1000}",
-            f"  temperature: {o.get('temp', reading.battery_temp_tenths_c)}",
-            "  technology: Li-ion",
-        ]
-        return "\n".join(lines) + "\n"
-
-
-class ThermalService:
-    """`dumpsys thermalservice` and `cmd thermalservice override-status N | reset`."""
-
-    TYPE_CPU, TYPE_BATTERY, TYPE_SKIN = 0, 2, 3
-
-    def __init__(self, profile: VirtualProfile, power: PowerModel):
-        self._thresholds = profile.thermal.status_thresholds_c
-        self._power = power
-        self.override_status: int | None = None
-        self._listeners: list[Callable[[], None]] = []
-
-    def on_change(self, listener: Callable[[], None]) -> None:
-        """Call `listener` after every command that changes what `dump()` prints."""
-        self._listeners.append(listener)
-
-    def _set_override(self, status: int | None) -> None:
-        self.override_status = status
-        for listener in self._listeners:
-            listener()
-
-    def status(self) -> int:
-        if self.override_status is not None:
-            return self.override_status
-        return self._power.last.thermal_status
-
-    def command(self, args: list[str]) -> Result:
-        if args[:1] == ["override-status"] and len(args) == 2 and args[1].isdigit() and int(args[1]) <= 6:
-            self._set_override(int(args[1]))
-            return Result()
-        if args == ["reset"]:
-            self._set_override(None)
-            return Result()
-        return Result(
-            stdout="Thermal service (thermalservice) commands:\n  help\n    Print this help text.\n"
-            "  override-status STATUS\n    sets and locks the thermal status of the device to STATUS.\n"
-            "    status code is defined in android.os.Temperature.\n"
-            "  reset\n    unlocks the thermal status of the device.\n",
-            exit_code=0 if args[:1] in (["help"], []) else 255,
-        )
-
-    def dump(self) -> str:
-        reading = self._power.last
-        temperatures = self._temperature_lines(reading)
-        listeners = "\tcallbacks: 0\n\tkilled: false\n\tbroadcasts count: -1\n"
-        nan7 = ", ".join(["NaN"] * 7)
-        hot = ", ".join(["NaN"] + [_java_float(t) for t in self._thresholds])
-        return (
-            f"IsStatusOverride: {'true' if self.override_status is not None else 'false'}\n"
-            f"ThermalEventListeners:\n{listeners}ThermalStatusListeners:\n{listeners}"
-            f"Thermal Status: {self.status()}\n"
-            f"Cached temperatures:\n{temperatures}"
-            "HAL Ready: true\nHAL connection:\n\tThermalHAL AIDL 1  connected: yes\n"
-            f"Current temperatures from HAL:\n{temperatures}"
-            "Current cooling devices from HAL:\n"
-            "Temperature static thresholds from HAL:\n"
-            f"\tTemperatureThreshold{{mType={self.TYPE_SKIN}, mName=skin, "
-            f"mHotThrottlingThresholds=[{hot}], mColdThrottlingThresholds=[{nan7}]}}\n"
-        )
-
-    def _temperature_lines(self, reading: PowerReading) -> str:
-        sensors = [
-            (reading.soc_temp_c, self.TYPE_CPU, "cpu", 0),
-            (reading.skin_temp_c, self.TYPE_BATTERY, "battery", 0),
-            (reading.skin_temp_c, self.TYPE_SKIN, "skin", reading.thermal_status),
-        ]
-        return "".join(
-            f"\tTemperature{{mValue={_java_float(value)}, mType={kind}, mName={name}, mStatus={status}}}\n"
-            for value, kind, name, status in sensors
-        )
-
-
-def _java_float(value: float) -> str:
-    if math.isnan(value):
-        return "NaN"
-    return repr(round(value, 3))
-
-
 class SystemServer:
     def __init__(self, profile: VirtualProfile, props: PropertyStore, power: PowerModel,
-                 state_file: Path, proc_dir: Callable[[], Path]):
+                 state_file: Path, proc_dir: Callable[[], Path], replay=None):
+        """`replay`: a harness.virtual.replay.Replay when the device answers as a captured phone."""
         self._profile = profile
         self._props = props
         self._power = power
         self._state_file = state_file
         self._proc_dir = proc_dir
-        self.battery = BatteryService(profile, power)
-        self.thermal = ThermalService(profile, power)
+        self._replay = replay
+        self.battery = replay.battery_service(power) if replay else BatteryService(profile, power)
+        self.thermal = replay.thermal_service(power) if replay else ThermalService(profile, power)
         self.log = LogBuffer()
         self._fixed_performance = False
         persisted = _read_state(state_file)
@@ -306,15 +148,15 @@ class SystemServer:
             if not isinstance(command, str) or not isinstance(args, list) or not all(isinstance(a, str) for a in args):
                 raise TypeError
         except (ValueError, KeyError, TypeError):
-            return _usage_error("squeezebench: malformed request to the system server", 255)
+            return usage_error("squeezebench: malformed request to the system server", 255)
         handler = self._commands.get(command)
         if handler is None:
-            return _usage_error(f"{command}: not found", 127)
+            return usage_error(f"{command}: not found", 127)
         try:
             return handler(args, request)
         except (ValueError, TypeError, KeyError, IndexError) as e:
             log.warning("%s %s failed: %s", command, args, e)
-            return _usage_error(f"{command}: {e}", 255)
+            return usage_error(f"{command}: {e}", 255)
 
     # Properties -------------------------------------------------------------------------
 
@@ -337,12 +179,12 @@ class SystemServer:
 
     def _setprop(self, args: list[str], _request: dict) -> Result:
         if len(args) != 2:
-            return _usage_error("usage: setprop NAME VALUE\n\nSets an Android system property.")
+            return usage_error("usage: setprop NAME VALUE\n\nSets an Android system property.")
         try:
             self._props.set(args[0], args[1])
         except PropertyRefused as e:
             log.info("setprop %s refused: %s", args[0], e)
-            return _usage_error(f"setprop: failed to set property '{args[0]}' to '{args[1]}'")
+            return usage_error(f"setprop: failed to set property '{args[0]}' to '{args[1]}'")
         return Result()
 
     # dumpsys / cmd / service ------------------------------------------------------------
@@ -353,6 +195,9 @@ class SystemServer:
         if args[0] == "-l":
             return Result(stdout="Currently running services:\n" + "".join(f"  {s}\n" for s in SERVICES))
         service, rest = args[0], args[1:]
+        refusal = self._replay.dumpsys_refusal(service) if self._replay else None
+        if refusal is not None:
+            return Result(stdout=refusal[0], stderr=refusal[1])
         if service not in SERVICES:
             return Result(stderr=f"Can't find service: {service}\n")
         return self._dump_service(service, rest, request)
@@ -363,7 +208,7 @@ class SystemServer:
         if service == "thermalservice":
             return Result(stdout=self.thermal.dump())
         if service == "meminfo":
-            return self._meminfo(args)
+            return meminfo(args, self._proc_dir())
         if service == "power":
             return Result(stdout=self._power_dump())
         if service == "cpuinfo":
@@ -378,7 +223,7 @@ class SystemServer:
 
     def _cmd(self, args: list[str], request: dict) -> Result:
         if not args:
-            return _usage_error("cmd: No service specified; use -l to list all running services. Use -w to start and wait for a service.", 20)
+            return usage_error("cmd: No service specified; use -l to list all running services. Use -w to start and wait for a service.", 20)
         if args[0] == "-l":
             return Result(stdout="Currently running services:\n" + "".join(f"  {s}\n" for s in SERVICES))
         service, rest = args[0], args[1:]
@@ -395,8 +240,8 @@ class SystemServer:
         if service == "power":
             return self._power_command(rest)
         if service in SERVICES:
-            return _usage_error(f"cmd: {service} has no shell commands on a virtual device", 255)
-        return _usage_error(f"cmd: Can't find service: {service}", 20)
+            return usage_error(f"cmd: {service} has no shell commands on a virtual device", 255)
+        return usage_error(f"cmd: Can't find service: {service}", 20)
 
     def _service(self, args: list[str]) -> Result:
         if args[:1] == ["list"]:
@@ -406,16 +251,19 @@ class SystemServer:
         if args[:1] == ["check"] and len(args) == 2:
             found = "found" if args[1] in SERVICES else "not found"
             return Result(stdout=f"Service {args[1]}: {found}\n")
-        return _usage_error("Usage: service [-h|-?]\n       service list\n       service check SERVICE")
+        return usage_error("Usage: service [-h|-?]\n       service list\n       service check SERVICE")
 
     def _power_command(self, args: list[str]) -> Result:
         if args[:1] == ["set-fixed-performance-mode-enabled"] and len(args) == 2 and args[1] in ("true", "false"):
             self._fixed_performance = args[1] == "true"
             return Result()
-        return _usage_error("Power manager (power) commands:\n  set-fixed-performance-mode-enabled [true|false]", 255)
+        return usage_error("Power manager (power) commands:\n  set-fixed-performance-mode-enabled [true|false]", 255)
 
     def _power_dump(self) -> str:
         reading = self._power.last
+        captured = self._replay.power_dump(reading) if self._replay else None
+        if captured is not None:
+            return captured
         return (
             "POWER MANAGER (dumpsys power)\n\nPower Manager State:\n"
             f"  mIsPowered={'true' if reading.usb_online else 'false'}\n"
@@ -434,45 +282,13 @@ class SystemServer:
             f"({reading.busy_cores:.2f} busy cores, simulated power {reading.power_w:.2f} W)\n"
         )
 
-    # meminfo ----------------------------------------------------------------------------
-
-    def _meminfo(self, args: list[str]) -> Result:
-        targets = [a for a in args if not a.startswith("-")]
-        header = "Applications Memory Usage (in Kilobytes):\n" + _uptime_line() + "\n"
-        if not targets:
-            rows = sorted(self._processes(), key=lambda p: -p[2].get("Pss", 0))
-            body = "Total PSS by process:\n" + "".join(
-                f"{_kb(mem.get('Pss', 0)):>12}K: {name} (pid {pid})\n" for pid, name, mem in rows
-            )
-            return Result(stdout=header + body + _total_ram_lines())
-        wanted = targets[0]
-        for pid, name, mem in self._processes():
-            if wanted == str(pid) or wanted == name:
-                return Result(stdout=header + _meminfo_block(pid, name, mem))
-        return Result(stdout=f"No process found for: {wanted}\n")
-
-    def _processes(self) -> list[tuple[int, str, dict[str, int]]]:
-        proc = self._proc_dir()
-        found = []
-        for entry in sorted(os.listdir(proc), key=lambda n: int(n) if n.isdigit() else -1):
-            if not entry.isdigit() or entry == "1":
-                continue
-            try:
-                cmdline = (proc / entry / "cmdline").read_bytes().split(b"\0")
-                rollup = (proc / entry / "smaps_rollup").read_text()
-            except OSError:
-                continue
-            name = _process_name(cmdline)
-            found.append((int(entry), name, _parse_kb_fields(rollup)))
-        return found
-
     # settings ---------------------------------------------------------------------------
 
     def _settings_command(self, args: list[str]) -> Result:
         if args[:1] == ["--user"]:
             args = args[2:]  # one user on a virtual device
         if len(args) < 2 or args[1] not in self._settings:
-            return _usage_error("usage:  settings [--user <USER_ID> | current] get namespace key\n"
+            return usage_error("usage:  settings [--user <USER_ID> | current] get namespace key\n"
                                 "        settings [--user <USER_ID> | current] put namespace key value\n"
                                 "        settings [--user <USER_ID> | current] delete namespace key\n"
                                 "        settings [--user <USER_ID> | current] list namespace\n"
@@ -491,13 +307,13 @@ class SystemServer:
             return Result(stdout=f"Deleted {1 if deleted else 0} rows\n")
         if verb == "list" and not rest:
             return Result(stdout="".join(f"{k}={v}\n" for k, v in sorted(values.items())))
-        return _usage_error(f"settings: invalid command {verb!r}")
+        return usage_error(f"settings: invalid command {verb!r}")
 
     # pm / am ----------------------------------------------------------------------------
 
     def _pm(self, args: list[str], request: dict) -> Result:
         if not args:
-            return _usage_error("usage: pm [list|path|install|uninstall|clear] ...")
+            return usage_error("usage: pm [list|path|install|uninstall|clear] ...")
         verb, rest = args[0], args[1:]
         if verb == "list" and rest[:1] == ["packages"]:
             return Result(stdout=self._list_packages(rest[1:]))
@@ -518,7 +334,7 @@ class SystemServer:
         if verb == "clear" and rest:
             known = rest[-1] in self._all_packages()
             return Result(stdout="Success\n") if known else Result(stdout="Failed\n", exit_code=1)
-        return _usage_error(f"pm: unknown command {' '.join(args)!r}", 1)
+        return usage_error(f"pm: unknown command {' '.join(args)!r}", 1)
 
     def _all_packages(self) -> dict[str, str]:
         return {**SYSTEM_PACKAGES, **self._packages}
@@ -553,7 +369,7 @@ class SystemServer:
 
     def _am(self, args: list[str]) -> Result:
         if not args:
-            return _usage_error("usage: am [start|force-stop|broadcast|kill] ...")
+            return usage_error("usage: am [start|force-stop|broadcast|kill] ...")
         verb = args[0]
         if verb in ("force-stop", "kill", "kill-all", "stop-app"):
             return Result()
@@ -569,7 +385,7 @@ class SystemServer:
             else:
                 lines.append("Error: Activity not started, a squeezebench virtual device cannot run app code")
             return Result(stdout="\n".join(lines) + "\n", exit_code=1)
-        return _usage_error(f"am: unknown command {verb!r}", 1)
+        return usage_error(f"am: unknown command {verb!r}", 1)
 
     # logcat / log -----------------------------------------------------------------------
 
@@ -601,7 +417,7 @@ class SystemServer:
                 words.append(args[i])
                 i += 1
         if len(priority) != 1 or priority not in PRIORITIES:  # "" is "in" every string
-            return _usage_error(f"log: invalid priority {priority!r}")
+            return usage_error(f"log: invalid priority {priority!r}")
         self.log.add(priority, tag, " ".join(words), pid=0)
         return Result()
 
@@ -649,71 +465,3 @@ def _logcat_filter_accepts(line: str, args: list[str]) -> bool:
     if minimum == "S":
         return False
     return PRIORITIES.index(priority) >= PRIORITIES.index(minimum)
-
-
-def _uptime_line() -> str:
-    try:
-        uptime_s = float(Path("/proc/uptime").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        uptime_s = 0.0
-    ms = int(uptime_s * 1000)
-    return f"Uptime: {ms} Realtime: {ms}\n"
-
-
-def _kb(value: int) -> str:
-    return f"{value:,}"
-
-
-def _total_ram_lines() -> str:
-    info = _parse_kb_fields(Path("/proc/meminfo").read_text())
-    return (
-        f"\nTotal RAM: {_kb(info.get('MemTotal', 0))}K (status normal)\n"
-        f" Free RAM: {_kb(info.get('MemAvailable', 0))}K\n"
-    )
-
-
-def _meminfo_block(pid: int, name: str, mem: dict[str, int]) -> str:
-    pss, rss = mem.get("Pss", 0), mem.get("Rss", 0)
-    private_dirty, private_clean = mem.get("Private_Dirty", 0), mem.get("Private_Clean", 0)
-    swap_pss = mem.get("SwapPss", 0)
-    return (
-        f"** MEMINFO in pid {pid} [{name}] **\n"
-        "                   Pss  Private  Private  SwapPss      Rss\n"
-        "                 Total    Dirty    Clean    Dirty    Total\n"
-        "                ------   ------   ------   ------   ------\n"
-        f"  Native Heap {pss:>8} {private_dirty:>8} {private_clean:>8} {swap_pss:>8} {rss:>8}\n"
-        f"        TOTAL {pss:>8} {private_dirty:>8} {private_clean:>8} {swap_pss:>8} {rss:>8}\n"
-        "\n App Summary\n"
-        "                       Pss(KB)                        Rss(KB)\n"
-        "                        ------                         ------\n"
-        "           Java Heap:        0                              0\n"
-        f"         Native Heap: {pss:>8}                       {rss:>8}\n"
-        "                Code:        0                              0\n"
-        "               Stack:        0                              0\n"
-        "            Graphics:        0                              0\n"
-        "       Private Other:        0\n"
-        "              System:        0\n"
-        "             Unknown:                                       0\n"
-        "\n"
-        f"           TOTAL PSS: {pss:>8}            TOTAL RSS: {rss:>8}      TOTAL SWAP PSS: {swap_pss:>8}\n"
-    )
-
-
-def _parse_kb_fields(text: str) -> dict[str, int]:
-    fields = {}
-    for line in text.splitlines():
-        key, _, rest = line.partition(":")
-        parts = rest.split()
-        if parts and parts[0].isdigit():
-            fields[key.strip()] = int(parts[0])
-    return fields
-
-
-def _process_name(cmdline: list[bytes]) -> str:
-    args = [a.decode(errors="replace") for a in cmdline if a]
-    if not args:
-        return "?"
-    # An interpreter running a script is known by the script, as an app by its package.
-    if os.path.basename(args[0]).startswith("python") and len(args) > 1 and not args[1].startswith("-"):
-        return os.path.basename(args[1])
-    return os.path.basename(args[0])

@@ -73,7 +73,7 @@ def test_flags_follow_the_conditions():
     charging = parse_dumpsys_battery(DUMPSYS_BATTERY)
     flags = compute_flags({"ro.kernel.qemu": "1", "ro.build.type": "userdebug"}, charging, 2)
     assert flags == {"virtual": False, "emulator": True, "charging": True, "throttled": True,
-                     "low_battery": False, "debuggable": True}
+                     "low_battery": False, "debuggable": True, "battery_overridden": False}
     suspended = compute_flags({"power.battery_input.suspended": "true", "ro.squeezebench.virtual": "1"},
                               {**charging, "level_pct": 20}, 0)
     assert suspended["charging"] is False and suspended["virtual"] and suspended["low_battery"]
