@@ -80,7 +80,7 @@ def model_sections(results: ResultSet, options: ReportOptions) -> list[Section]:
         model_frame = frame[frame["model"] == model]
         prefix = f"m{index}-{safe_component(model, 40)}"
         first = model_frame.iloc[0]
-        note = quality_note(first["quality_kind"], first["model_weights"])
+        note = quality_note(first["quality_kind"], first["model_weights"], first["reference_level"])
         section = Section(f"Model: {model}", [note] if note else [])
         section.tables = model_setup_tables(model_frame, prefix)
         cross = cross_device_table(model_frame, baseline, f"{prefix}-cross")

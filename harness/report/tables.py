@@ -71,16 +71,16 @@ class QualityColumn:
         return drop_cell(self.shown(drop))
 
 
-def quality_note(kind: str | None, weights: str | None) -> str | None:
+def quality_note(kind: str | None, weights: str | None, reference: str = "fp32") -> str | None:
     if kind == "fidelity":
         origin = "random weights" if weights == "random" else "no labelled data"
         return (
             f"Model with {origin}: task accuracy is not measured; quality is fidelity, the share of inputs "
-            "on which the level's top-1 prediction agrees with fp32 (on the host)."
+            f"on which the level's top-1 prediction agrees with {reference} (on the host)."
         )
     if kind == "snr_db":
         return ("Model without a task metric on its bundled inputs: quality is the signal-to-noise ratio of "
-                "each level's outputs against fp32's on the same inputs (on the host; higher is closer).")
+                f"each level's outputs against {reference}'s on the same inputs (on the host; higher is closer).")
     if kind is None:
         return "No accuracy or fidelity was measured for this model."
     return None
