@@ -72,6 +72,7 @@ def plan_levels(source: Source, dataset: DataSet, names: list[str]) -> Plan:
         has_calibration=dataset.has_calibration,
         has_training=dataset.has_training,
         tflite_ladder=source.is_tflite and source.origin != "user",
+        broken_levels=source.broken_levels,
     )
     expanded, notes = level_names.expand_levels(names, capabilities)
     reference = level_names.AS_IS if source.is_tflite else level_names.REFERENCE

@@ -145,6 +145,7 @@ class Capabilities:
     # A zoo model that exists only as .tflite gets the quantizer ladder as its `all`; a user's
     # .tflite is measured as given unless more is asked for (`extended`, or named levels).
     tflite_ladder: bool = False
+    broken_levels: tuple[tuple[str, str], ...] = ()  # (level, why) `all`/`extended` leave out
 
 
 def valid_names_help() -> str:
@@ -263,7 +264,8 @@ def expand_levels(names: list[str], capabilities: Capabilities) -> tuple[list[st
         else:
             candidates = []
             for candidate in _group(name, capabilities):
-                reason = unsupported_reason(parse_level(candidate), capabilities)
+                reason = dict(capabilities.broken_levels).get(candidate) or unsupported_reason(
+                    parse_level(candidate), capabilities)
                 if reason:
                     notes.append(f"'{name}' leaves out {candidate}: {reason}")
                 else:

@@ -43,6 +43,7 @@ class Source:
     quality_task: dict = field(default_factory=lambda: dict(AUTO_TASK))  # harness/convert/quality.py
     origin: str = "user"  # where the weights come from (a zoo model's package, or the user's file)
     licence: str | None = None
+    broken_levels: tuple[tuple[str, str], ...] = ()  # a zoo model's levels its `all` leaves out, and why
 
     @property
     def is_tflite(self) -> bool:
@@ -148,6 +149,7 @@ def _zoo_source(name: str, build_zoo) -> Source:
         quality_task=dict(model.quality_task),
         origin=model.source,
         licence=model.licence,
+        broken_levels=model.broken_levels,
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import subprocess
 import sys
 
@@ -102,6 +104,10 @@ def test_a_zoo_model_that_exists_only_as_tflite_gets_the_quantizer_ladder_as_its
     levels, notes = expand_levels(["all"], zoo_tflite)
     assert levels == ["as-is", "int8-weight", "int4-weight", "int4-weight-b32", "w8a16", "int4-weight-mixed"]
     assert notes == []
+    broken = dataclasses.replace(zoo_tflite, broken_levels=(("w8a16", "the runner fails on it"),))
+    levels, notes = expand_levels(["all"], broken)
+    assert "w8a16" not in levels and notes == ["'all' leaves out w8a16: the runner fails on it"]
+    assert expand_levels(["w8a16"], broken) == (["w8a16"], [])  # asked for by name: made, to see a fix
 
 
 def test_weight_changing_levels_need_a_keras_model():
