@@ -124,6 +124,9 @@ def compute_energy(
     if n_inferences <= 0 or not measured_s or measured_s <= 0:
         return _no_number(INVALID_NO_INFERENCES, "the runner reported no measured inferences (or no time for "
                           "them) to divide by", n_inferences=n_inferences)
+    if not samples and not (result.energy.rails_files and rails):
+        # Said first: without a source, the runner's window (too short to time, maybe) is moot.
+        return _no_number(INVALID_NO_SOURCE, _no_source_reason(result), n_inferences=n_inferences)
     try:
         start_s, end_s = runner_window(result.runner.start_uptime_s, result.runner.end_uptime_s, source=None)
         phases = RunnerPhases(start_s, end_s, min(measured_s, end_s - start_s), n_inferences)
@@ -202,12 +205,11 @@ def _measure(result: AgentResult, samples: Sequence[EnergySample], rails: Mappin
             if not samples or unusable.validity == INVALID_BORROWED_BASELINE:
                 raise
             rails_problem = f"power rails unusable ({unusable.reason}); used the battery gauge"
-    if samples:
-        measurement = measure_gauge(result, samples, phases, charging_suspended, own_idle, remembered_unit)
-        if rails_problem:
-            measurement = replace(measurement, notes=(*measurement.notes, rails_problem))
-        return measurement if own_idle else _borrowed_idle(measurement, baseline, result)
-    raise Unusable(INVALID_NO_SOURCE, _no_source_reason(result))
+    # Here there are samples: compute_energy has said "no source" for neither, rails raised above.
+    measurement = measure_gauge(result, samples, phases, charging_suspended, own_idle, remembered_unit)
+    if rails_problem:
+        measurement = replace(measurement, notes=(*measurement.notes, rails_problem))
+    return measurement if own_idle else _borrowed_idle(measurement, baseline, result)
 
 
 def _no_source_reason(result: AgentResult) -> str:
