@@ -15,12 +15,13 @@ from harness.virtual import fleet
 from tests.support.polling import wait_for
 from tests.agent.support import AGENT
 
-pytestmark = pytest.mark.slow  # two agent runs with a 1 s idle baseline each, on a device of its own
+pytestmark = pytest.mark.slow  # two agent runs with a 2.5 s idle baseline each, on a device of its own
 
 REMOTE_DIR = "/data/local/tmp/squeezebench"
-# Keeps one core busy for a few seconds: enough load, and enough time, for the simulated fuel gauge
+# Keeps one core busy for 3-4 s: enough load, and enough time, for the simulated fuel gauge
 # (which, as a phone's, gives a new reading every 0.25-1 s) to see.
-BUSY_RUNNER = '#!/system/bin/sh\ni=0\nwhile [ $i -lt 600000 ]; do i=$((i+1)); done\necho "ran $# args: $*"\n'
+BUSY_RUNNER = ('#!/system/bin/sh\nread up _ </proc/uptime\nend=$((${up%.*} + 4))\n'  # 3-4 s, however fast the host
+               'while :; do read up _ </proc/uptime; [ "${up%.*}" -ge "$end" ] && break; done\necho "ran $# args: $*"\n')
 
 
 @pytest.fixture(scope="module")
