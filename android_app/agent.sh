@@ -171,8 +171,8 @@ prepare_output_directory() {
 	RESULT=$out/result.txt
 	TMP=$out/.agent-tmp
 	# Files from an earlier run in the same directory would be mistaken for this run's.
-	rm -f "$out/done" "$RESULT" "$out/runner.log" "$out/energy.csv" \
-		"$out/rails_idle_start.txt" "$out/rails_run_start.txt" "$out/rails_run_end.txt"
+	rm -f "$out/done" "$RESULT" "$out/runner.log" "$out/energy.csv" "$out/clocks.csv" \
+		"$out/rails_idle_start.txt" "$out/rails_run_start.txt" "$out/rails_measured_start.txt" "$out/rails_run_end.txt"
 	rm -rf "$TMP"
 	mkdir -p "$TMP" 2>/dev/null && : >"$RESULT" 2>/dev/null ||
 		fatal "cannot write into '$out' (is the device storage full?)"
@@ -296,7 +296,18 @@ snapshot_cpus() {
 		read_value "$sc_dir/cpufreq/scaling_governor"; kv "$1.cpu$sc_n.governor" "$val"
 		read_value "$sc_dir/cpufreq/scaling_cur_freq"; kv "$1.cpu$sc_n.cur_freq_khz" "$val"
 		read_value "$sc_dir/cpufreq/cpuinfo_max_freq"; kv "$1.cpu$sc_n.max_freq_khz" "$val"
+		# The cap the kernel holds the policy to (thermal mitigation lowers it), and the policy
+		# itself: the first of the cores that share the clock.
+		read_value "$sc_dir/cpufreq/scaling_max_freq"; kv "$1.cpu$sc_n.scaling_max_khz" "$val"
+		read_value "$sc_dir/cpufreq/related_cpus"; kv "$1.cpu$sc_n.policy" "${val%%[!0-9]*}"
 	done
+	read_value "$CPU_DIR/online"; kv "$1.cpus_online" "$val"
+}
+
+# Whether the screen is on: an asleep phone idles lower, and over Wi-Fi adb may freeze the runner.
+wakefulness() {
+	have dumpsys || return 0
+	dumpsys power 2>/dev/null | sed -n 's/^ *mWakefulness=\([A-Za-z]*\).*/\1/p'
 }
 
 # Writes the `before.*` or `after.*` keys ($1 is the prefix).
@@ -308,6 +319,7 @@ snapshot() {
 	snapshot_supplies "$1"
 	snap_thermal=$(thermal_status)
 	kv "$1.thermal.status" "$snap_thermal"
+	kv "$1.power.wakefulness" "$(wakefulness)"
 	snapshot_cpus "$1"
 }
 
@@ -411,6 +423,87 @@ sample_gauge() {
 		echo "$sg_up,$1,$sg_current,$sg_voltage" >>"$out/energy.csv"
 		nap "$SAMPLE_SLEEP"
 	done
+}
+
+# Appends every core's clock (scaling_cur_freq, kHz; empty when offline) to clocks.csv until
+# file $1 exists: what the cores ran at during the run, not only before and after it.
+sample_clocks() {
+	exit_on_term
+	while [ ! -e "$1" ]; do
+		IFS=' ' read -r scl_line _ <"$UPTIME_FILE"
+		for scl_core in $CLOCK_CORES; do
+			scl_khz=
+			IFS= read -r scl_khz <"$CPU_DIR/cpu$scl_core/cpufreq/scaling_cur_freq"
+			scl_line="$scl_line,$scl_khz"
+		done
+		echo "$scl_line" >>"$out/clocks.csv"
+		nap "$SAMPLE_SLEEP"
+	done
+}
+
+start_clock_sampler() {
+	CLOCK_SAMPLER_PID= CLOCK_CORES= scl_header=uptime_s
+	for scl_dir in "$CPU_DIR"/cpu[0-9]*; do
+		scl_n=${scl_dir##*/cpu}
+		is_uint "$scl_n" && [ -d "$scl_dir/cpufreq" ] || continue
+		CLOCK_CORES="$CLOCK_CORES $scl_n"
+		scl_header="$scl_header,cpu$scl_n"
+	done
+	[ -n "$CLOCK_CORES" ] || return 0
+	echo "$scl_header" >"$out/clocks.csv"
+	sample_clocks "$TMP/stop-clocks" 2>/dev/null &
+	CLOCK_SAMPLER_PID=$!
+}
+
+stop_clock_sampler() {
+	[ -n "$CLOCK_SAMPLER_PID" ] || return 0
+	: >"$TMP/stop-clocks"
+	stop_background "$CLOCK_SAMPLER_PID"
+	CLOCK_SAMPLER_PID=
+	kv clocks.samples clocks.csv
+}
+
+# With rails: dumps them once the runner announces its measured runs (its second "Running
+# benchmark for at least" line; the first is the warm-up's), so that start-up and inference energy
+# can be told apart. The uptimes go to a file: this runs in the background.
+watch_measured_phase() {
+	exit_on_term
+	while [ ! -e "$TMP/stop-watch" ]; do
+		wm_seen=0
+		while IFS= read -r wm_line; do
+			case $wm_line in *"Running benchmark for at least"*) wm_seen=$((wm_seen + 1)) ;; esac
+		done <"$out/runner.log"
+		if [ "$wm_seen" -ge 2 ]; then
+			read_uptime
+			wm_before=$now_uptime
+			dump_rails_to measured_start
+			read_uptime
+			echo "$wm_before $now_uptime" >"$TMP/measured-start"
+			return 0
+		fi
+		nap "$SAMPLE_SLEEP"
+	done
+}
+
+start_phase_watcher() {
+	WATCHER_PID=
+	[ -n "$RAILS_HAL" ] || return 0
+	watch_measured_phase 2>/dev/null &
+	WATCHER_PID=$!
+}
+
+stop_phase_watcher() {
+	[ -n "$WATCHER_PID" ] || return 0
+	# Not killed: a rails dump it has begun is finished and recorded.
+	: >"$TMP/stop-watch"
+	reap "$WATCHER_PID"
+	WATCHER_PID=
+	if [ -r "$TMP/measured-start" ]; then
+		IFS=' ' read -r wm_before wm_after <"$TMP/measured-start"
+		kv energy.rails_measured_start_uptime_s "$wm_before"
+		kv energy.rails_measured_start_end_uptime_s "$wm_after"
+		RAILS_FILES="$RAILS_FILES${RAILS_FILES:+ }rails_measured_start.txt"
+	fi
 }
 
 start_sampler() {
@@ -562,14 +655,18 @@ dump_rails() {
 	[ -n "$RAILS_HAL" ] || return 0
 	read_uptime
 	kv "energy.rails_$1_uptime_s" "$now_uptime"
+	dump_rails_to "$1"
+	read_uptime
+	kv "energy.rails_$1_end_uptime_s" "$now_uptime"
+	RAILS_FILES="$RAILS_FILES${RAILS_FILES:+ }rails_$1.txt"
+}
+
+dump_rails_to() {
 	if [ "$RAILS_HAL" = 2.0 ]; then
 		dumpsys android.hardware.power.stats.IPowerStats/default >"$out/rails_$1.txt" 2>&1
 	else
 		lshal debug android.hardware.power.stats@1.0::IPowerStats/default >"$out/rails_$1.txt" 2>&1
 	fi
-	read_uptime
-	kv "energy.rails_$1_end_uptime_s" "$now_uptime"
-	RAILS_FILES="$RAILS_FILES${RAILS_FILES:+ }rails_$1.txt"
 }
 
 record_energy_setup() {
@@ -617,7 +714,12 @@ run_runner() {
 		RUNNER_GROUP=own
 	fi
 	kv runner.process_group "$RUNNER_GROUP"
+	# What the kernel intersects the mask with: taskset fails with EINVAL when nothing is left.
+	read_value "$CPU_DIR/online"; kv taskset.cpus_online "$val"
 	start_sampler run
+	start_clock_sampler
+	: >"$out/runner.log"
+	start_phase_watcher
 	read_uptime
 	kv runner.start_uptime_s "$now_uptime"
 	"$@" </dev/null >"$out/runner.log" 2>&1 &
@@ -634,6 +736,8 @@ run_runner() {
 	[ "$RUNNER_GROUP" = own ] && signal_runner KILL
 	record_runner_end
 	stop_sampler run
+	stop_clock_sampler
+	stop_phase_watcher
 	dump_rails run_end
 }
 
@@ -696,6 +800,8 @@ finish() {
 on_signal() {
 	INTERRUPTED=$1
 	stop_background "$SAMPLER_PID"
+	stop_background "$CLOCK_SAMPLER_PID"
+	stop_background "$WATCHER_PID"
 	[ -n "$rr_status" ] || kv runner.status not-run
 	snapshot after
 	finish
@@ -712,7 +818,7 @@ main() {
 	for tool in kill sleep mkdir rm printf sed grep; do
 		have "$tool" || fatal "'$tool' is missing: the agent needs it from the shell or toybox"
 	done
-	NAP_PID= RUNNER_PID= SAMPLER_PID= KILLER_PID= WAITING_FOR_RUNNER= INTERRUPTED= RUNNER_KILLED_BY_AGENT= RAILS_FILES= rr_status=
+	NAP_PID= RUNNER_PID= SAMPLER_PID= CLOCK_SAMPLER_PID= WATCHER_PID= KILLER_PID= WAITING_FOR_RUNNER= INTERRUPTED= RUNNER_KILLED_BY_AGENT= RAILS_FILES= rr_status=
 	defer_signals
 	prepare_output_directory
 	choose_sleep

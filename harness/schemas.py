@@ -97,7 +97,8 @@ RUNNER_REGISTRY = Schema(
 
 DEVICE_PROFILE = Schema(
     "squeezebench.device-profile", 1, what="device profile",
-    history=("1 - kind (virtual | phone), name, description, build, cpu, power, battery, thermal / match, tuning",),
+    history=("1 - kind (virtual | phone), name, description, build, cpu, power, battery, thermal / match, tuning; "
+             "added since without a bump: battery.gauge_refresh_s, thermal.cpu_cap_start_c",),
 )  # fmt: skip
 
 VIRTUAL_DEVICE = Schema(
@@ -109,7 +110,8 @@ VIRTUAL_DEVICE = Schema(
 CAPTURE = Schema(
     "squeezebench.capture", 1, what="device capture (capture.toml)",
     history=("1 - shell_v2, denied, missing, errors, current_unit, current_sign, notes, properties, "
-             "captured_utc, captured_with, serial (harness/device/capture.py, docs/captures.md)",),
+             "captured_utc, captured_with, serial (harness/device/capture.py, docs/captures.md); added since "
+             "without a bump: charging_suspend_works",),
 )  # fmt: skip
 
 VIRTUAL_SYSTEM_STATE = Schema(

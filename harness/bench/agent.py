@@ -7,7 +7,7 @@ import math
 import time
 
 from harness.bench.settings import BenchSettings
-from harness.device.charging import RESTORE_FROM_NOTE_SCRIPT
+from harness.device import charging, stay_awake
 from harness.device.connection import Device
 from harness.device.workdir import AGENT_PATH, CELLS_DIR, DEVICE_ROOT
 
@@ -43,9 +43,10 @@ def agent_argv(settings: BenchSettings, out_dir: str, runner_argv: list[str], *,
     return argv + ["--"] + runner_argv
 
 
-def reap_orphans(device: Device, *, restore_charging: bool = True) -> None:
+def reap_orphans(device: Device, *, restore_charging: bool = True, restore_stay_awake: bool = True) -> None:
     """Stop agents left running by a squeezebench that died mid-benchmark, and their cell dirs;
-    with `restore_charging`, put back charging that such a squeezebench left suspended.
+    with `restore_charging` / `restore_stay_awake`, put back charging that such a squeezebench
+    left suspended / the stay-on setting it left on.
 
     Called with the device lock held, so no agent on the device belongs to a live benchmark of
     this host. The agent traps TERM and takes its runner and sampler down with it."""
@@ -53,5 +54,7 @@ def reap_orphans(device: Device, *, restore_charging: bool = True) -> None:
     # toybox's pkill takes "-TERM -f PATTERN" as the pattern "-f" and kills everything.
     script = f"pkill -f '{DEVICE_ROOT}/[a]gent.sh'; pkill -f '{DEVICE_ROOT}/[r]unner/'; rm -rf {CELLS_DIR}; "
     if restore_charging:
-        script += RESTORE_FROM_NOTE_SCRIPT + "; "
+        script += charging.RESTORE_FROM_NOTE_SCRIPT + "; "
+    if restore_stay_awake:
+        script += stay_awake.RESTORE_FROM_NOTE_SCRIPT + "; "
     device.shell_script(script + "true", check=False)

@@ -28,7 +28,7 @@ RUNNER_STATUSES = ("ok", "failed", "timeout", "killed", "not-run")
 COOLDOWN_RESULTS = ("cool", "timeout", "not-requested", "no-sensors", "interrupted")
 ENERGY_SOURCES = ("power-rails", "battery-gauge", "none")
 SAMPLE_PHASES = ("idle", "run")
-RAIL_DUMPS = ("idle_start", "run_start", "run_end")
+RAIL_DUMPS = ("idle_start", "run_start", "measured_start", "run_end")
 # power_supply `type` values (Linux ABI, plus the agent's "Dock" from `dumpsys battery`) that
 # mean power is coming from outside.
 EXTERNAL_SUPPLY_TYPES = frozenset(
@@ -39,7 +39,7 @@ CHARGING_STATUSES = frozenset({"Charging", "Full"})
 NOT_CHARGING_STATUSES = frozenset({"Discharging", "Not charging"})
 
 _KEY = re.compile(r"[A-Za-z0-9_.:@+-]+")
-_CPU_KEY = re.compile(r"(before|after)\.cpu(\d+)\.(online|governor|cur_freq_khz|max_freq_khz)")
+_CPU_KEY = re.compile(r"(before|after)\.cpu(\d+)\.(online|governor|cur_freq_khz|max_freq_khz|scaling_max_khz|policy)")
 _SUPPLY_KEY = re.compile(r"(before|after)\.supply\.(.+)\.(type|online)")
 
 
@@ -87,7 +87,9 @@ class CpuState(_Record):
     online: bool | None  # None: no `online` file (cpu0 usually has none: always online)
     governor: str | None
     cur_freq_khz: int | None
-    max_freq_khz: int | None
+    max_freq_khz: int | None  # cpuinfo_max_freq: what the core can do
+    scaling_max_khz: int | None = None  # scaling_max_freq: what the kernel lets it do now
+    policy: int | None = None  # the first core of its cpufreq policy (related_cpus)
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,8 @@ class DeviceState(_Record):
     thermal_status: int | None  # 0 none .. 6 shutdown; None without thermalservice (< Android 10)
     supplies: tuple[PowerSupply, ...]
     cpus: tuple[CpuState, ...]
+    cpus_online: str | None = None  # /sys/devices/system/cpu/online, a kernel CPU list ("0-3,6-7")
+    wakefulness: str | None = None  # dumpsys power mWakefulness: Awake, Asleep, Dreaming, Dozing
 
     @property
     def battery_temp_c(self) -> float | None:
@@ -145,6 +149,7 @@ class RunnerOutcome(_Record):
     timeout_s: float | None  # 0: no watchdog
     taskset_mask: str | None
     process_group: str | None  # "own" (setsid: the whole group is stopped) or "shared"
+    cpus_online: str | None = None  # the online CPUs as the runner started: what the mask is cut to
 
     @property
     def duration_s(self) -> float | None:
@@ -182,6 +187,7 @@ class AgentResult(_Record):
     runner: RunnerOutcome
     energy: EnergySetup
     extra: Mapping[str, str]  # keys this parser does not know, as written
+    clocks_file: str | None = None  # "clocks.csv": every core's clock sampled during the run
 
 
 @dataclass(frozen=True)
@@ -215,6 +221,7 @@ def parse_agent_result(text: str) -> AgentResult:
         runner=_runner(values),
         energy=_energy_setup(values),
         sysroot=values.text("agent.sysroot"),
+        clocks_file=values.text("clocks.samples"),
         # Last, so that every key read above counts as known.
         extra=values.unread(),
     )
@@ -333,6 +340,8 @@ def _device_state(values: _Values, prefix: str) -> DeviceState:
         thermal_status=values.int(f"{prefix}.thermal.status"),
         supplies=_supplies(values, prefix),
         cpus=_cpus(values, prefix),
+        cpus_online=values.text(f"{prefix}.cpus_online"),
+        wakefulness=values.text(f"{prefix}.power.wakefulness"),
     )
 
 
@@ -345,6 +354,8 @@ def _cpus(values: _Values, prefix: str) -> tuple[CpuState, ...]:
             governor=values.text(f"{prefix}.cpu{n}.governor"),
             cur_freq_khz=values.int(f"{prefix}.cpu{n}.cur_freq_khz"),
             max_freq_khz=values.int(f"{prefix}.cpu{n}.max_freq_khz"),
+            scaling_max_khz=values.int(f"{prefix}.cpu{n}.scaling_max_khz"),
+            policy=values.int(f"{prefix}.cpu{n}.policy"),
         )
         for n in indexes
     )
@@ -386,6 +397,7 @@ def _runner(values: _Values) -> RunnerOutcome:
         timeout_s=values.float("runner.timeout_s"),
         taskset_mask=values.text("taskset.mask"),
         process_group=values.text("runner.process_group"),
+        cpus_online=values.text("taskset.cpus_online"),
     )
 
 

@@ -14,14 +14,18 @@ from pathlib import Path
 
 from harness import stats
 from harness.bench.agent import agent_argv, new_cell_dir, reap_orphans
-from harness.bench.outcome import cell_flags, classify_outcome, tail
+from harness.bench.outcome import cell_flags, classify_outcome, extra_flags, tail
 from harness.bench.session import DeviceSession, LentBaseline
 from harness.bench.settings import BenchSettings
 from harness.digests import sha256_file
 from harness.errors import DeviceError, DeviceGoneError
 from harness.jsonfile import write_json_atomic
 from harness.store import cell_files
+from harness.device.cpus import ONLINE_CPUS_PATH, check_taskset
 from harness.store.records import BenchResult, CellStatus, LatencyStats, Measurements, RunnerRef, Thermal
+
+# What a peak measured in its own pass is (benchmark_model's periodic VmRSS monitor).
+PEAK_LABEL = "CPU-side RSS, own pass"
 
 # adb's own transport may add this much after the agent's watchdog has fired.
 HOST_TIMEOUT_MARGIN_S = 30.0
@@ -50,9 +54,11 @@ def run_benchmark(
         remote_model = session.ensure_model(model_path, sha256)
         timing["push_s"] = time.monotonic() - started
         device_dir = new_cell_dir()
-        argv = _runner_argv(session, settings, remote_model, device_dir)
+        argv = _runner_argv(session, settings.runner_flags(), remote_model, device_dir)
         result = replace(result, runner={**result.runner, "argv": argv, "graph": remote_model})
         result = _run_and_measure(session, settings, argv, device_dir, out_dir, result, timing, cell_id)
+        if settings.peak_memory and result.ok and result.measurements.memory_mb is not None:
+            result = _with_peak_memory(session, settings, remote_model, out_dir, result, timing)
     except DeviceGoneError as e:
         result = result.failed(CellStatus.DEVICE_LOST, e.one_line())
     except DeviceError as e:
@@ -79,8 +85,8 @@ def _new_result(session, model_path, sha256, settings, model_info) -> BenchResul
     )
 
 
-def _runner_argv(session: DeviceSession, settings: BenchSettings, remote_model: str, device_dir: str) -> list[str]:
-    argv = session.runner_argv() + [f"--graph={remote_model}"] + settings.runner_flags()
+def _runner_argv(session: DeviceSession, flags: list[str], remote_model: str, device_dir: str) -> list[str]:
+    argv = session.runner_argv() + [f"--graph={remote_model}"] + flags
     if session.runner.kind == "bundled-litert-python":
         argv.append(f"--squeezebench_latencies_file={posixpath.join(device_dir, cell_files.LATENCIES_FILE)}")
     return argv
@@ -90,27 +96,22 @@ def _run_and_measure(session, settings, runner_argv, device_dir, out_dir, result
     from harness.bench.agent_result import AgentResultError, parse_agent_result
 
     device = session.device
-    host_timeout_s = (
-        settings.derived_timeout_s + settings.cooldown_s + settings.idle_baseline_s + HOST_TIMEOUT_MARGIN_S
-    )
-    # A note of charging left suspended by a squeezebench that died is only taken up while
-    # this session holds none of its own (harness/device/charging.py).
-    reap_orphans(device, restore_charging=not session.charging_held)
+    if settings.taskset:
+        check_taskset(settings.taskset, device.shell(["cat", ONLINE_CPUS_PATH], check=False).stdout)
+    # A note of charging left suspended (or the screen kept on) by a squeezebench that died is
+    # only taken up while this session holds none of its own (harness/device/charging.py).
+    reap_orphans(device, restore_charging=not session.charging_held, restore_stay_awake=not session.stay_awake_held)
     session.hold_charging_suspended(settings.suspend_charging)
+    session.hold_stay_awake()
     borrowed = session.baseline_to_borrow(settings)
     agent_settings = replace(settings, idle_baseline_s=0) if borrowed else settings
+    agent_started_s = time.monotonic()
     try:
-        agent_started_s = time.monotonic()
-        argv = agent_argv(agent_settings, device_dir, runner_argv, rails_hal=session.rails_hal)
-        agent = device.shell(argv, timeout_s=host_timeout_s, check=False)
-        timing["agent_s"] = time.monotonic() - agent_started_s
+        agent = _agent_pass(session, agent_settings, runner_argv, device_dir, out_dir, timing, "")
     finally:
         if not session.keep_charging_suspended:
             session.restore_charging()
-    started = time.monotonic()
-    device.pull_dir(device_dir, out_dir)
-    device.shell(["rm", "-rf", device_dir], check=False)
-    timing["pull_s"] = time.monotonic() - started
+            session.restore_stay_awake()
     if not (out_dir / cell_files.DONE_FILE).exists():
         output = tail(agent.stderr or agent.stdout, AGENT_OUTPUT_TAIL_CHARS)
         return result.failed(CellStatus.FAILED, f"agent did not finish (exit {agent.exit_code}): {output}")
@@ -123,9 +124,46 @@ def _run_and_measure(session, settings, runner_argv, device_dir, out_dir, result
     return result
 
 
+def _agent_pass(session: DeviceSession, settings: BenchSettings, runner_argv: list[str], device_dir: str,
+                out_dir: Path, timing: dict, prefix: str):
+    """Run the agent once and pull its directory into `out_dir`; the agent's shell result."""
+    device = session.device
+    host_timeout_s = (
+        settings.derived_timeout_s + settings.cooldown_s + settings.idle_baseline_s + HOST_TIMEOUT_MARGIN_S
+    )
+    started = time.monotonic()
+    argv = agent_argv(settings, device_dir, runner_argv, rails_hal=session.rails_hal)
+    agent = device.shell(argv, timeout_s=host_timeout_s, check=False)
+    timing[f"{prefix}agent_s"] = time.monotonic() - started
+    started = time.monotonic()
+    device.pull_dir(device_dir, out_dir)
+    device.shell(["rm", "-rf", device_dir], check=False)
+    timing[f"{prefix}pull_s"] = time.monotonic() - started
+    return agent
+
+
+def _with_peak_memory(session: DeviceSession, settings: BenchSettings, remote_model: str, out_dir: Path,
+                      result: BenchResult, timing: dict) -> BenchResult:
+    """Peak memory from a pass of its own with benchmark_model's memory monitor, whose polling
+    thread the timed pass ran without. It is CPU-side RSS: GPU buffers are mostly missing."""
+    from harness.bench.logparse import parse_benchmark_log
+
+    device_dir = new_cell_dir()
+    pass_dir = out_dir / cell_files.MEMORY_PASS_DIR
+    argv = _runner_argv(session, settings.memory_pass_flags(), remote_model, device_dir)
+    _agent_pass(session, replace(settings, idle_baseline_s=0, cooldown_s=0), argv, device_dir, pass_dir, timing, "memory_")
+    peak = parse_benchmark_log(cell_files.read_text(pass_dir, cell_files.RUNNER_LOG_FILE)).memory_mb
+    memory = replace(result.measurements.memory_mb, peak=peak.peak if peak else None)
+    label = PEAK_LABEL if memory.peak is not None else None
+    return replace(result, measurements=replace(result.measurements, memory_mb=memory, memory_peak_label=label),
+                   runner={**result.runner, "memory_pass_argv": argv})
+
+
 def _measured(result: BenchResult, session: DeviceSession, settings: BenchSettings, out_dir: Path,
               agent_result, borrowed):
     """The result with everything the raw material supports, and the energy (to learn from)."""
+    from harness.bench.clocks import clocks_of_run
+    from harness.bench.conditions import run_conditions
     from harness.bench.energy import compute_energy
     from harness.bench.logparse import parse_benchmark_log
 
@@ -135,18 +173,22 @@ def _measured(result: BenchResult, session: DeviceSession, settings: BenchSettin
     status, reason = classify_outcome(runner.status, runner.exit_code, runner.timeout_s, list(parsed.errors),
                                       parsed.complete, log_text)
     latency = _latency(parsed.latency_us, cell_files.read_latency_samples(out_dir))
-    # The energy window is the runner's whole process (load, warm-up, measured runs).
+    # Energy per inference over the measured runs only; the start-up apart (harness/bench/energy.py).
     energy = compute_energy(
         agent_result,
         cell_files.read_text(out_dir, cell_files.ENERGY_SAMPLES_FILE),
         cell_files.read_rails(out_dir),
-        n_inferences=(parsed.latency_us.count or 0) + (parsed.warmup_us.count or 0),
+        n_inferences=(latency.count or 0) if latency else 0,
+        measured_s=latency.count * latency.mean / 1e6 if latency and latency.count and latency.mean else None,
         is_virtual=session.passport.is_virtual,
         charging_suspended=settings.suspend_charging,
         idle_baseline=borrowed,
         idle_baseline_max_age_s=session.idle_baseline_reuse_s,
+        remembered_current_unit=session.current_unit,
     )
     thermal = _thermal(agent_result)
+    clocks = clocks_of_run(agent_result, cell_files.read_text(out_dir, cell_files.CLOCKS_FILE), settings.taskset)
+    conditions = run_conditions(agent_result, settings, session.passport.build.get("sdk"))
     measurements = Measurements(
         latency_us=latency,
         warmup_us=parsed.warmup_us,
@@ -156,8 +198,11 @@ def _measured(result: BenchResult, session: DeviceSession, settings: BenchSettin
         energy=energy,
         delegation=parsed.delegation,
         thermal=thermal,
-        flags=cell_flags(session.passport, settings.delegate, latency, energy, thermal, parsed.delegation),
+        flags=cell_flags(session.passport, settings.delegate, latency, energy, thermal, parsed.delegation)
+        + extra_flags(clocks, conditions),
         runner=RunnerRef.from_dict(result.runner),
+        clocks=clocks,
+        conditions=conditions,
     )
     measured = replace(
         result, status=status, reason=reason, measurements=measurements, parsed=parsed.to_dict(),
@@ -191,10 +236,13 @@ def _learn_from(session, settings, agent_result, energy, borrowed, agent_started
     """What the next benchmarks on this device reuse from this one: the power-stats HAL, the
     device's state, and the idle baseline (one measured here replaces the one lent so far; a
     borrowed one that did not hold is not lent again)."""
-    from harness.bench.energy import INVALID_BORROWED_BASELINE, IdleBaseline, PowerConditions
+    from harness.bench.energy import IdleBaseline, PowerConditions
+    from harness.bench.energy_window import INVALID_BORROWED_BASELINE
 
     if agent_result.energy.source is not None:
         session.rails_hal = agent_result.energy.rails_hal or "none"
+    if energy.is_valid and energy.current_unit_from in ("idle phase", "run phase"):
+        session.current_unit = energy.current_unit
     session.last_conditions = PowerConditions.at(agent_result, "after", settings.suspend_charging)
     if borrowed is None:
         own = IdleBaseline.from_cell(energy, agent_result, settings.suspend_charging, taken_in=f"cell {cell_id}")

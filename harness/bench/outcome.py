@@ -5,9 +5,12 @@ from __future__ import annotations
 import re
 
 from harness import stats
-from harness.bench.energy import INVALID_CHARGING
+from harness.bench.energy_window import INVALID_CHARGING
 from harness.device.passport import Passport
-from harness.store.records import CellStatus, Delegation, Energy, LatencyStats, Thermal
+from harness.store.records import CellStatus, Clocks, Delegation, Energy, LatencyStats, RunConditions, Thermal
+
+# Wakefulness a phone benchmarks badly in: idle power is lower, and over Wi-Fi adb it may sleep.
+SCREEN_OFF = ("Asleep", "Dozing", "Dreaming")
 
 OUTPUT_TAIL_CHARS = 300
 
@@ -62,4 +65,15 @@ def cell_flags(passport: Passport, delegate: str, latency: LatencyStats | None, 
         flags.append("partial-delegation")
     if latency is not None and stats.is_noisy(latency.cv):
         flags.append("noisy")
+    return tuple(flags)
+
+
+def extra_flags(clocks: Clocks | None, conditions: RunConditions | None) -> tuple[str, ...]:
+    """Flags of the clocks and the screen: a cpufreq cap on the runner's cores whatever the thermal
+    status (`clock-capped`), and a screen that was off (`screen-off`)."""
+    flags = []
+    if clocks is not None and clocks.capped:
+        flags.append("clock-capped")
+    if conditions is not None and {conditions.wakefulness_before, conditions.wakefulness_after} & set(SCREEN_OFF):
+        flags.append("screen-off")
     return tuple(flags)

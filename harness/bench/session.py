@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.bench.settings import BenchSettings, Measurement
-from harness.device import charging
+from harness.device import charging, stay_awake
 from harness.device.connection import Device
 from harness.device.passport import Passport, read_passport
 from harness.device.profiles import profile_for_device
@@ -46,12 +46,16 @@ class DeviceSession:
     profile: object | None = None  # harness.device.profiles.Profile matched to the device
     pushed: dict[str, str] = field(default_factory=dict)  # device path -> sha256 pushed or verified
     transfer_log: list[dict] = field(default_factory=list)
-    # A sweep keeps charging suspended across a device's whole queue (restore_charging at its
-    # end), so the charger settles once instead of before every cell; `bench` restores after
-    # its one benchmark.
+    # A sweep keeps charging suspended and the screen on across a device's whole queue
+    # (restore_charging and restore_stay_awake at its end), so the charger settles once instead
+    # of before every cell; `bench` restores both after its one benchmark.
     keep_charging_suspended: bool = False
     charging_held: bool = False  # this session suspended charging and has not restored it yet
     charging_restore_to: str | None = None  # the value to put back; None: nothing to put back
+    stay_awake_restore_to: str | None = None  # the stay-on setting to put back; None: not held
+    # The battery gauge's current unit ("µA"/"mA") as a benchmark on this device decided it from
+    # plausible power: used when a later benchmark's samples cannot decide it.
+    current_unit: str | None = None
     # The device's power-stats HAL ("none", "1.0" or "2.0"), learnt from the first agent result
     # so that later agents skip probing for it.
     rails_hal: str | None = None
@@ -139,6 +143,8 @@ class DeviceSession:
         self.pushed.clear()
         self.charging_held = False
         self.charging_restore_to = None
+        self.stay_awake_restore_to = None
+        self.current_unit = None
         self.rails_hal = None
         self.lent_baseline = None
         self.last_conditions = None
@@ -158,6 +164,25 @@ class DeviceSession:
             charging.restore_charging(self.device, self.charging_restore_to)
             self.charging_held = False
             self.charging_restore_to = None
+
+    def battery_level_pct(self) -> int | None:
+        return charging.battery_level_pct(self.device)
+
+    # --- the screen -------------------------------------------------------------------
+
+    @property
+    def stay_awake_held(self) -> bool:
+        return self.stay_awake_restore_to is not None
+
+    def hold_stay_awake(self) -> None:
+        """The screen on (`svc power stayon true`) for this benchmark, unless already held so."""
+        if not self.stay_awake_held:
+            self.stay_awake_restore_to = stay_awake.keep_awake(self.device)
+
+    def restore_stay_awake(self) -> None:
+        if self.stay_awake_held:
+            stay_awake.restore_awake(self.device, self.stay_awake_restore_to)
+            self.stay_awake_restore_to = None
 
     # --- the idle baseline lent between benchmarks -------------------------------------
 

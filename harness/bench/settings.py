@@ -13,6 +13,10 @@ from harness.errors import UsageError
 
 # Time the runner may need beyond its measured phases: loading, delegate init, teardown.
 RUNNER_INIT_ALLOWANCE_S = 60.0
+# benchmark_model's periodic memory monitor: a thread polling the process's RSS, which its README
+# says can affect the timing. It runs only in a pass of its own (`peak_memory`).
+PEAK_MEMORY_FLAG = "--report_peak_memory_footprint=true"
+GPU_PRECISION_FLAG = "--gpu_precision_loss_allowed"
 
 
 @dataclass(frozen=True)
@@ -22,16 +26,19 @@ class Measurement:
 
     runs: int = 50
     warmup_runs: int = 1
-    min_secs: float = 1.0
+    # Long enough for the battery gauge (energy_gauge.MIN_GAUGE_WINDOW_S with a margin): a fuel
+    # gauge updating every 0.5 s gives 6 readings.
+    min_secs: float = 3.0
     max_secs: float = 150.0
     cooldown_s: float = 0.0
     cooldown_temp_c: float = 35.0
     taskset: str | None = None  # a hex mask, or "big" (the device profile's big cores)
     suspend_charging: bool = True
-    idle_baseline_s: float = 2.0
+    idle_baseline_s: float = 3.0
     sample_interval_ms: int = 250
     timeout_s: float | None = None
     runner_args: tuple[str, ...] = ()
+    peak_memory: bool = False  # a second pass with benchmark_model's memory monitor, for peak memory
 
     def __post_init__(self):
         if self.runs < 1 or self.warmup_runs < 0:
@@ -62,6 +69,9 @@ class BenchSettings(Measurement):
 
     threads: int = 1
     delegate: str = "cpu"
+    # GPU delegate only: whether it may compute in fp16. Only an fp16 level allows it, so that an
+    # fp32 level is measured in fp32 on the GPU too (the runner's default allows it).
+    gpu_precision_loss_allowed: bool = False
 
     def __post_init__(self):
         super().__post_init__()
@@ -86,7 +96,6 @@ class BenchSettings(Measurement):
             f"--warmup_runs={self.warmup_runs}",
             f"--min_secs={self.min_secs:g}",
             f"--max_secs={self.max_secs:g}",
-            "--report_peak_memory_footprint=true",
         ]
         flags += {
             "cpu": [],
@@ -94,7 +103,13 @@ class BenchSettings(Measurement):
             "gpu": ["--use_gpu=true"],
             "nnapi": ["--use_nnapi=true"],
         }[self.delegate]
+        if self.delegate == "gpu" and not any(a.startswith(GPU_PRECISION_FLAG + "=") for a in self.runner_args):
+            flags.append(f"{GPU_PRECISION_FLAG}={'true' if self.gpu_precision_loss_allowed else 'false'}")
         return flags + list(self.runner_args)
+
+    def memory_pass_flags(self) -> list[str]:
+        """The runner's flags for the peak-memory pass: the timed pass's, with the monitor on."""
+        return self.runner_flags() + [PEAK_MEMORY_FLAG]
 
     def idle_key(self) -> tuple:
         """The settings an idle baseline depends on: one measured with others is not lent."""

@@ -161,6 +161,7 @@ FLAGS = (
     Flag("output_filepath", str, "", "File path to export outputs layer to"),
     # delegate providers
     Flag("use_gpu", bool, False, "Use gpu"),
+    Flag("gpu_precision_loss_allowed", bool, True, "Allow lower precision in gpu"),
     Flag("use_nnapi", bool, False, "Use NNAPI"),
     Flag("use_xnnpack", bool, False, "Use xnnpack"),
     # squeezebench extensions

@@ -44,7 +44,7 @@ def add_measurement_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("measurement")
     group.add_argument("--runs", type=positive_int, default=50, help="measured iterations, at least (default 50)")
     group.add_argument("--warmup-runs", type=non_negative_int, default=1, help="warm-up iterations (default 1)")
-    group.add_argument("--min-secs", type=non_negative_float, default=1.0, help="measure for at least this long (default 1)")
+    group.add_argument("--min-secs", type=non_negative_float, default=3.0, help="measure for at least this long (default 3: what a battery gauge needs for energy)")
     group.add_argument("--max-secs", type=positive_float, default=150.0, help="stop a phase after this long (default 150)")
     group.add_argument(
         "--cooldown",
@@ -63,8 +63,12 @@ def add_measurement_options(parser: argparse.ArgumentParser) -> None:
         help="leave charging on during runs (energy numbers are then marked invalid)",
     )
     group.add_argument("--timeout", dest="timeout_s", type=positive_float, metavar="SECONDS", help="kill a runner after this long (default: derived from --max-secs)")
-    group.add_argument("--idle-baseline", dest="idle_baseline_s", type=non_negative_float, default=2.0, metavar="SECONDS", help="idle power baseline before each run (default 2)")
+    group.add_argument("--idle-baseline", dest="idle_baseline_s", type=non_negative_float, default=3.0, metavar="SECONDS", help="idle power baseline before each run (default 3)")
     group.add_argument("--runner-arg", dest="runner_args", action="append", default=[], metavar="ARG", help="extra benchmark_model flag, repeatable (e.g. --runner-arg=--use_xnnpack=false)")
+    group.add_argument(
+        "--peak-memory", action="store_true",
+        help="measure peak memory (CPU-side RSS) in a second pass of its own: its polling thread can affect timing",
+    )
 
 
 def add_output_options(parser: argparse.ArgumentParser) -> None:

@@ -16,7 +16,9 @@ from harness.cli.common import (
     say,
 )
 from harness.errors import UsageError
-from harness.sweep.spec import DEFAULT_IDLE_BASELINE_REUSE_S, DEFAULT_RECOVER_WAIT_S
+from harness.sweep.spec import (
+    BATTERY_FLOOR_MARGIN_PCT, DEFAULT_BATTERY_FLOOR_PCT, DEFAULT_IDLE_BASELINE_REUSE_S, DEFAULT_RECOVER_WAIT_S,
+)
 
 HELP = "sweep models x compression levels x devices x settings; resumable; ends in a summary table"
 DESCRIPTION = (
@@ -50,6 +52,15 @@ def add_arguments(parser):
         help="measure a device's idle power baseline once and use it for its later cells for this long, "
         "while its thermal status and charging state stay the same; each cell's energy says which cell "
         f"measured its baseline (default {DEFAULT_IDLE_BASELINE_REUSE_S:g}; 0: one before every cell)",
+    )
+    parser.add_argument(
+        "--battery-floor",
+        dest="battery_floor_pct",
+        type=non_negative_float,
+        default=DEFAULT_BATTERY_FLOOR_PCT,
+        metavar="PERCENT",
+        help="a device's queue keeps charging suspended: below this battery level, charging is restored "
+        f"until {BATTERY_FLOOR_MARGIN_PCT:g} points above it before the next cell (default {DEFAULT_BATTERY_FLOOR_PCT:g}; 0: never)",
     )
     parser.add_argument("--resume", metavar="RUN", help="finish an interrupted run (its id or directory)")
     parser.add_argument("--results", type=Path, help="results directory (default ./results)")
@@ -104,6 +115,7 @@ def spec_from_args(args):
         device_wait_s=args.device_wait,
         recover_wait_s=args.recover_wait,
         idle_baseline_reuse_s=args.idle_baseline_reuse_s,
+        battery_floor_pct=args.battery_floor_pct,
     )
 
 

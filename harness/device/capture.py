@@ -59,7 +59,7 @@ CURRENT_UNITS = ("uA", "mA")
 CURRENT_SIGNS = ("negative-discharging", "positive-discharging")
 _TOML_KEYS = {
     "schema_version": int, "shell_v2": bool, "denied": list, "missing": list, "errors": dict,
-    "current_unit": str, "current_sign": str, "notes": str, "properties": dict,
+    "current_unit": str, "current_sign": str, "charging_suspend_works": bool, "notes": str, "properties": dict,
     "captured_utc": str, "captured_with": str, "serial": str,
 }
 SHELL_TIMEOUT_S = 120.0
@@ -79,6 +79,9 @@ class CaptureInfo:
     errors: dict[str, str] = field(default_factory=dict)
     current_unit: str | None = None
     current_sign: str | None = None
+    # Whether the phone acts on `power.battery_input.suspended` (False: it only echoes it, as a
+    # phone held on its charger by something else may); None: not known, replayed as acting on it.
+    charging_suspend_works: bool | None = None
     notes: str = ""
     properties: dict[str, str] = field(default_factory=dict)
     captured_utc: str | None = None

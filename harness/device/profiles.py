@@ -71,6 +71,7 @@ class BatterySpec:
     charge_current_ma: float
     initial_level_percent: float
     internal_resistance_ohm: float
+    gauge_refresh_s: float  # how often the fuel gauge's reading changes (real ones: 0.25-1 s)
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,9 @@ class ThermalSpec:
     soc_thermal_mass_j_per_k: float
     soc_to_body_w_per_k: float
     status_thresholds_c: tuple[float, ...]
+    # SoC temperature from which cpufreq caps the cores' clocks (thermal mitigation, whatever
+    # Android's thermal status, which follows the skin): down to half at 20 °C above.
+    cpu_cap_start_c: float
 
 
 @dataclass(frozen=True)
@@ -375,6 +379,7 @@ def _read_battery(table: _Table) -> BatterySpec:
         charge_current_ma=table.number("charge_current_ma", minimum=0),
         initial_level_percent=table.number("initial_level_percent", default=80.0, minimum=1, maximum=100),
         internal_resistance_ohm=table.number("internal_resistance_ohm", default=0.15, minimum=0),
+        gauge_refresh_s=table.number("gauge_refresh_s", default=0.5, minimum=0.25, maximum=1.0),
     )
     table.refuse_unknown_keys()
     return battery
@@ -388,6 +393,7 @@ def _read_thermal(table: _Table) -> ThermalSpec:
         soc_thermal_mass_j_per_k=table.number("soc_thermal_mass_j_per_k", default=10.0, positive=True),
         soc_to_body_w_per_k=table.number("soc_to_body_w_per_k", default=1.0, positive=True),
         status_thresholds_c=table.number_list("status_thresholds_c"),
+        cpu_cap_start_c=table.number("cpu_cap_start_c", default=80.0, minimum=-20, maximum=150),
     )
     thresholds = thermal.status_thresholds_c
     if len(thresholds) != ANDROID_THERMAL_LEVELS or list(thresholds) != sorted(thresholds):

@@ -11,3 +11,4 @@ CELLS_DIR = f"{DEVICE_ROOT}/cells"  # one directory per benchmark in flight, rem
 # What squeezebench changed on the device and must put back, each in a note of its own so that
 # a squeezebench killed in between leaves the way back behind (harness/device/charging.py).
 CHARGING_NOTE = f"{DEVICE_ROOT}/charging-restore"
+STAY_AWAKE_NOTE = f"{DEVICE_ROOT}/stay-awake-restore"  # harness/device/stay_awake.py

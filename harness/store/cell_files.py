@@ -15,8 +15,10 @@ AGENT_RESULT_FILE = "result.txt"  # the agent's key=value record of the device b
 RUNNER_LOG_FILE = "runner.log"  # the runner's whole stdout + stderr
 ENERGY_SAMPLES_FILE = "energy.csv"  # raw gauge samples: uptime_s,phase,current_now,voltage_now
 LATENCIES_FILE = "latencies.txt"  # per-iteration latencies in µs (the bundled runner writes them)
+CLOCKS_FILE = "clocks.csv"  # every core's clock sampled during the run: uptime_s,cpu0,cpu1,...
 DONE_FILE = "done"  # written last by the agent: the directory is complete
-RAW_FILES = (AGENT_RESULT_FILE, RUNNER_LOG_FILE, ENERGY_SAMPLES_FILE, LATENCIES_FILE)
+MEMORY_PASS_DIR = "memory-pass"  # the peak-memory pass's own raw files (--peak-memory)
+RAW_FILES = (AGENT_RESULT_FILE, RUNNER_LOG_FILE, ENERGY_SAMPLES_FILE, LATENCIES_FILE, CLOCKS_FILE)
 RAILS_GLOB = "rails_*.txt"  # power-stats HAL dumps, one per phase boundary
 
 

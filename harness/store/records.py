@@ -205,13 +205,13 @@ class Energy(Record):
     source: str | None  # what the numbers come from (power-rails | battery-gauge), also when simulated
     validity: str  # "valid" or "invalid: ..."
     reason: str | None  # why, in a sentence, whenever validity is not "valid"
-    energy_per_inference_j: float | None  # net of the idle baseline
+    energy_per_inference_j: float | None  # net of the idle baseline, over the measured runs only
     idle_power_mw: float | None  # the baseline
-    gross_power_mw: float | None  # average over the run window
+    gross_power_mw: float | None  # average over the measured runs
     net_power_mw: float | None  # gross - idle
-    run_duration_s: float | None
+    run_duration_s: float | None  # the runner's whole window (start-up and measured runs)
     idle_duration_s: float | None
-    n_inferences: int
+    n_inferences: int  # measured runs (schema 1: measured runs + warm-up)
     window: str  # the span the energy covers and is divided over
     idle_samples: int  # gauge samples, or rail dumps
     run_samples: int
@@ -221,6 +221,15 @@ class Energy(Record):
     rails: tuple[str, ...] = ()  # rail channels summed
     idle_source: str = "this cell"  # where the baseline was measured: "this cell" or "cell <id>"
     idle_age_s: float | None = None  # a borrowed baseline's age at this run's start (device clock)
+    measured_s: float | None = None  # the measured runs' time by the runner's own timings
+    inference_window_s: float | None = None  # the window gross_power_mw is averaged over
+    startup_energy_j: float | None = None  # net energy of the runner's start-up (load, init, warm-up), once
+    startup_duration_s: float | None = None
+    current_unit: str | None = None  # the gauge's unit as decided from plausible power: "µA" or "mA"
+    current_unit_from: str | None = None  # "idle phase", "run phase" or "remembered"
+    charging_suspension: str | None = None  # "verified: ...", "no effect: ...", "not requested"
+    idle_readings: int = 0  # distinct gauge readings in the idle window
+    run_readings: int = 0  # ... and in the measured runs
 
     @property
     def energy_per_inference_mj(self) -> float | None:
@@ -245,6 +254,50 @@ class Thermal(Record):
     @property
     def throttled(self) -> bool:
         return (self.status_before or 0) > 0 or (self.status_after or 0) > 0
+
+
+@dataclass(frozen=True)
+class PolicyClocks(Record):
+    """One cpufreq policy (its cores share a clock): what its cores can do and the cap the kernel
+    held them to before and after the run (thermal mitigation lowers scaling_max_freq)."""
+
+    cores: tuple[int, ...] = ()
+    cpuinfo_max_khz: int | None = None
+    scaling_max_khz_before: int | None = None
+    scaling_max_khz_after: int | None = None
+
+    @property
+    def capped(self) -> bool:
+        caps = (self.scaling_max_khz_before, self.scaling_max_khz_after)
+        return bool(self.cpuinfo_max_khz) and any(c is not None and c < self.cpuinfo_max_khz for c in caps)
+
+
+@dataclass(frozen=True)
+class Clocks(Record):
+    """The clocks of the cores the runner used (computed in harness/bench/clocks.py)."""
+
+    cores: tuple[int, ...] = ()  # the runner's cores: the taskset mask cut to the online CPUs, or all online
+    policies: Mapping[str, PolicyClocks] = field(default_factory=lambda: types.MappingProxyType({}))
+    # "cpuN" -> median, min, max (kHz) and samples of its clock during the run (clocks.csv)
+    run_khz: Mapping[str, Mapping[str, float]] = field(default_factory=lambda: types.MappingProxyType({}))
+    capped: tuple[str, ...] = ()  # each capped policy, said in words; flagged `clock-capped`
+
+
+@dataclass(frozen=True)
+class RunConditions(Record):
+    """The conditions of one benchmark besides thermal state: battery, screen, cores, precision,
+    and warnings about the delegate on this Android version (harness/bench/conditions.py)."""
+
+    battery_level_pct_before: int | None = None
+    battery_level_pct_after: int | None = None
+    # dumpsys power mWakefulness (Awake, Asleep, Dozing, Dreaming), with `svc power stayon true`
+    # held and the screen woken for the benchmark (harness/device/stay_awake.py)
+    wakefulness_before: str | None = None
+    wakefulness_after: str | None = None
+    taskset_mask: str | None = None
+    effective_cpus: str | None = None  # the mask cut to the online CPUs as the runner started ("0-3,6-7")
+    gpu_precision_loss_allowed: bool | None = None  # GPU delegate only: False keeps fp32 math on the GPU
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -274,6 +327,12 @@ class Measurements(Record):
     thermal: Thermal | None = None
     flags: tuple[str, ...] = ()
     runner: RunnerRef | None = None
+    clocks: Clocks | None = None
+    conditions: RunConditions | None = None
+    # What memory_mb.peak is: "CPU-side RSS, own pass" when measured in a pass of its own
+    # (--peak-memory: the monitor's polling thread can affect timing, so the timed pass runs
+    # without it); None when there is no peak.
+    memory_peak_label: str | None = None
 
 
 @dataclass(frozen=True)

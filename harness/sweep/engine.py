@@ -14,7 +14,7 @@ import shutil
 import threading
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from harness.bench.benchmark import run_benchmark
@@ -26,6 +26,7 @@ from harness.errors import DeviceError, ExitCode, SqueezebenchError, UsageError
 from harness.paths import results_dir
 from harness.store.records import BenchResult, CellStatus
 from harness.store.run import RunStore, create_run, find_run, safe_component, utc_now
+from harness.sweep.battery_floor import keep_above_floor
 from harness.sweep.plan import conversion_summary, plan_cells
 from harness.sweep.progress import Reporter
 from harness.sweep.spec import SweepSpec, check_inputs
@@ -101,6 +102,16 @@ def run_sweep(
     for cell in store.cells:
         counts[cell["status"]] = counts.get(cell["status"], 0) + 1
     return SweepOutcome(store, counts)
+
+
+def is_fp16_level(name: str) -> bool:
+    """Whether a level's weights are fp16: the only level the GPU delegate may compute in fp16."""
+    from harness.convert.levels import parse_level
+
+    try:
+        return parse_level(name).quantization == "fp16"
+    except UsageError:
+        return False  # as-is and names only a .tflite input has
 
 
 def adb_servers(spec: SweepSpec) -> list[adb.AdbServerAddress]:
@@ -346,15 +357,16 @@ class DeviceWorker(threading.Thread):
             try:
                 self.run_cells()
             finally:
-                # Killed before this (SIGKILL, power cut), the charging note left on the device
-                # makes the next benchmark there restore it (harness/device/charging.py).
+                # Killed before this (SIGKILL, power cut), the notes left on the device make the
+                # next benchmark there restore both (harness/device/charging.py, stay_awake.py).
                 self.session.restore_charging()
+                self.session.restore_stay_awake()
         self.record_transfers()
         self.reporter.device_finished(self.key)
 
     def run_cells(self) -> None:
         for index, cell in enumerate(self.cells):
-            if self.stop.is_set():
+            if self.stop.is_set() or not self.battery_above_floor():
                 break
             self.reporter.cell_started(self.key, cell, index, len(self.cells))
             result = self.run_cell(cell)
@@ -362,6 +374,16 @@ class DeviceWorker(threading.Thread):
             if result.status is CellStatus.DEVICE_LOST:
                 self.give_up(self.cells[index + 1 :], self.store.cell(cell["id"])["reason"])
                 break
+
+    def battery_above_floor(self) -> bool:
+        """False when the battery could not be charged back above the floor: the queue ends."""
+        event = keep_above_floor(self.session, self.spec.battery_floor_pct, stop=self.stop.is_set,
+                                 say=lambda text: self.reporter.message(f"[{self.key}] {text}"))
+        if event is None:
+            return True
+        self.store.mutate(lambda document: document["devices"].setdefault(self.key, {})
+                          .setdefault("battery_floor", []).append({**event, "utc": utc_now()}))
+        return event["reached"]
 
     def record_transfers(self) -> None:
         """What had to be pushed (a warm second run pushes nothing), kept in run.json and said."""
@@ -411,7 +433,8 @@ class DeviceWorker(threading.Thread):
             )
 
     def settings_for(self, cell: dict) -> BenchSettings:
-        return self.session.settings_for(self.spec.measurement, threads=cell["threads"], delegate=cell["delegate"])
+        settings = self.session.settings_for(self.spec.measurement, threads=cell["threads"], delegate=cell["delegate"])
+        return replace(settings, gpu_precision_loss_allowed=is_fp16_level(cell["level"]))
 
     def device_held(self):
         return device_lock(

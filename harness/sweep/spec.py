@@ -15,6 +15,10 @@ DEFAULT_RECOVER_WAIT_S = 30.0
 # How long a device's idle power baseline, measured in one cell, stands for its later cells (while
 # its thermal status and charging state stay the same); 0 measures one before every cell.
 DEFAULT_IDLE_BASELINE_REUSE_S = 600.0
+# A device's queue keeps charging suspended: below this battery level charging is restored until
+# the level is this many points above it (Jetpack's benchmarks flag below 25%), then the queue goes on.
+DEFAULT_BATTERY_FLOOR_PCT = 30.0
+BATTERY_FLOOR_MARGIN_PCT = 5.0
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,7 @@ class SweepSpec:
     device_wait_s: float | None = None  # how long to wait for a device another process holds
     recover_wait_s: float = DEFAULT_RECOVER_WAIT_S
     idle_baseline_reuse_s: float = DEFAULT_IDLE_BASELINE_REUSE_S
+    battery_floor_pct: float = DEFAULT_BATTERY_FLOOR_PCT
     extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:

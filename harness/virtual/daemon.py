@@ -29,6 +29,7 @@ from harness.errors import DeviceError, InputError, SqueezebenchError
 from harness.jsonfile import write_json_atomic
 from harness.schemas import VIRTUAL_DEVICE
 from harness.virtual import properties, sandbox, sysfs, system_image
+from harness.virtual.fuel_gauge import FuelGauge
 from harness.virtual.power import TICK_S, PowerModel, PowerStart, SandboxCpuMeter
 from harness.virtual.adb_services import Services
 from harness.virtual.protocol import FEATURES, MAX_PAYLOAD_BYTES, device_banner
@@ -257,19 +258,21 @@ class VirtualDeviceDaemon:
     async def _simulate_power(self) -> None:
         meter = SandboxCpuMeter(self._sandbox.proc_dir)
         meter.cpu_since_last_s()
+        cap_start_c = self.profile.thermal.cpu_cap_start_c
         if self.replay:
-            publisher = self.replay.sysfs.publisher(self.layout.sysfs_dir, self.cores)
+            publisher = self.replay.sysfs.publisher(self.layout.sysfs_dir, self.cores, cap_start_c)
         else:
-            publisher = sysfs.SysfsPublisher(self.layout.sysfs_dir, self.cores)
-        publisher.publish(self.power.last)
+            publisher = sysfs.SysfsPublisher(self.layout.sysfs_dir, self.cores, cap_start_c)
+        gauge = FuelGauge(self.profile.battery.gauge_refresh_s, seed=self.port)
+        publisher.publish(gauge.observe(self.power.last, 0.0))
         last_status = self.power.last.thermal_status
         last_tick = time.monotonic()
         while True:
             await asyncio.sleep(TICK_S)
             now = time.monotonic()
             reading = self.power.step(now - last_tick, meter.cpu_since_last_s())
+            publisher.publish(gauge.observe(reading, now - last_tick))
             last_tick = now
-            publisher.publish(reading)
             self._publish_thermal()
             if reading.thermal_status != last_status:
                 self._system_server.log.add(

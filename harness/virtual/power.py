@@ -59,11 +59,13 @@ ANDROID_STATUS_CODES = {
 class PowerStart:
     """Where the battery starts (a replayed capture's state; the profile's otherwise).
     `held_status`: on a charger that carries the load while the battery rests, as a phone held
-    at a charge limit ("Not charging") or full ("Full") reports it."""
+    at a charge limit ("Not charging") or full ("Full") reports it. `suspension_works`: whether
+    the phone acts on `power.battery_input.suspended` (some only echo it)."""
 
     level_percent: float | None = None
     charger_online: bool = True
     held_status: str | None = None
+    suspension_works: bool = True  # False: `power.battery_input.suspended` is echoed, not acted on
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,7 @@ class PowerModel:
         self._capacity_uah = profile.battery.capacity_mah * 1000.0
         self.charge_uah = self._capacity_uah * _start_fraction(start.level_percent, profile.battery.initial_level_percent)
         self.charging_suspended = False
+        self._suspension_works = start.suspension_works
         self._charger_online = start.charger_online
         self._held_status = start.held_status
         # Start where an idle device settles, so that an idle device barely changes.
@@ -124,7 +127,7 @@ class PowerModel:
         # charger (what makes `power.battery_input.suspended` usable for energy measurements).
         # A virtual device is on USB unless its capture says otherwise (`dumpsys battery
         # unplug` only changes what BatteryService reports, as on a phone).
-        return self._charger_online and not self.charging_suspended
+        return self._charger_online and not (self.charging_suspended and self._suspension_works)
 
     def _battery_current_a(self, power_w: float) -> float:
         load_a = power_w / self._open_circuit_voltage_v()

@@ -20,9 +20,10 @@ What the capture lacks is simulated from the profile, and the device says which 
 
 from __future__ import annotations
 
+import functools
 import re
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from harness import __version__
@@ -33,8 +34,9 @@ from harness.device.profiles import VirtualProfile
 from harness.virtual.power import (
     STATUS_CHARGING, STATUS_DISCHARGING, STATUS_FULL, STATUS_NOT_CHARGING, PowerModel, PowerReading, PowerStart,
 )
+from harness.virtual.power_service import captured_wakefulness
 from harness.virtual.protocol import FEATURES
-from harness.virtual.replay_dumps import ReplayedBatteryService, ReplayedThermalService, render_power
+from harness.virtual.replay_dumps import ReplayedBatteryService, ReplayedThermalService, hottest_cpu_c, render_power
 from harness.virtual.replay_sysfs import BATTERY_NODES, CapturedSysfs, node_integer
 from harness.virtual.sandbox import HostTools
 from harness.virtual.system_services import BatteryService, ThermalService
@@ -139,7 +141,8 @@ class Replay:
         return tuple(f for f in FEATURES if f != "shell_v2") if self.pty else FEATURES
 
     def power_start(self) -> PowerStart:
-        return self.battery.power_start()
+        # A phone may echo power.battery_input.suspended and ignore it (capture.toml says so).
+        return replace(self.battery.power_start(), suspension_works=self.capture.info.charging_suspend_works is not False)
 
     def attach(self, power: PowerModel) -> None:
         """The simulation's first reading: every captured value continues from here."""
@@ -196,9 +199,21 @@ class Replay:
             return ThermalService(self.profile, power)
         return ReplayedThermalService(self.profile, power, self, template)
 
-    def power_dump(self, reading: PowerReading) -> str | None:
+    @functools.cached_property
+    def captured_cpu_temp_c(self) -> float | None:
+        """The hottest CPU the captured thermal HAL shows, its cache included: the Xiaomi aurora
+        capture's CPUs were at 79-89 °C at thermal status 0. The replay's clock caps follow it."""
+        template = self.command_text("dumpsys-thermalservice.txt")
+        return None if template is None else hottest_cpu_c(template)
+
+    def power_service_start(self) -> tuple:
+        """PowerService's captured_dump and wakefulness: the captured `dumpsys power`, rendered,
+        and the screen as captured."""
         template = self.command_text("dumpsys-power.txt")
-        return None if template is None else render_power(template, reading)
+        if template is None:
+            return ()
+        return (lambda reading, wakefulness, stay_on: render_power(template, reading, wakefulness, stay_on),
+                captured_wakefulness(template))
 
     @property
     def has_thermalservice(self) -> bool:

@@ -24,6 +24,7 @@ from harness.virtual.system_services import BatteryService, ThermalService, java
 STOPPED_LINE = "  (UPDATES STOPPED -- use 'reset' to restart)"
 # android.os.Temperature types on the SoC: they follow the simulated SoC temperature.
 SOC_TEMPERATURE_TYPES = {0, 1, 9, 10, 13}  # CPU, GPU, NPU, TPU, SOC
+CPU_TYPE = 0
 _KEY_VALUE = re.compile(r"^(?P<indent>\s+)(?P<key>[^:]+):(?P<space> ?)(?P<value>.*)$")
 _TEMPERATURE_VALUE = re.compile(r"(Temperature\{mValue=)(?P<value>[^,]+)(, mType=)(?P<type>-?\d+)")
 _POWERED_OVERRIDES = {"AC powered": "ac", "USB powered": "usb", "Wireless powered": "wireless"}
@@ -135,8 +136,18 @@ class ReplayedThermalService(ThermalService):
         return _TEMPERATURE_VALUE.sub(moved, text)
 
 
-def render_power(template: str, reading: PowerReading) -> str:
+def hottest_cpu_c(template: str) -> float | None:
+    """The hottest CPU temperature (android.os.Temperature TYPE_CPU) a captured thermalservice
+    dump shows, cached or current."""
+    values = [_number(m["value"]) for m in _TEMPERATURE_VALUE.finditer(template) if int(m["type"]) == CPU_TYPE]
+    return max((v for v in values if v is not None and v == v), default=None)
+
+
+def render_power(template: str, reading: PowerReading, wakefulness: str, stay_on_setting: int) -> str:
     text = re.sub(r"(mBatteryLevel=)\d+", lambda m: f"{m[1]}{reading.level_percent}", template)
+    text = re.sub(r"(mWakefulness=)\w+", lambda m: f"{m[1]}{wakefulness}", text)
+    text = re.sub(r"(mStayOnWhilePluggedInSetting=)\d+", lambda m: f"{m[1]}{stay_on_setting}", text)
+    text = re.sub(r"(mStayOn=)\w+", lambda m: f"{m[1]}{'true' if stay_on_setting and reading.usb_online else 'false'}", text)
     return re.sub(r"(mIsPowered=)\w+", lambda m: f"{m[1]}{'true' if reading.usb_online else 'false'}", text)
 
 

@@ -22,6 +22,7 @@ import shutil
 from pathlib import Path
 
 from harness.device.capture import CPU_DIR, POWER_SUPPLY_DIR, THERMAL_DIR
+from harness.device.cpus import parse_cpu_list
 from harness.device.passport import NOT_TEMPERATURE_NAMES
 from harness.device.profiles import CpuSpec
 from harness.virtual import sysfs
@@ -89,7 +90,7 @@ class CapturedSysfs:
 
     def clocks(self, fallback: CpuSpec) -> list[CoreClock]:
         indices = {int(m[1]) for p in (*self.files, *self.links) if (m := _CPU_INDEX.match(p))}
-        indices |= _cpu_list(self.files.get(f"{CPU_DIR}/possible"))
+        indices |= parse_cpu_list((self.files.get(f"{CPU_DIR}/possible") or b"").decode("ascii", "replace"))
         if not indices:
             return sysfs.profile_clocks(fallback)
         return [self._clock(index, fallback) for index in range(max(indices) + 1)]
@@ -129,8 +130,16 @@ class CapturedSysfs:
                 _write_bytes(node, b"")
             node.chmod(0)
 
-    def publisher(self, root: Path, cores: list[CoreClock]) -> "ReplayedSysfsPublisher":
-        return ReplayedSysfsPublisher(root, cores, self)
+    def publisher(self, root: Path, cores: list[CoreClock], cap_start_c: float) -> "ReplayedSysfsPublisher":
+        return ReplayedSysfsPublisher(root, cores, cap_start_c, self)
+
+    def cpu_temp_c(self, reading: PowerReading) -> float | None:
+        """The CPUs' temperature as the captured thermal HAL shows them (the hottest, its cache
+        included), moved by the simulation; None without one."""
+        captured_c = self._replay.captured_cpu_temp_c
+        if captured_c is None:
+            return None
+        return captured_c + reading.soc_temp_c - self._replay.start.soc_temp_c
 
     # Values ----------------------------------------------------------------------------------
 
@@ -175,9 +184,13 @@ class CapturedSysfs:
 
 
 class ReplayedSysfsPublisher(SysfsPublisher):
-    def __init__(self, root: Path, cores: list[CoreClock], captured: CapturedSysfs):
-        super().__init__(root, cores)
+    def __init__(self, root: Path, cores: list[CoreClock], cap_start_c: float, captured: CapturedSysfs):
+        super().__init__(root, cores, cap_start_c)
         self._captured = captured
+
+    def cpu_temp_c(self, reading: PowerReading) -> float:
+        captured_c = self._captured.cpu_temp_c(reading)
+        return super().cpu_temp_c(reading) if captured_c is None else captured_c
 
     def values(self, reading: PowerReading) -> dict[str, str]:
         # Never a node the capture shows unreadable or absent (writing would make it readable).
@@ -217,17 +230,6 @@ def node_integer(raw: bytes | None) -> int | None:
         return int(raw.decode("ascii").strip()) if raw is not None else None
     except (UnicodeDecodeError, ValueError):
         return None
-
-
-def _cpu_list(raw: bytes | None) -> set[int]:
-    """A kernel CPU list ("0-3,6-7") as its numbers."""
-    cpus: set[int] = set()
-    text = (raw or b"").decode("ascii", "replace").strip()
-    for part in filter(None, text.split(",")):
-        first, _, last = part.partition("-")
-        if first.isdigit() and (not last or last.isdigit()):
-            cpus.update(range(int(first), int(last or first) + 1))
-    return cpus
 
 
 def _write_bytes(path: Path, data: bytes) -> None:

@@ -18,6 +18,10 @@ BATTERY_DIR = "class/power_supply/battery"
 USB_DIR = "class/power_supply/usb"
 CPU_DIR = "devices/system/cpu"
 THERMAL_ZONES = (("soc_therm", "soc"), ("skin-therm", "skin"), ("battery", "skin"))
+# cpufreq's thermal cap: the full clock up to the profile's cpu_cap_start_c, then down to this
+# share of it CAP_SPAN_C above.
+CAP_FLOOR_FRACTION = 0.5
+CAP_SPAN_C = 20.0
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,12 @@ class CoreClock:
     def at_load(self, load: float) -> int:
         """The governor's view, reported only: clocks rise with the share of busy cores."""
         return self.idle_khz + round((self.max_khz - self.idle_khz) * min(1.0, 2 * load))
+
+    def cap(self, cpu_temp_c: float, cap_start_c: float) -> int:
+        """scaling_max_freq: what thermal mitigation lets the core run at (reported only)."""
+        over_c = max(0.0, cpu_temp_c - cap_start_c)
+        fraction = max(CAP_FLOOR_FRACTION, 1.0 - over_c / CAP_SPAN_C * (1.0 - CAP_FLOOR_FRACTION))
+        return max(self.min_khz, round(self.max_khz * fraction))
 
 
 def profile_clocks(cpu: CpuSpec) -> list[CoreClock]:
@@ -59,7 +69,7 @@ def build_sysfs(root: Path, cores: list[CoreClock], *, thermal_zones: bool = Tru
         _write(freq / "scaling_cur_freq", str(clock.idle_khz))
         _write(freq / "cpuinfo_cur_freq", str(clock.idle_khz))
         _write(freq / "affected_cpus", str(index))
-        _write(freq / "related_cpus", all_cpus)
+        _write(freq / "related_cpus", " ".join(map(str, range(len(cores)))))  # the kernel's format: "0 1 2 3"
         _write(freq / "scaling_driver", "squeezebench-virtual")
     battery = root / BATTERY_DIR
     for name, value in (("type", "Battery"), ("present", "1"), ("health", "Good"),
@@ -75,9 +85,10 @@ def build_sysfs(root: Path, cores: list[CoreClock], *, thermal_zones: bool = Tru
 class SysfsPublisher:
     """Rewrites the dynamic values; only files whose value changed are touched."""
 
-    def __init__(self, root: Path, cores: list[CoreClock]):
+    def __init__(self, root: Path, cores: list[CoreClock], cap_start_c: float):
         self._root = root
         self._cores = cores
+        self._cap_start_c = cap_start_c
         self._written: dict[Path, str] = {}
 
     def publish(self, reading: PowerReading) -> None:
@@ -103,13 +114,20 @@ class SysfsPublisher:
         return {f"class/thermal/thermal_zone{index}/temp": str(round(temps[source] * 1000))
                 for index, (_zone_type, source) in enumerate(THERMAL_ZONES)}
 
+    def cpu_temp_c(self, reading: PowerReading) -> float:
+        """The CPUs' temperature, which their clock caps follow."""
+        return reading.soc_temp_c
+
     def clock_values(self, reading: PowerReading) -> dict[str, str]:
         load = reading.busy_cores / len(self._cores)
+        cpu_temp_c = self.cpu_temp_c(reading)
         values = {}
         for index, clock in enumerate(self._cores):
-            cur_freq = str(clock.at_load(load))
+            cap_khz = clock.cap(cpu_temp_c, self._cap_start_c)
+            cur_freq = str(min(clock.at_load(load), cap_khz))
             values[f"{CPU_DIR}/cpu{index}/cpufreq/scaling_cur_freq"] = cur_freq
             values[f"{CPU_DIR}/cpu{index}/cpufreq/cpuinfo_cur_freq"] = cur_freq
+            values[f"{CPU_DIR}/cpu{index}/cpufreq/scaling_max_freq"] = str(cap_khz)
         return values
 
 

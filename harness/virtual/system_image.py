@@ -16,7 +16,7 @@ from harness.virtual.sandbox import APEX_DIR, PUBLISHED_DIR, DeviceLayout, HostT
 # Commands served by system_bin/android_tools.py (they win over toybox applets of that name).
 STAND_INS = (
     "getprop", "setprop", "dumpsys", "cmd", "settings", "pm", "am",
-    "logcat", "log", "service", "taskset",
+    "logcat", "log", "service", "taskset", "svc", "input",
 )
 
 

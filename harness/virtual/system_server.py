@@ -29,6 +29,7 @@ from harness.jsonfile import write_json_atomic
 from harness.schemas import VIRTUAL_SYSTEM_STATE
 from harness.virtual.meminfo import meminfo
 from harness.virtual.power import PowerModel
+from harness.virtual.power_service import PowerService
 from harness.virtual.properties import PropertyRefused, PropertyStore
 from harness.virtual.system_services import BatteryService, Result, ThermalService, usage_error
 
@@ -93,10 +94,11 @@ class SystemServer:
         self.battery = replay.battery_service(power) if replay else BatteryService(profile, power)
         self.thermal = replay.thermal_service(power) if replay else ThermalService(profile, power)
         self.log = LogBuffer()
-        self._fixed_performance = False
         persisted = _read_state(state_file)
         self._settings = {ns: {**DEFAULT_SETTINGS[ns], **persisted.get("settings", {}).get(ns, {})}
                           for ns in DEFAULT_SETTINGS}
+        self.power_service = PowerService(power, self._settings["global"], self._save_state,
+                                          *(replay.power_service_start() if replay else ()))
         self._packages: dict[str, str] = dict(persisted.get("packages", {}))
         props.on_change(self._property_changed)
         self._commands: dict[str, Callable[[list[str], dict], Result]] = {
@@ -110,6 +112,8 @@ class SystemServer:
             "logcat": self._logcat,
             "log": lambda args, _req: self._log_command(args),
             "service": lambda args, _req: self._service(args),
+            "svc": lambda args, _req: self.power_service.svc(args),
+            "input": lambda args, _req: self.power_service.input(args),
         }
 
     async def serve(self, socket_path: Path) -> asyncio.AbstractServer:
@@ -210,7 +214,7 @@ class SystemServer:
         if service == "meminfo":
             return meminfo(args, self._proc_dir())
         if service == "power":
-            return Result(stdout=self._power_dump())
+            return Result(stdout=self.power_service.dump())
         if service == "cpuinfo":
             return Result(stdout=self._cpuinfo())
         if service == "package":
@@ -238,7 +242,7 @@ class SystemServer:
         if service == "settings":
             return self._settings_command(rest)
         if service == "power":
-            return self._power_command(rest)
+            return self.power_service.command(rest)
         if service in SERVICES:
             return usage_error(f"cmd: {service} has no shell commands on a virtual device", 255)
         return usage_error(f"cmd: Can't find service: {service}", 20)
@@ -252,26 +256,6 @@ class SystemServer:
             found = "found" if args[1] in SERVICES else "not found"
             return Result(stdout=f"Service {args[1]}: {found}\n")
         return usage_error("Usage: service [-h|-?]\n       service list\n       service check SERVICE")
-
-    def _power_command(self, args: list[str]) -> Result:
-        if args[:1] == ["set-fixed-performance-mode-enabled"] and len(args) == 2 and args[1] in ("true", "false"):
-            self._fixed_performance = args[1] == "true"
-            return Result()
-        return usage_error("Power manager (power) commands:\n  set-fixed-performance-mode-enabled [true|false]", 255)
-
-    def _power_dump(self) -> str:
-        reading = self._power.last
-        captured = self._replay.power_dump(reading) if self._replay else None
-        if captured is not None:
-            return captured
-        return (
-            "POWER MANAGER (dumpsys power)\n\nPower Manager State:\n"
-            f"  mIsPowered={'true' if reading.usb_online else 'false'}\n"
-            f"  mPlugType={2 if reading.usb_online else 0}\n"
-            f"  mBatteryLevel={reading.level_percent}\n"
-            "  mWakefulness=Awake\n"
-            f"  mFixedPerformanceModeEnabled={'true' if self._fixed_performance else 'false'}\n"
-        )
 
     def _cpuinfo(self) -> str:
         reading = self._power.last

@@ -7,6 +7,12 @@ shift
 printf '%s\0' "$@" >"$FAKE_DEVICE/argv"
 
 benchmark_output() {
+	start_up_output "$1"
+	measured_output
+}
+
+# Up to the announcement of the measured runs (the agent's rails dump follows it).
+start_up_output() {
 	echo "INFO: STARTING!"
 	echo "INFO: Log parameter values verbosely: [0]"
 	echo "INFO: Graph: [$1]"
@@ -16,8 +22,23 @@ benchmark_output() {
 	echo "INFO: Running benchmark for at least 1 iterations and at least 0.5 seconds but terminate if exceeding 150 seconds."
 	echo "INFO: count=35 first=21507 curr=13826 min=13478 max=21507 avg=14368.6 std=1413"
 	echo "INFO: Running benchmark for at least 50 iterations and at least 1 seconds but terminate if exceeding 150 seconds."
+}
+
+measured_output() {
 	echo "INFO: count=72 first=13878 curr=13791 min=13399 max=16190 avg=13848.8 std=389 p5=13466 median=13807 p95=14365"
 	echo "INFO: Inference timings in us: Init: 39204, First inference: 21507, Warmup (avg): 14368.6, Inference (avg): 13848.8"
+}
+
+# With a power-stats HAL (dumpsys was asked for it before the runner started), until the agent has
+# dumped the rails at the announcement of the measured runs (it notes their uptimes in its tmp
+# directory once the dump is complete); at most 5 s.
+wait_for_measured_dump() {
+	grep -q power.stats "$FAKE_DEVICE/dumpsys_calls" 2>/dev/null || return 0
+	wm_tries=0
+	while [ ! -e "$FAKE_OUT/.agent-tmp/measured-start" ] && [ "$wm_tries" -lt 100 ]; do
+		sleep 0.05
+		wm_tries=$((wm_tries + 1))
+	done
 }
 
 set_current() {
@@ -47,15 +68,19 @@ ok)
 	echo "a line on stderr" >&2
 	;;
 load)
-	# Draws LOAD_CURRENT from the battery (and the rails' active power) for LOAD_S seconds; the
-	# rails' active window ("start end" in $FAKE_DEVICE/activity) lies between the two switches.
+	# Draws LOAD_CURRENT from the battery (and the rails' active power) for LOAD_S seconds during
+	# its measured runs, once it has announced them and the agent has seen that (the rails dump it
+	# makes then, in $FAKE_DEVICE/measured_announced when there are rails); the rails' active window
+	# ("start end" in $FAKE_DEVICE/activity) lies between the two switches.
+	start_up_output "$1"
+	wait_for_measured_dump
 	switch_current "$LOAD_CURRENT"
 	printf '%s ' "$now" >>"$FAKE_DEVICE/activity"
 	sleep "$LOAD_S"
 	read_uptime
 	echo "$now" >>"$FAKE_DEVICE/activity"
 	switch_current "$IDLE_CURRENT"
-	benchmark_output "$1"
+	measured_output
 	;;
 crash)
 	echo "INFO: Initialized session in 39.204ms."

@@ -100,7 +100,7 @@ class FakeDevice:
         token = uuid.uuid4().hex
         command = [shell_path(shell), str(AGENT), "--out", str(out), "--sysroot", str(self.sysroot),
                    *options, "--", str(runner), *runner_args]
-        environment = {"PATH": str(self.userland), "FAKE_DEVICE": str(self.state_dir),
+        environment = {"PATH": str(self.userland), "FAKE_DEVICE": str(self.state_dir), "FAKE_OUT": str(out),
                        "FAKE_SYSROOT": str(self.sysroot), "SQUEEZEBENCH_TEST_TOKEN": token,
                        "IDLE_CURRENT": str(IDLE_CURRENT_UA), **(env or {})}
         process = subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

@@ -15,11 +15,13 @@ from harness.virtual import fleet
 from tests.support.polling import wait_for
 from tests.agent.support import AGENT
 
-pytestmark = pytest.mark.slow  # two agent runs with a 1 s idle baseline each, on a device of its own
+pytestmark = pytest.mark.slow  # two agent runs with a 2.5 s idle baseline each, on a device of its own
 
 REMOTE_DIR = "/data/local/tmp/squeezebench"
-# Keeps one core busy for a second or two: enough load for the simulated gauge to see.
-BUSY_RUNNER = '#!/system/bin/sh\ni=0\nwhile [ $i -lt 200000 ]; do i=$((i+1)); done\necho "ran $# args: $*"\n'
+# Keeps one core busy for 3-4 s: enough load, and enough time, for the simulated fuel gauge
+# (which, as a phone's, gives a new reading every 0.25-1 s) to see.
+BUSY_RUNNER = ('#!/system/bin/sh\nread up _ </proc/uptime\nend=$((${up%.*} + 4))\n'  # 3-4 s, however fast the host
+               'while :; do read up _ </proc/uptime; [ "${up%.*}" -ge "$end" ] && break; done\necho "ran $# args: $*"\n')
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +40,7 @@ def phone(adb_server, tmp_path_factory):
 
 def run_agent(phone, out: str, tmp_path):
     # adb shell hands one command line to the device's shell: every argument is quoted for it.
-    command = ["sh", f"{REMOTE_DIR}/agent.sh", "--out", f"{REMOTE_DIR}/{out}", "--idle-baseline-s", "1",
+    command = ["sh", f"{REMOTE_DIR}/agent.sh", "--out", f"{REMOTE_DIR}/{out}", "--idle-baseline-s", "2.5",
                "--sample-interval-ms", "100", "--timeout-s", "60",
                "--", f"{REMOTE_DIR}/busy.sh", "my model.tflite", "$(reboot)"]
     phone.shell(" ".join(shlex.quote(part) for part in command), timeout=120)
@@ -55,6 +57,10 @@ def set_charging_suspended(phone, suspended: bool) -> None:
     phone.shell(f"setprop power.battery_input.suspended {'true' if suspended else 'false'}")
     wait_for(lambda: (phone.shell("cat /sys/class/power_supply/battery/status").strip() in ("Discharging", "Not charging"))
              == suspended, f"the battery status to follow the suspension ({suspended})", timeout_s=10)
+    # A fuel gauge's reading averages the time before it: two new readings carry no charging current.
+    readings = [phone.shell("cat /sys/class/power_supply/battery/current_now").strip()]
+    wait_for(lambda: readings.append(phone.shell("cat /sys/class/power_supply/battery/current_now").strip())
+             or len(set(readings)) >= 3, "two new fuel gauge readings", timeout_s=10)
 
 
 def test_suspended_charging_gives_simulated_energy_and_charging_does_not(phone, tmp_path):
@@ -66,12 +72,15 @@ def test_suspended_charging_gives_simulated_energy_and_charging_does_not(phone, 
     assert result.runner.status == "ok" and result.energy.source == "battery-gauge"
     assert result.before.battery.input_suspended is True
     assert len(result.before.cpus) >= 1 and result.before.thermal_status is not None
-    energy = compute_energy(result, samples, None, n_inferences=100, is_virtual=True, charging_suspended=True)
+    # The busy loop has no start-up: all of it counts as its measured runs.
+    energy = compute_energy(result, samples, None, n_inferences=100, measured_s=result.runner.duration_s,
+                            is_virtual=True, charging_suspended=True)
     assert (energy.method, energy.validity) == ("simulated", "valid"), energy.reason
     assert energy.energy_per_inference_j > 0 and energy.net_power_mw > 0
 
     set_charging_suspended(phone, False)
     result, samples, _ = run_agent(phone, "charging", tmp_path)
 
-    energy = compute_energy(result, samples, None, n_inferences=100, is_virtual=True, charging_suspended=False)
+    energy = compute_energy(result, samples, None, n_inferences=100, measured_s=result.runner.duration_s,
+                            is_virtual=True, charging_suspended=False)
     assert (energy.method, energy.validity, energy.energy_per_inference_j) == ("simulated", "invalid: charging", None)

@@ -9,7 +9,9 @@ import numpy
 import pytest
 
 from harness.bench.agent_result import parse_energy_samples
-from harness.bench.energy import compute_energy, parse_rail_energy_mws
+from harness.bench.energy import compute_energy
+from harness.bench.energy_rails import parse_rail_energy_mws
+from harness.bench.energy_window import mean_over
 from tests.support.polling import wait_for
 from tests.agent.support import AGENT, IDLE_CURRENT_UA, SHELLS, VOLTAGE_UV, finish, shell_path
 
@@ -55,16 +57,17 @@ def test_a_run_is_recorded_and_its_energy_computes(device, shell):
     assert result.energy.source == "battery-gauge" and result.energy.gauge_path == "battery"
     assert result.extra == {}
 
+    # The gauge samples and their time stamps integrate to the load's energy. (Whether such a
+    # gauge's numbers are valid is harness/bench/energy.py's, tested in tests/bench/test_energy.py:
+    # this fake gauge repeats one value, which a real one never does.)
     samples = parse_energy_samples((run.out / "energy.csv").read_text())
     assert {s.phase for s in samples} == {"idle", "run"}
-    n_inferences = 107  # what the fake runner's log reports: 35 warm-up + 72 measured
-    energy = compute_energy(result, samples, None, n_inferences=n_inferences, is_virtual=False,
-                            charging_suspended=None)
-    assert energy.validity == "valid", energy.reason
-    assert energy.method == "battery-gauge"
-    assert "current sign flipped" in energy.normalisation
+    idle, run_points = ([(s.uptime_s, -s.current_now * s.voltage_now / 1e9) for s in samples if s.phase == phase]
+                        for phase in ("idle", "run"))
     idle_mw = -IDLE_CURRENT_UA * VOLTAGE_UV / 1e9
-    assert energy.idle_power_mw == pytest.approx(idle_mw, rel=1e-6)
+    assert mean_over(idle, idle[0][0], idle[-1][0]) == pytest.approx(idle_mw, rel=1e-6)
+    window_s = result.runner.end_uptime_s - result.runner.start_uptime_s
+    run_mw = mean_over(run_points, result.runner.start_uptime_s, result.runner.end_uptime_s)
     # The load's energy, within what this run's own records allow: when the current really
     # switched, and how far apart the gauge samples around each switch were.
     step_w = (LOAD_CURRENT_UA - IDLE_CURRENT_UA) * -VOLTAGE_UV / 1e12
@@ -72,7 +75,7 @@ def test_a_run_is_recorded_and_its_energy_computes(device, shell):
     shortest_s, longest_s = switched_off[0] - switched_on[1], switched_off[1] - switched_on[0]
     unresolved_s = gauge_blind_s([s.uptime_s for s in samples if s.phase == "run"],
                                  (result.runner.start_uptime_s, result.runner.end_uptime_s), [switched_on, switched_off])
-    measured_j = energy.energy_per_inference_j * n_inferences
+    measured_j = (run_mw - idle_mw) / 1000 * window_s
     lowest_j, highest_j = step_w * (shortest_s - unresolved_s), step_w * (longest_s + unresolved_s)
     assert lowest_j <= measured_j <= highest_j, (measured_j, lowest_j, highest_j, unresolved_s)
 
@@ -251,14 +254,19 @@ def test_power_rails_are_dumped_and_preferred_even_while_charging(device):
 
     result = run.result
     assert result.energy.source == "power-rails" and result.energy.rails_hal == "2.0"
-    assert result.energy.rails_files == ("rails_idle_start.txt", "rails_run_start.txt", "rails_run_end.txt")
-    assert set(result.energy.rails_uptime_s) == {"idle_start", "run_start", "run_end"}
+    # Dumped also once the runner announced its measured runs (the fake runner's load is in them).
+    dumps = ("idle_start", "run_start", "measured_start", "run_end")
+    assert result.energy.rails_files == tuple(f"rails_{dump}.txt" for dump in dumps)
+    assert set(result.energy.rails_uptime_s) == set(dumps)
     rails = {name: (run.out / name).read_text() for name in result.energy.rails_files}
     assert all("PowerStats HAL 2.0 energy meter" in text for text in rails.values())
     samples = parse_energy_samples((run.out / "energy.csv").read_text())
     assert result.before.external_power_online == ("usb",)
 
-    energy = compute_energy(result, samples, rails, n_inferences=10, is_virtual=False, charging_suspended=False)
+    # The measured runs' time as the runner would time them: the rails' window over them.
+    measured_s = sum(result.energy.rails_uptime_s["run_end"]) / 2 - sum(result.energy.rails_uptime_s["measured_start"]) / 2
+    energy = compute_energy(result, samples, rails, n_inferences=10, measured_s=measured_s, is_virtual=False,
+                            charging_suspended=False)
     assert (energy.method, energy.validity) == ("power-rails", "valid"), energy.reason
     assert energy.rails == tuple(sorted(RAILS_IDLE_MW))
     # Exact counters, read at some moment of each dump (a Python start here), which the agent
@@ -267,13 +275,13 @@ def test_power_rails_are_dumped_and_preferred_even_while_charging(device):
     idle_mw = sum(RAILS_IDLE_MW.values())
     half_dump_s = {dump: (end - start) / 2 + UPTIME_RESOLUTION_S for dump, (start, end) in
                    result.energy.rails_uptime_s.items()}  # fmt: skip
-    idle_window_s, run_window_s = energy.idle_duration_s, energy.run_duration_s
+    idle_window_s, run_window_s = energy.idle_duration_s, energy.inference_window_s
     idle_uncertain_s = half_dump_s["idle_start"] + half_dump_s["run_start"]
     assert energy.idle_power_mw == pytest.approx(idle_mw, abs=idle_mw * idle_uncertain_s / idle_window_s)
     load_start, load_end = map(float, (device.state_dir / "activity").read_text().split())
     extra_mw = sum(RAILS_ACTIVE_MW.values()) - idle_mw
     expected_j = extra_mw / 1000 * (load_end - load_start)
-    run_uncertain_s = half_dump_s["run_start"] + half_dump_s["run_end"] + idle_uncertain_s * run_window_s / idle_window_s
+    run_uncertain_s = half_dump_s["measured_start"] + half_dump_s["run_end"] + idle_uncertain_s * run_window_s / idle_window_s
     # The HAL prints float32 counters: each is off by up to half a float32 step, plus the print's rounding.
     counters_mws = parse_rail_energy_mws(rails["rails_run_end.txt"]).values()
     counter_error_j = sum(float(numpy.spacing(numpy.float32(c))) / 2 + 0.005 for c in counters_mws) / 1000
@@ -281,7 +289,8 @@ def test_power_rails_are_dumped_and_preferred_even_while_charging(device):
     timing_error_j = idle_mw / 1000 * run_uncertain_s
     assert energy.energy_per_inference_j * 10 == pytest.approx(expected_j, abs=timing_error_j + counted_error_j)
     # The battery gauge alone would have refused this run.
-    gauge_only = compute_energy(result, samples, None, n_inferences=10, is_virtual=False, charging_suspended=False)
+    gauge_only = compute_energy(result, samples, None, n_inferences=10, measured_s=measured_s, is_virtual=False,
+                                charging_suspended=False)
     assert gauge_only.validity == "invalid: charging" and gauge_only.energy_per_inference_j is None
 
 
@@ -302,6 +311,7 @@ def test_without_a_cooldown_the_thermal_status_is_read_once_per_snapshot(device,
 @pytest.mark.parametrize(("hint", "source", "power_stats_calls"), [
     (None, "power-rails", 4),  # probed, then dumped at idle start, run start and run end
     ("2.0", "power-rails", 3),  # known from an earlier run: dumped only
+    # (and at the measured runs' start when the agent saw the runner announce them before it ended)
     ("none", "battery-gauge", 0),  # known to have none: not asked
 ])
 def test_the_rails_hal_hint_replaces_the_probe(device, shell, hint, source, power_stats_calls):
@@ -311,8 +321,10 @@ def test_the_rails_hal_hint_replaces_the_probe(device, shell, hint, source, powe
 
     assert run.returncode == 0, run.stderr
     assert run.result.energy.source == source
-    assert device.dumpsys_calls().count(POWER_STATS) == power_stats_calls
-    expected_files = ("rails_idle_start.txt", "rails_run_start.txt", "rails_run_end.txt") if power_stats_calls else ()
+    seen_measured = "rails_measured_start.txt" in run.result.energy.rails_files
+    assert device.dumpsys_calls().count(POWER_STATS) == power_stats_calls + seen_measured
+    dumps = ("idle_start", "run_start") + ("measured_start",) * seen_measured + ("run_end",)
+    expected_files = tuple(f"rails_{dump}.txt" for dump in dumps) if power_stats_calls else ()
     assert run.result.energy.rails_files == expected_files
     assert run.result.energy.rails_hal == (None if hint == "none" else "2.0")
 
@@ -322,7 +334,8 @@ def test_without_an_idle_baseline_there_is_no_idle_phase(device):
     run = device.run_agent("mksh", ["ok"], "--idle-baseline-s", "0", "--rails-hal", "2.0",
                            "--sample-interval-ms", "20")
 
-    assert run.result.energy.rails_files == ("rails_run_start.txt", "rails_run_end.txt")
+    assert run.result.energy.rails_files in (("rails_run_start.txt", "rails_run_end.txt"),
+                                             ("rails_run_start.txt", "rails_measured_start.txt", "rails_run_end.txt"))
     assert not (run.out / "rails_idle_start.txt").exists()
     samples = parse_energy_samples((run.out / "energy.csv").read_text())
     assert samples and {s.phase for s in samples} == {"run"}
@@ -358,7 +371,7 @@ def test_without_sysfs_battery_dumpsys_battery_fills_in(device):
     assert result.energy.source == "none" and result.energy.samples_file is None
     assert not (run.out / "energy.csv").exists()
     assert result.cooldown.result == "timeout"  # 31.2 °C from BatteryService is above 31
-    energy = compute_energy(result, [], None, n_inferences=10, is_virtual=False, charging_suspended=None)
+    energy = compute_energy(result, [], None, n_inferences=10, measured_s=1.0, is_virtual=False, charging_suspended=None)
     assert (energy.method, energy.validity, energy.energy_per_inference_j) == (None, "invalid: no energy source", None)
 
 
@@ -377,7 +390,7 @@ def test_a_rerun_in_the_same_directory_leaves_nothing_of_the_first(device):
     second = device.run_agent("dash", ["fail"], "--idle-baseline-s", "0")
 
     assert second.result.runner.status == "failed"
-    assert sorted(p.name for p in second.out.iterdir()) == ["done", "energy.csv", "result.txt", "runner.log"]
+    assert sorted(p.name for p in second.out.iterdir()) == ["clocks.csv", "done", "energy.csv", "result.txt", "runner.log"]
 
 
 @pytest.mark.parametrize(("arguments", "message"), [

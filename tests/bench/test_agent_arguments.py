@@ -5,7 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from harness.bench.energy import INVALID_CHARGING, INVALID_CHARGING_UNKNOWN
+from harness.bench.energy_window import INVALID_CHARGING, INVALID_CHARGING_UNKNOWN
 from harness.bench.agent import agent_argv, plain_number
 from harness.bench.outcome import cell_flags
 from harness.bench.settings import BenchSettings

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from harness.bench.agent_result import EnergySample, parse_agent_result
-from harness.bench.energy import IdleBaseline, compute_energy, parse_rail_energy_mws
+from harness.bench.energy import IdleBaseline, compute_energy
+from harness.bench.energy_rails import parse_rail_energy_mws
 
 RUN_START_S, RUN_END_S = 100.0, 102.0
 
@@ -22,22 +23,29 @@ def agent_result(*, status="Discharging", status_after=None, usb_online="0", sus
                   f"{prefix}.supply.usb.type=USB", f"{prefix}.supply.usb.online={usb_online}",
                   f"{prefix}.thermal.status={thermal}"]
     if rails_uptimes:
-        lines.append("energy.rails_files=rails_idle_start.txt rails_run_start.txt rails_run_end.txt")
+        lines.append("energy.rails_files=" + " ".join(f"rails_{dump}.txt" for dump in rails_uptimes))
         for dump, (before_s, after_s) in rails_uptimes.items():
             lines += [f"energy.rails_{dump}_uptime_s={before_s}", f"energy.rails_{dump}_end_uptime_s={after_s}"]
     return parse_agent_result("\n".join(lines) + "\n")
 
 
-def gauge(idle_current, run_current, *, voltage=4_000_000, interval_s=0.25):
-    """Constant currents: idle samples over [97, 99.75], run samples over the runner window."""
-    idle = [EnergySample(97 + i * interval_s, "idle", idle_current, voltage) for i in range(12)]
+def gauge(idle_current, run_current, *, voltage=4_000_000, interval_s=0.25, wobble=1):
+    """Steady currents: idle samples over [97, 99.75], run samples over the runner window. Each
+    reading is `wobble` above or below the last, as a live fuel gauge's readings differ; the
+    ups and downs cancel in the time-weighted means."""
+    def reading(i, current):
+        return current + (wobble if i % 2 else -wobble) * (1 if current >= 0 else -1)
+
+    idle = [EnergySample(97 + i * interval_s, "idle", reading(i, idle_current), voltage) for i in range(12)]
     steps = round((RUN_END_S - RUN_START_S) / interval_s)
-    run = [EnergySample(RUN_START_S + i * interval_s, "run", run_current, voltage) for i in range(steps + 1)]
+    run = [EnergySample(RUN_START_S + i * interval_s, "run", reading(i, run_current), voltage) for i in range(steps + 1)]
     return idle + run
 
 
 def energy_of(result, samples, rails=None, **kwargs):
-    arguments = dict(n_inferences=10, is_virtual=False, charging_suspended=None) | kwargs
+    """By default the measured runs fill the whole runner window: no start-up to tell apart."""
+    arguments = dict(n_inferences=10, measured_s=RUN_END_S - RUN_START_S, is_virtual=False,
+                     charging_suspended=None) | kwargs
     return compute_energy(result, samples, rails, **arguments)
 
 
@@ -71,13 +79,14 @@ def test_voltage_in_millivolts_is_normalised():
 
 def test_power_is_weighted_by_time_not_by_sample_count():
     idle = gauge(100_000, 100_000)[:12]
-    # 100 mA for the first 0.1 s, a ramp to 300 mA by 0.2 s, then 300 mA until the end.
+    # 100 mA for the first 0.1 s, a ramp to 300 mA by 0.2 s, then 300 mA until the end (each
+    # reading a µA off the last, as a live gauge's are).
     run = [EnergySample(t, "run", c, 4_000_000) for t, c in
-           [(100.0, 100_000), (100.1, 100_000), (100.2, 300_000), (102.0, 300_000)]]
+           [(100.0, 100_000), (100.1, 100_001), (100.2, 300_000), (101.0, 300_001), (102.0, 300_000)]]
     energy = energy_of(agent_result(), idle + run)
 
     # (0.1 s x 400 mW + 0.1 s x 800 mW + 1.8 s x 1200 mW) / 2 s; the mean of the samples would be 800.
-    assert energy.gross_power_mw == pytest.approx(1140)
+    assert energy.gross_power_mw == pytest.approx(1140, rel=1e-5)
 
 
 def test_samples_may_be_given_as_energy_csv_text():
@@ -129,7 +138,8 @@ def test_a_device_that_ignores_the_suspension_is_still_charging():
     energy = energy_of(agent_result(status="Charging", usb_online="1", suspended="true"), gauge(100_000, 300_000),
                        charging_suspended=True)
 
-    assert energy.validity == "invalid: charging" and "ignores power.battery_input.suspended" in energy.reason
+    assert energy.validity == "invalid: charging" and "was set but had no effect" in energy.reason
+    assert "still Charging" in energy.reason
 
 
 @pytest.mark.parametrize(("recorded", "asked", "validity"), [
@@ -234,7 +244,9 @@ def test_a_virtual_device_is_simulated_with_the_same_numbers():
 
 # ---------------------------------------------------------------- rails
 
-RAIL_UPTIMES = {"idle_start": (96.9, 97.1), "run_start": (98.9, 99.1), "run_end": (102.9, 103.1)}
+# The runner announces its measured runs at 100 s (the agent dumps the rails then): 1 s of start-up.
+RAIL_UPTIMES = {"idle_start": (96.9, 97.1), "run_start": (98.9, 99.1), "measured_start": (99.9, 100.1),
+                "run_end": (102.9, 103.1)}
 
 
 def hal2_dump(counters_mws: dict[str, float], *, delta: bool = False) -> str:
@@ -254,26 +266,30 @@ def hal2_dump(counters_mws: dict[str, float], *, delta: bool = False) -> str:
     return "\n".join(lines) + "\n"
 
 
-def rails_files(idle_start, run_start, run_end):
+def rails_files(idle_start, run_start, measured_start, run_end):
     return {"rails_idle_start.txt": hal2_dump(idle_start), "rails_run_start.txt": hal2_dump(run_start),
-            "rails_run_end.txt": hal2_dump(run_end)}
+            "rails_measured_start.txt": hal2_dump(measured_start), "rails_run_end.txt": hal2_dump(run_end)}
 
 
 def test_rails_are_preferred_over_the_gauge_and_stay_valid_while_charging():
     result = agent_result(status="Charging", usb_online="1", rails_uptimes=RAIL_UPTIMES, source="power-rails")
-    # Two rails: 300 + 100 mW idle over 2 s; 900 + 700 mW over the 4 s run window.
+    # Two rails: 300 + 100 mW idle over 2 s; 700 + 300 mW over the 1 s start-up; 900 + 700 mW over
+    # the 3 s of measured runs.
     rails = rails_files({"[SOC]:SoC": 10_000.0, "[CPU]:CPU": 20_000.0},
                         {"[SOC]:SoC": 10_600.0, "[CPU]:CPU": 20_200.0},
-                        {"[SOC]:SoC": 14_200.0, "[CPU]:CPU": 23_000.0})
+                        {"[SOC]:SoC": 11_300.0, "[CPU]:CPU": 20_500.0},
+                        {"[SOC]:SoC": 14_000.0, "[CPU]:CPU": 22_600.0})
 
-    energy = energy_of(result, gauge(100_000, 300_000), rails)
+    energy = energy_of(result, gauge(100_000, 300_000), rails, measured_s=2.0)
 
     assert (energy.method, energy.validity) == ("power-rails", "valid")
     assert energy.rails == ("[CPU]:CPU", "[SOC]:SoC")
     assert energy.idle_power_mw == pytest.approx(400)
     assert energy.gross_power_mw == pytest.approx(1600)
-    # (6400 mWs - 400 mW x 4 s) / 10 inferences
-    assert energy.energy_per_inference_j == pytest.approx(0.48)
+    # 1200 mW net over the runner's own 2 s of measured runs, over 10 inferences
+    assert energy.energy_per_inference_j == pytest.approx(0.24)
+    # The start-up apart: 600 mW net over its 1 s.
+    assert (energy.startup_energy_j, energy.startup_duration_s) == (pytest.approx(0.6), pytest.approx(1.0))
     assert any("rails measure the load itself" in note for note in energy.notes)
     by_stem = {name.removesuffix(".txt"): text for name, text in rails.items()}
     assert energy_of(result, [], by_stem) == energy
@@ -281,7 +297,7 @@ def test_rails_are_preferred_over_the_gauge_and_stay_valid_while_charging():
 
 def test_unusable_rails_fall_back_to_the_gauge_and_say_so():
     result = agent_result(rails_uptimes=RAIL_UPTIMES, source="power-rails")
-    empty = {name: "Can't find service\n" for name in rails_files({}, {}, {})}
+    empty = {name: "Can't find service\n" for name in rails_files({}, {}, {}, {})}
 
     energy = energy_of(result, gauge(100_000, 300_000), empty)
 
@@ -291,7 +307,7 @@ def test_unusable_rails_fall_back_to_the_gauge_and_say_so():
 
 def test_rail_counters_going_backwards_give_no_number():
     result = agent_result(rails_uptimes=RAIL_UPTIMES, source="power-rails")
-    rails = rails_files({"[SOC]:SoC": 5000.0}, {"[SOC]:SoC": 6000.0}, {"[SOC]:SoC": 10.0})
+    rails = rails_files({"[SOC]:SoC": 5000.0}, {"[SOC]:SoC": 6000.0}, {"[SOC]:SoC": 6500.0}, {"[SOC]:SoC": 10.0})
 
     energy = energy_of(result, [], rails)
 
@@ -302,7 +318,7 @@ def test_rail_counters_going_backwards_give_no_number():
 def test_a_short_idle_window_between_rail_dumps_is_too_few_samples():
     uptimes = dict(RAIL_UPTIMES, run_start=(97.2, 97.3))
     result = agent_result(rails_uptimes=uptimes, source="power-rails")
-    rails = rails_files({"[SOC]:SoC": 5000.0}, {"[SOC]:SoC": 5100.0}, {"[SOC]:SoC": 9000.0})
+    rails = rails_files({"[SOC]:SoC": 5000.0}, {"[SOC]:SoC": 5100.0}, {"[SOC]:SoC": 5500.0}, {"[SOC]:SoC": 9000.0})
 
     assert energy_of(result, [], rails).validity == "invalid: too few samples"
 
@@ -335,7 +351,7 @@ def lent_baseline(result=None, samples=None, rails=None):
 def later_run(current_ua=300_000, **kwargs):
     """A later cell's run (no idle phase): the runner window moved LATER_S on, gauge run samples only."""
     result = agent_result(**{"suspended": "true", **kwargs}, start_s=RUN_START_S + LATER_S, end_s=RUN_END_S + LATER_S)
-    samples = [EnergySample(s.uptime_s + LATER_S, "run", current_ua, s.voltage_now)
+    samples = [EnergySample(s.uptime_s + LATER_S, "run", s.current_now, s.voltage_now)
                for s in gauge(100_000, current_ua) if s.phase == "run"]
     return result, samples
 
@@ -401,7 +417,8 @@ def test_a_baseline_measured_otherwise_does_not_hold():
     result, samples = later_run()
     flipped = [EnergySample(s.uptime_s, s.phase, -s.current_now, s.voltage_now) for s in samples]
     from_rails = lent_baseline(agent_result(suspended="true", rails_uptimes=RAIL_UPTIMES, source="power-rails"),
-                               rails=rails_files({"[SOC]:SoC": 0.0}, {"[SOC]:SoC": 800.0}, {"[SOC]:SoC": 5000.0}))
+                               rails=rails_files({"[SOC]:SoC": 0.0}, {"[SOC]:SoC": 800.0}, {"[SOC]:SoC": 1200.0},
+                                                 {"[SOC]:SoC": 5000.0}))
 
     sign = energy_of(result, flipped, idle_baseline=lent_baseline())
     source = energy_of(result, samples, idle_baseline=from_rails)
@@ -413,16 +430,18 @@ def test_a_baseline_measured_otherwise_does_not_hold():
 def test_rails_with_a_borrowed_baseline_need_no_idle_dump():
     rails = {"[SOC]:SoC": 0.0}
     baseline = lent_baseline(agent_result(suspended="true", rails_uptimes=RAIL_UPTIMES, source="power-rails"),
-                             rails=rails_files(rails, {"[SOC]:SoC": 800.0}, {"[SOC]:SoC": 5000.0}))
+                             rails=rails_files(rails, {"[SOC]:SoC": 800.0}, {"[SOC]:SoC": 1200.0}, {"[SOC]:SoC": 5000.0}))
     uptimes = {dump: (a + LATER_S, b + LATER_S) for dump, (a, b) in RAIL_UPTIMES.items() if dump != "idle_start"}
     result = agent_result(suspended="true", rails_uptimes=uptimes, source="power-rails",
                           start_s=RUN_START_S + LATER_S, end_s=RUN_END_S + LATER_S)
-    later = {"rails_run_start.txt": hal2_dump({"[SOC]:SoC": 9000.0}), "rails_run_end.txt": hal2_dump({"[SOC]:SoC": 15000.0})}
+    later = {"rails_run_start.txt": hal2_dump({"[SOC]:SoC": 9000.0}),
+             "rails_measured_start.txt": hal2_dump({"[SOC]:SoC": 10_000.0}),
+             "rails_run_end.txt": hal2_dump({"[SOC]:SoC": 14_500.0})}
 
     energy = energy_of(result, [], later, idle_baseline=baseline)
 
-    # 400 mW idle lent; 6000 mWs over the 4 s run window: 1500 mW gross, 1100 net, x 4 s / 10.
+    # 400 mW idle lent; 4500 mWs over the 3 s of measured runs: 1500 mW gross, 1100 net, x 2 s / 10.
     assert (energy.method, energy.validity) == ("power-rails", "valid"), energy.reason
     assert energy.idle_power_mw == pytest.approx(400) and energy.gross_power_mw == pytest.approx(1500)
-    assert energy.energy_per_inference_j == pytest.approx(0.44)
+    assert energy.energy_per_inference_j == pytest.approx(0.22)
     assert energy.idle_source == "cell first"

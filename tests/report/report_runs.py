@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from harness import stats
-from harness.bench.energy import INVALID_CHARGING
+from harness.bench.energy_window import INVALID_CHARGING
 from harness.bench.outcome import cell_flags
 from harness.convert import document as conversion
 from harness.device.passport import Passport, compute_flags

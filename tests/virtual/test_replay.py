@@ -51,7 +51,8 @@ def test_at_the_start_the_thermal_and_power_dumps_are_the_captured_text(name):
     replay, power = replay_of(CORPUS / name)
     assert replay.thermal_service(power).dump() == replay.command_text("dumpsys-thermalservice.txt")
     if (CORPUS / name / "dumpsys-power.txt").exists():
-        assert replay.power_dump(power.last) == replay.command_text("dumpsys-power.txt")
+        render, wakefulness = replay.power_service_start()
+        assert render(power.last, wakefulness, 0) == replay.command_text("dumpsys-power.txt")
 
 
 def test_the_gauge_continues_from_the_captured_values_in_microamps_negative_discharging():
@@ -59,6 +60,19 @@ def test_the_gauge_continues_from_the_captured_values_in_microamps_negative_disc
     assert replay.power_start().held_status == "Not charging"
     at_start = replay.sysfs.battery_value("current_now", power.last, "")
     assert (at_start, replay.sysfs.battery_value("voltage_now", power.last, "")) == ("-11718", "4446015")
+    # capture.toml: this phone echoes power.battery_input.suspended and stays on its charger, whose
+    # current carries the load while the battery rests (issue 13, item 4).
+    assert replay.power_start().suspension_works is False
+    busy_and_off_the_charger(power)
+    assert abs(int(replay.sysfs.battery_value("current_now", power.last, "")) + 11718) < 50_000
+
+
+def test_a_phone_that_acts_on_the_suspension_discharges_from_the_captured_values(tmp_path):
+    capture = tmp_path / "cap"
+    shutil.copytree(CORPUS / "google-pixel11pro-grizzly-android17", capture)
+    toml = capture / "capture.toml"
+    toml.write_text(toml.read_text().replace("charging_suspend_works = false", "charging_suspend_works = true"))
+    replay, power = replay_of(capture)
     busy_and_off_the_charger(power)
     assert int(replay.sysfs.battery_value("current_now", power.last, "")) < -11718 - 300_000
 
