@@ -21,8 +21,9 @@ from typing import Any, TypeVar
 from harness.errors import InputError
 
 # The newest `agent.version` this parser understands (android_app/agent.sh AGENT_VERSION).
-# 1: first version.
-AGENT_VERSION = 1
+# 1: first version. 2: --repeat N (runner.repeat, runner.runs, run.N.* after each of several
+# runs, whose files are in run_N/), cpuN.cap_khz, the kept thermal dump (PREFIX.thermal.dump).
+AGENT_VERSION = 2
 
 RUNNER_STATUSES = ("ok", "failed", "timeout", "killed", "not-run")
 COOLDOWN_RESULTS = ("cool", "timeout", "not-requested", "no-sensors", "interrupted")
@@ -39,8 +40,10 @@ CHARGING_STATUSES = frozenset({"Charging", "Full"})
 NOT_CHARGING_STATUSES = frozenset({"Discharging", "Not charging"})
 
 _KEY = re.compile(r"[A-Za-z0-9_.:@+-]+")
-_CPU_KEY = re.compile(r"(before|after)\.cpu(\d+)\.(online|governor|cur_freq_khz|max_freq_khz)")
-_SUPPLY_KEY = re.compile(r"(before|after)\.supply\.(.+)\.(type|online)")
+_SNAPSHOT = r"(before|after|run\.\d+)"
+_CPU_KEY = re.compile(rf"{_SNAPSHOT}\.cpu(\d+)\.(online|governor|cur_freq_khz|max_freq_khz|cap_khz)")
+_SUPPLY_KEY = re.compile(rf"{_SNAPSHOT}\.supply\.(.+)\.(type|online)")
+_RUN_KEY = re.compile(r"run\.(\d+)\.start_uptime_s")
 
 
 class _Record:
@@ -88,6 +91,7 @@ class CpuState(_Record):
     governor: str | None
     cur_freq_khz: int | None
     max_freq_khz: int | None
+    cap_khz: int | None = None  # scaling_max_freq: below max_freq_khz when something caps the clock
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,7 @@ class DeviceState(_Record):
     thermal_status: int | None  # 0 none .. 6 shutdown; None without thermalservice (< Android 10)
     supplies: tuple[PowerSupply, ...]
     cpus: tuple[CpuState, ...]
+    thermal_dump: str | None = None  # the kept `dumpsys thermalservice` (run snapshots), relative to the output
 
     @property
     def battery_temp_c(self) -> float | None:
@@ -145,12 +150,26 @@ class RunnerOutcome(_Record):
     timeout_s: float | None  # 0: no watchdog
     taskset_mask: str | None
     process_group: str | None  # "own" (setsid: the whole group is stopped) or "shared"
+    repeat: int | None = None  # runner processes asked for (--repeat)
+    runs: int | None = None  # runner processes started
 
     @property
     def duration_s(self) -> float | None:
         if self.start_uptime_s is None or self.end_uptime_s is None:
             return None
         return self.end_uptime_s - self.start_uptime_s
+
+
+@dataclass(frozen=True)
+class RunRecord(_Record):
+    """One of several runs (--repeat N): when it ran, how it ended, and the device after it."""
+
+    index: int  # 1-based; run 1's files are in the output directory, run N's in run_N/
+    start_uptime_s: float | None
+    end_uptime_s: float | None
+    exit_code: int | None
+    status: str | None
+    state: DeviceState
 
 
 @dataclass(frozen=True)
@@ -182,6 +201,7 @@ class AgentResult(_Record):
     runner: RunnerOutcome
     energy: EnergySetup
     extra: Mapping[str, str]  # keys this parser does not know, as written
+    runs: tuple[RunRecord, ...] = ()  # with --repeat N > 1: each run, in order
 
 
 @dataclass(frozen=True)
@@ -215,6 +235,7 @@ def parse_agent_result(text: str) -> AgentResult:
         runner=_runner(values),
         energy=_energy_setup(values),
         sysroot=values.text("agent.sysroot"),
+        runs=_runs(values),
         # Last, so that every key read above counts as known.
         extra=values.unread(),
     )
@@ -333,6 +354,22 @@ def _device_state(values: _Values, prefix: str) -> DeviceState:
         thermal_status=values.int(f"{prefix}.thermal.status"),
         supplies=_supplies(values, prefix),
         cpus=_cpus(values, prefix),
+        thermal_dump=values.text(f"{prefix}.thermal.dump"),
+    )
+
+
+def _runs(values: _Values) -> tuple[RunRecord, ...]:
+    indexes = sorted({int(m.group(1)) for k in values.keys() if (m := _RUN_KEY.fullmatch(k))})
+    return tuple(
+        RunRecord(
+            index=n,
+            start_uptime_s=values.float(f"run.{n}.start_uptime_s"),
+            end_uptime_s=values.float(f"run.{n}.end_uptime_s"),
+            exit_code=values.int(f"run.{n}.exit_code"),
+            status=values.choice(f"run.{n}.status", RUNNER_STATUSES),
+            state=_device_state(values, f"run.{n}"),
+        )
+        for n in indexes
     )
 
 
@@ -345,6 +382,7 @@ def _cpus(values: _Values, prefix: str) -> tuple[CpuState, ...]:
             governor=values.text(f"{prefix}.cpu{n}.governor"),
             cur_freq_khz=values.int(f"{prefix}.cpu{n}.cur_freq_khz"),
             max_freq_khz=values.int(f"{prefix}.cpu{n}.max_freq_khz"),
+            cap_khz=values.int(f"{prefix}.cpu{n}.cap_khz"),
         )
         for n in indexes
     )
@@ -386,6 +424,8 @@ def _runner(values: _Values) -> RunnerOutcome:
         timeout_s=values.float("runner.timeout_s"),
         taskset_mask=values.text("taskset.mask"),
         process_group=values.text("runner.process_group"),
+        repeat=values.int("runner.repeat"),
+        runs=values.int("runner.runs"),
     )
 
 

@@ -8,7 +8,7 @@ import subprocess
 import pytest
 from tests.support.polling import wait_for
 
-from harness.bench.agent_result import parse_energy_samples
+from harness.bench.agent_result import AGENT_VERSION, parse_energy_samples
 from harness.bench.energy import compute_energy
 
 from tests.agent.support import AGENT, IDLE_CURRENT_UA, SHELLS, VOLTAGE_UV, finish, shell_path
@@ -34,7 +34,7 @@ def test_a_run_is_recorded_and_its_energy_computes(device, shell):
     assert not (device.root / "pwned").exists()
     assert device.runner_argv() == TRICKY_ARGS
     result = run.result
-    assert result.version == 1
+    assert result.version == AGENT_VERSION
     assert shell in result.shell
     assert result.runner.status == "ok" and result.runner.exit_code == 0 and result.runner.signal is None
     # runner.argv is for the record; newlines become spaces, everything else survives quoting.
