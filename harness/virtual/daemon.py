@@ -30,6 +30,7 @@ from harness.jsonfile import write_json_atomic
 from harness.schemas import VIRTUAL_DEVICE
 from harness.virtual import properties, sandbox, sysfs
 from harness.virtual.power import TICK_S, PowerModel, SandboxCpuMeter
+from harness.virtual.throttle import DutyCycle
 from harness.virtual.adb_services import Services
 from harness.virtual.protocol import MAX_PAYLOAD_BYTES, device_banner
 from harness.virtual.system_server import SystemServer
@@ -69,6 +70,7 @@ class VirtualDeviceDaemon:
         self._sandbox: sandbox.Sandbox | None = None
         self._services: Services | None = None
         self._system_server: SystemServer | None = None
+        self._duty_cycle = DutyCycle(lambda: self._sandbox.init_host_pid if self._sandbox else None)
 
     # transport.Device -----------------------------------------------------------------
 
@@ -137,6 +139,7 @@ class VirtualDeviceDaemon:
         self._publish_for_fast_stand_ins()
         system_socket = await self._system_server.serve(self.layout.system_server_socket)
         power_task = asyncio.create_task(self._simulate_power())
+        throttle_task = asyncio.create_task(self._duty_cycle.run())
         await tcp_server.start_serving()
         self._write_record()
         report_ready({"ok": True, "pid": os.getpid()})
@@ -153,6 +156,8 @@ class VirtualDeviceDaemon:
                 task.cancel()
             await asyncio.gather(*self._connections, return_exceptions=True)
             power_task.cancel()
+            throttle_task.cancel()
+            await asyncio.gather(throttle_task, return_exceptions=True)
             system_socket.close()
 
     def _publish_for_fast_stand_ins(self) -> None:
@@ -242,6 +247,7 @@ class VirtualDeviceDaemon:
             now = time.monotonic()
             reading = self.power.step(now - last_tick, meter.cpu_since_last_s())
             last_tick = now
+            self._duty_cycle.follow(reading.cap_fraction)
             publisher.publish(reading)
             self._publish_thermal()
             if reading.thermal_status != last_status:

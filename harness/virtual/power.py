@@ -9,9 +9,10 @@ model (idle power + active power per busy core), and integrates:
 - temperatures with two lumped thermal masses: the SoC (small, heats within seconds) and the
   phone's body/skin (large, carries the battery), cooled towards ambient. Android's thermal
   status (0..6) follows the skin temperature through the profile's thresholds; from status 3
-  (severe) charging pauses ("Not charging"), as phones do when hot.
-
-Nothing here slows real work down: the simulation only reports.
+  (severe) charging pauses ("Not charging"), as phones do when hot;
+- the clocks' cap: from the profile's `throttle_start_c` (SoC temperature) the cap falls linearly
+  to `throttle_min_fraction` of the maximum clock at `throttle_full_c`, as a CPU thermal
+  governor would. harness/virtual/throttle.py makes the cap slow the sandbox's work down for real.
 
 Sign convention of `current_now`: positive while the battery charges, negative while it
 discharges (the Linux power-supply ABI since 5.10, Pixel fuel gauges, and Android's
@@ -71,6 +72,7 @@ class PowerReading:
     soc_temp_c: float
     skin_temp_c: float
     thermal_status: int
+    cap_fraction: float = 1.0  # the clocks' cap, a fraction of their maximum
 
     @property
     def battery_temp_tenths_c(self) -> int:
@@ -153,6 +155,13 @@ class PowerModel:
             self.soc_temp_c += h * (power_w - soc_to_body_w) / thermal.soc_thermal_mass_j_per_k
             self.skin_temp_c += h * (soc_to_body_w - body_to_air_w) / thermal.thermal_mass_j_per_k
 
+    def cap_fraction(self) -> float:
+        thermal = self._thermal
+        if thermal.throttle_start_c is None or self.soc_temp_c <= thermal.throttle_start_c:
+            return 1.0
+        depth = (self.soc_temp_c - thermal.throttle_start_c) / (thermal.throttle_full_c - thermal.throttle_start_c)
+        return max(thermal.throttle_min_fraction, 1.0 - min(1.0, depth) * (1.0 - thermal.throttle_min_fraction))
+
     def thermal_status(self) -> int:
         return sum(1 for threshold in self._thermal.status_thresholds_c if self.skin_temp_c >= threshold)
 
@@ -184,6 +193,7 @@ class PowerModel:
             soc_temp_c=self.soc_temp_c,
             skin_temp_c=self.skin_temp_c,
             thermal_status=self.thermal_status(),
+            cap_fraction=self.cap_fraction(),
         )
 
 

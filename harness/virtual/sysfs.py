@@ -75,11 +75,13 @@ class SysfsPublisher:
         temps = {"soc": reading.soc_temp_c, "skin": reading.skin_temp_c}
         for index, (_zone_type, source) in enumerate(THERMAL_ZONES):
             values[self._root / f"class/thermal/thermal_zone{index}/temp"] = str(round(temps[source] * 1000))
-        cur_freq = str(self._current_freq_khz(reading.busy_cores))
+        cap_khz = round(self._cpu.max_freq_khz * reading.cap_fraction)
+        cur_freq = str(min(cap_khz, self._current_freq_khz(reading.busy_cores)))
         for index in range(self._cpu.cores):
             freq = self._root / CPU_DIR / f"cpu{index}" / "cpufreq"
             values[freq / "scaling_cur_freq"] = cur_freq
             values[freq / "cpuinfo_cur_freq"] = cur_freq
+            values[freq / "scaling_max_freq"] = str(cap_khz)
         for path, value in values.items():
             if self._written.get(path) != value:
                 _write(path, value)
