@@ -123,6 +123,29 @@ def parse_thermal_status(text: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
+# android.os.Temperature.TYPE_* as `dumpsys thermalservice` prints them (mType=N).
+TEMPERATURE_TYPE_CPU = 0
+TEMPERATURE_TYPE_BATTERY = 2
+TEMPERATURE_TYPE_SKIN = 3
+_HAL_TEMPERATURE = re.compile(r"Temperature\{mValue=(?P<value>[-\d.eE]+|NaN), mType=(?P<type>-?\d+), mName=(?P<name>[^,]*),")
+
+
+def parse_hal_temperatures(text: str) -> dict[int, float]:
+    """The hottest sensor of each type in the "Current temperatures from HAL" section of
+    `dumpsys thermalservice` (falling back to "Cached temperatures" when the HAL part is absent),
+    by android.os.Temperature type: 0 CPU, 1 GPU, 2 battery, 3 skin, ... ; NaN readings skipped."""
+    current = text.split("Current temperatures from HAL:", 1)
+    section = current[1] if len(current) == 2 else text.split("Cached temperatures:", 1)[-1]
+    section = re.split(r"\n(?=\S)", section, maxsplit=1)[0]  # up to the next unindented heading
+    hottest: dict[int, float] = {}
+    for match in _HAL_TEMPERATURE.finditer(section):
+        if match["value"] == "NaN":
+            continue
+        kind, value = int(match["type"]), float(match["value"])
+        hottest[kind] = max(value, hottest.get(kind, value))
+    return hottest
+
+
 def parse_meminfo_total_kb(text: str) -> int | None:
     match = re.search(r"^MemTotal:\s+(\d+) kB", text, re.MULTILINE)
     return int(match.group(1)) if match else None

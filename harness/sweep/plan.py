@@ -29,6 +29,7 @@ def conversion_summary(document: dict, model_dir: str) -> dict:
         "licence": model.get("licence"),
         "task_accuracy_available": model.get("task_accuracy_available"),
         "notes": model.get("notes", []),
+        "reference_level": document.get("reference_level"),
         "levels": levels,
     }
 
