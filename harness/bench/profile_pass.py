@@ -14,14 +14,17 @@ from harness.bench.logparse import ParsedLog, parse_benchmark_log
 from harness.store import cell_files
 from harness.store.records import NodeTypeTime, OpProfileSummary
 
-# Profiled runs: enough for per-node averages, few enough that the pass stays short.
+# Profiled runs: at least this many and this long. The profiler reports means, so a few slow
+# runs of a busy device would dominate a short pass (digits-cnn int8 on a shared 2-core host: 20
+# runs of 12 µs and one of 16.6 ms); a second of runs dilutes them.
 PROFILE_RUNS = 20
+PROFILE_MIN_S = 1.0
 NOT_AVAILABLE = "op profile: not available on this runner"
 
 
 def profile_settings(settings):
-    """One runner process, PROFILE_RUNS runs, no cool-down or idle phase."""
-    return dataclasses.replace(settings, runs=PROFILE_RUNS, min_secs=0.0, cooldown_s=0.0, idle_baseline_s=0.0,
+    """One runner process of at least PROFILE_RUNS runs and PROFILE_MIN_S, no cool-down or idle phase."""
+    return dataclasses.replace(settings, runs=PROFILE_RUNS, min_secs=PROFILE_MIN_S, cooldown_s=0.0, idle_baseline_s=0.0,
                                sustained_s=0.0, repeat=1)
 
 

@@ -873,9 +873,9 @@ class ProfiledCompiledModel:
             raise ProfilerUnavailable("LiteRT compiled the model without a profiler")
         signature = c.c_void_p()
         api("LiteRtGetModelSignature", model, c.c_size_t(0), c.byref(signature))
-        input_layouts = self._input_layouts(signature, inputs_by_tensor)
+        input_layouts, resized = self._input_layouts(signature, inputs_by_tensor)
         self.inputs = self._buffers(env, signature, "Input", input_layouts)
-        self.outputs = self._buffers(env, signature, "Output", self._output_layouts(signature))
+        self.outputs = self._buffers(env, signature, "Output", self._output_layouts(signature, resized))
         for (tensor_index, buffer, size) in self.inputs:
             self._fill(buffer, size, inputs_by_tensor.get(tensor_index))
 
@@ -909,12 +909,12 @@ class ProfiledCompiledModel:
             tensors.append(tensor)
         return tensors
 
-    def _input_layouts(self, signature, inputs_by_tensor: dict) -> list:
+    def _input_layouts(self, signature, inputs_by_tensor: dict) -> tuple[list, bool]:
         """Each input's layout as compiled, inputs with a dynamic dimension (a Keras model's batch
-        of None) resized first to the shape the benchmark feeds: LiteRT cannot size a buffer
-        for a dynamic dimension."""
+        of None) resized first to the shape the benchmark feeds (LiteRT cannot size a buffer
+        for a dynamic dimension); and whether any was resized."""
         c = self.api.ctypes
-        layouts = []
+        layouts, resized = [], False
         for i, tensor in enumerate(self._signature_tensors(signature, "Input")):
             tensor_index = c.c_uint32()
             self.api("LiteRtGetTensorIndex", tensor, c.byref(tensor_index))
@@ -923,18 +923,21 @@ class ProfiledCompiledModel:
                 dims = (c.c_int * data.ndim)(*data.shape)
                 self.api("LiteRtCompiledModelResizeInputTensor", self.compiled, c.c_size_t(0), c.c_size_t(i),
                          dims, c.c_size_t(data.ndim))
+                resized = True
             layout = c.create_string_buffer(_LAYOUT_BYTES)
             self.api("LiteRtGetCompiledModelInputTensorLayout", self.compiled, c.c_size_t(0), c.c_size_t(i), layout)
             layouts.append(layout.raw)
-        return layouts
+        return layouts, resized
 
-    def _output_layouts(self, signature) -> list:
-        """The outputs' layouts as the compiled model now has them (after any input resize)."""
+    def _output_layouts(self, signature, resized: bool) -> list:
+        """The outputs' layouts as the compiled model has them. After an input resize LiteRT
+        allocates its tensors here to know them; otherwise that is left to the first run, whose
+        AllocateTensors event is the initialization profile."""
         c = self.api.ctypes
         count = len(self._signature_tensors(signature, "Output"))
         layouts = c.create_string_buffer(_LAYOUT_BYTES * max(count, 1))
         self.api("LiteRtGetCompiledModelOutputTensorLayouts", self.compiled, c.c_size_t(0), c.c_size_t(count),
-                 layouts, c.c_bool(True))
+                 layouts, c.c_bool(resized))
         return [layouts.raw[i * _LAYOUT_BYTES:(i + 1) * _LAYOUT_BYTES] for i in range(count)]
 
     def _ranked_type(self, tensor) -> "_RankedType":

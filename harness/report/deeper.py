@@ -66,8 +66,8 @@ def profile_changes(before: OpProfileSummary, after: OpProfileSummary, before_na
         was = old.get(row.node_type)
         then_ms, now_ms = (was.avg_ms or 0.0) if was else 0.0, row.avg_ms or 0.0
         if now_ms - then_ms >= GREW_MIN_MS and (then_ms == 0 or now_ms > then_ms * (1 + GREW_SHARE)):
-            grew.append((now_ms - then_ms, f"{row.node_type} {fmt_us(then_ms * 1000)} → {fmt_us(now_ms * 1000)}"
-                                           + ("" if was else " (new)")))
+            was_text = f"{fmt_us(then_ms * 1000)} → " if was else "new, "
+            grew.append((now_ms - then_ms, f"{row.node_type} {was_text}{fmt_us(now_ms * 1000)}"))
     cpu_before = {row.node_type: row.count or 0 for row in before.node_types if not row.delegated}
     left = [f"{row.node_type} ×{(row.count or 0) - cpu_before.get(row.node_type, 0)}" for row in after.node_types
             if not row.delegated and (row.count or 0) > cpu_before.get(row.node_type, 0) and any(
