@@ -1,21 +1,21 @@
 #!/system/bin/sh
 # squeezebench on-device agent: records device state, waits for cool-down, samples energy and runs
-# one benchmark runner. POSIX sh only: it runs unchanged under Android's /system/bin/sh (mksh) with
+# a benchmark runner (once, or --repeat N times back to back, recording the device after each). POSIX sh only: it runs unchanged under Android's /system/bin/sh (mksh) with
 # toybox, and under dash and posh. See README.md beside it for the options and every result key.
 #
 #   sh agent.sh --out DIR [--cooldown-s N] [--cooldown-temp-c T] [--idle-baseline-s N]
 #               [--sample-interval-ms N] [--taskset MASK] [--timeout-s N] [--rails-hal none|1.0|2.0]
-#               [--sysroot DIR] -- RUNNER [RUNNER ARGS...]
+#               [--repeat N] [--sysroot DIR] -- RUNNER [RUNNER ARGS...]
 #
 # The agent does no arithmetic on measured values: it writes them raw and the host computes.
 # Runner arguments are only ever expanded as "$@": never evaluated, never word-split.
 
-AGENT_VERSION=1
+AGENT_VERSION=2
 NL='
 '
 CR=$(printf '\r' 2>/dev/null)
 
-USAGE='usage: sh agent.sh --out DIR [--cooldown-s N] [--cooldown-temp-c T] [--idle-baseline-s N] [--sample-interval-ms N] [--taskset MASK] [--timeout-s N] [--rails-hal none|1.0|2.0] [--sysroot DIR] -- RUNNER [ARGS...]'
+USAGE='usage: sh agent.sh --out DIR [--cooldown-s N] [--cooldown-temp-c T] [--idle-baseline-s N] [--sample-interval-ms N] [--taskset MASK] [--timeout-s N] [--rails-hal none|1.0|2.0] [--repeat N] [--sysroot DIR] -- RUNNER [ARGS...]'
 
 usage_error() {
 	printf 'agent.sh: error: %s\n%s\n' "$1" "$USAGE" >&2
@@ -83,10 +83,11 @@ parse_arguments() {
 	timeout_s=0
 	sysroot=
 	rails_hint=
+	repeat=1
 	while [ $# -gt 0 ]; do
 		case $1 in
 		--) shift; break ;;
-		--out | --cooldown-s | --cooldown-temp-c | --idle-baseline-s | --sample-interval-ms | --taskset | --timeout-s | --rails-hal | --sysroot)
+		--out | --cooldown-s | --cooldown-temp-c | --idle-baseline-s | --sample-interval-ms | --taskset | --timeout-s | --rails-hal | --repeat | --sysroot)
 			[ $# -ge 2 ] || usage_error "$1 needs a value"
 			case $1 in
 			--out) out=$2 ;;
@@ -99,6 +100,7 @@ parse_arguments() {
 			--rails-hal)
 				case $2 in none | 1.0 | 2.0) rails_hint=$2 ;; *) usage_error "--rails-hal needs none, 1.0 or 2.0, got '$2'" ;; esac
 				;;
+			--repeat) uint_option "$1" "$2"; repeat=$uint ;;
 			--sysroot) sysroot=$2 ;;
 			esac
 			shift 2
@@ -109,6 +111,7 @@ parse_arguments() {
 	[ -n "$out" ] || usage_error "--out DIR is required"
 	[ $# -gt 0 ] || usage_error "no runner given after --"
 	[ "$interval_ms" -ge 10 ] || usage_error "--sample-interval-ms must be at least 10"
+	[ "$repeat" -ge 1 ] || usage_error "--repeat must be at least 1"
 	is_decimal "$cooldown_temp_c" ||
 		usage_error "--cooldown-temp-c needs degrees Celsius like 35 or 35.5, got '$cooldown_temp_c'"
 	hundredths "$cooldown_temp_c"
@@ -171,9 +174,9 @@ prepare_output_directory() {
 	RESULT=$out/result.txt
 	TMP=$out/.agent-tmp
 	# Files from an earlier run in the same directory would be mistaken for this run's.
-	rm -f "$out/done" "$RESULT" "$out/runner.log" "$out/energy.csv" "$out/clocks.csv" \
+	rm -f "$out/done" "$RESULT" "$out/runner.log" "$out/energy.csv" "$out/clocks.csv" "$out/thermalservice.txt" \
 		"$out/rails_idle_start.txt" "$out/rails_run_start.txt" "$out/rails_measured_start.txt" "$out/rails_run_end.txt"
-	rm -rf "$TMP"
+	rm -rf "$TMP" "$out"/run_[0-9]*
 	mkdir -p "$TMP" 2>/dev/null && : >"$RESULT" 2>/dev/null ||
 		fatal "cannot write into '$out' (is the device storage full?)"
 }
@@ -310,14 +313,21 @@ wakefulness() {
 	dumpsys power 2>/dev/null | sed -n 's/^ *mWakefulness=\([A-Za-z]*\).*/\1/p'
 }
 
-# Writes the `before.*` or `after.*` keys ($1 is the prefix).
+# Writes the `before.*`, `after.*` or `run.N.*` keys ($1 is the prefix). With $2, the whole
+# `dumpsys thermalservice` (its sensors' temperatures) is kept in that file.
 snapshot() {
 	read_uptime
 	kv "$1.uptime_s" "$now_uptime"
 	if [ -n "$BAT_DIR" ]; then snapshot_battery_sysfs "$1"; else snapshot_battery_dumpsys "$1"; fi
 	kv "$1.battery.input_suspended" "$(getprop_value power.battery_input.suspended)"
 	snapshot_supplies "$1"
-	snap_thermal=$(thermal_status)
+	if [ -n "$2" ] && have dumpsys; then
+		dumpsys thermalservice >"$2" 2>/dev/null
+		snap_thermal=$(sed -n 's/^Thermal Status: *\([0-9-]*\).*/\1/p' "$2")
+		kv "$1.thermal.dump" "${2#"$out"/}"
+	else
+		snap_thermal=$(thermal_status)
+	fi
 	kv "$1.thermal.status" "$snap_thermal"
 	kv "$1.power.wakefulness" "$(wakefulness)"
 	snapshot_cpus "$1"
@@ -465,14 +475,20 @@ stop_clock_sampler() {
 
 # With rails: dumps them once the runner announces its measured runs (its second "Running
 # benchmark for at least" line; the first is the warm-up's), so that start-up and inference energy
-# can be told apart. The uptimes go to a file: this runs in the background.
+# can be told apart. With --repeat N it watches the last run, whose measured runs end the window
+# (its directory appears only when that run starts). The uptimes go to a file: this runs in the
+# background.
 watch_measured_phase() {
 	exit_on_term
+	wm_log=$out/runner.log
+	[ "$repeat" -gt 1 ] && wm_log=$out/run_$repeat/runner.log
 	while [ ! -e "$TMP/stop-watch" ]; do
 		wm_seen=0
-		while IFS= read -r wm_line; do
-			case $wm_line in *"Running benchmark for at least"*) wm_seen=$((wm_seen + 1)) ;; esac
-		done <"$out/runner.log"
+		if [ -r "$wm_log" ]; then
+			while IFS= read -r wm_line; do
+				case $wm_line in *"Running benchmark for at least"*) wm_seen=$((wm_seen + 1)) ;; esac
+			done <"$wm_log"
+		fi
 		if [ "$wm_seen" -ge 2 ]; then
 			read_uptime
 			wm_before=$now_uptime
@@ -706,6 +722,7 @@ run_runner() {
 	kv runner.argv "$quoted"
 	kv runner.timeout_s "$timeout_s"
 	kv taskset.mask "$taskset_mask"
+	kv runner.repeat "$repeat"
 	[ -n "$taskset_mask" ] && set -- taskset "$taskset_mask" "$@"
 	# Its own process group lets the watchdog and the cleanup reach whatever the runner started.
 	RUNNER_GROUP=shared
@@ -722,23 +739,58 @@ run_runner() {
 	start_phase_watcher
 	read_uptime
 	kv runner.start_uptime_s "$now_uptime"
-	"$@" </dev/null >"$out/runner.log" 2>&1 &
-	RUNNER_PID=$!
-	WATCHDOG_PID=
-	if is_positive "$timeout_s"; then
-		watchdog 2>/dev/null &
-		WATCHDOG_PID=$!
-	fi
-	wait_for_runner
-	read_uptime
-	stop_background "$WATCHDOG_PID"
-	# Whatever the runner left behind in its group goes too.
-	[ "$RUNNER_GROUP" = own ] && signal_runner KILL
+	rr_run=0
+	while :; do
+		rr_run=$((rr_run + 1))
+		start_runner "$rr_run" "$@"
+		wait_for_runner
+		read_uptime
+		rr_end_uptime=$now_uptime
+		stop_background "$WATCHDOG_PID"
+		# Whatever the runner left behind in its group goes too.
+		[ "$RUNNER_GROUP" = own ] && signal_runner KILL
+		runner_status
+		[ "$repeat" -gt 1 ] && record_run "$rr_run"
+		[ "$rr_status" = ok ] && [ -z "$PENDING" ] && [ "$rr_run" -lt "$repeat" ] || break
+	done
+	kv runner.runs "$rr_run"
 	record_runner_end
 	stop_sampler run
 	stop_clock_sampler
 	stop_phase_watcher
 	dump_rails run_end
+}
+
+# Starts run $1 of the runner ($2...) in the background, in its own directory (the agent's for
+# the first run, run_N for the others: files it writes by relative path land there).
+start_runner() {
+	RUN_DIR=$out
+	if [ "$1" -gt 1 ]; then
+		RUN_DIR=$out/run_$1
+		mkdir -p "$RUN_DIR" 2>/dev/null || fatal "cannot create '$RUN_DIR' (is the device storage full?)"
+	fi
+	shift
+	read_uptime
+	rr_start_uptime=$now_uptime
+	# The runner starts in RUN_DIR; the agent goes back where it was (its paths may be relative).
+	cd "$RUN_DIR" || fatal "cannot enter '$RUN_DIR'"
+	"$@" </dev/null >runner.log 2>&1 &
+	RUNNER_PID=$!
+	cd "$AGENT_DIR" || fatal "cannot go back to '$AGENT_DIR'"
+	WATCHDOG_PID=
+	if is_positive "$timeout_s"; then
+		watchdog 2>/dev/null &
+		WATCHDOG_PID=$!
+	fi
+}
+
+# The `run.N.*` keys of one of several runs: its times and outcome, then the device's state.
+record_run() {
+	kv "run.$1.start_uptime_s" "$rr_start_uptime"
+	kv "run.$1.end_uptime_s" "$rr_end_uptime"
+	kv "run.$1.exit_code" "$rr_code"
+	kv "run.$1.status" "$rr_status"
+	snapshot "run.$1" "$RUN_DIR/thermalservice.txt"
 }
 
 # Sets rr_code to the runner's exit code as the shell reports it (128+N for signal N). A signal
@@ -762,7 +814,8 @@ wait_for_runner() {
 	fi
 }
 
-record_runner_end() {
+# Sets rr_status from how the last run ended.
+runner_status() {
 	if [ -e "$TMP/timed-out" ]; then
 		rr_status=timeout
 	elif [ -n "$RUNNER_KILLED_BY_AGENT" ]; then
@@ -774,7 +827,10 @@ record_runner_end() {
 	else
 		rr_status=failed
 	fi
-	kv runner.end_uptime_s "$now_uptime"
+}
+
+record_runner_end() {
+	kv runner.end_uptime_s "$rr_end_uptime"
 	kv runner.exit_code "$rr_code"
 	if [ "$rr_code" -gt 128 ] && [ "$rr_code" -le 192 ]; then
 		kv runner.signal $((rr_code - 128))
@@ -818,6 +874,7 @@ main() {
 	for tool in kill sleep mkdir rm printf sed grep; do
 		have "$tool" || fatal "'$tool' is missing: the agent needs it from the shell or toybox"
 	done
+	AGENT_DIR=$PWD
 	NAP_PID= RUNNER_PID= SAMPLER_PID= CLOCK_SAMPLER_PID= WATCHER_PID= KILLER_PID= WAITING_FOR_RUNNER= INTERRUPTED= RUNNER_KILLED_BY_AGENT= RAILS_FILES= rr_status=
 	defer_signals
 	prepare_output_directory

@@ -21,6 +21,7 @@ class ExitCode(enum.IntEnum):
     BAD_INPUT = 5  # a model, data file, device profile or results directory is missing or invalid
     DEVICE = 6  # no usable device: unknown serial, unauthorized, offline, adb server unreachable
     ENVIRONMENT = 7  # something on the host is missing: bubblewrap, a runner binary, a package
+    INCONCLUSIVE = 8  # `compare --fail-on`: a threshold is below a cell's noise floor, no regression seen
     INTERRUPTED = 130  # Ctrl-C; everything measured so far is saved
 
 
@@ -35,6 +36,7 @@ EXIT_CODE_HELP = "\n".join(
         (ExitCode.BAD_INPUT, "missing or invalid model, data, device profile or results"),
         (ExitCode.DEVICE, "no usable device (unknown, unauthorized, offline, adb unreachable)"),
         (ExitCode.ENVIRONMENT, "a host prerequisite is missing (bubblewrap, runner binary, ...)"),
+        (ExitCode.INCONCLUSIVE, "compare: a --fail-on threshold is below a cell's noise floor (no regression seen)"),
         (ExitCode.INTERRUPTED, "interrupted; results measured so far are saved"),
     ]
 )

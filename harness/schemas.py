@@ -98,7 +98,8 @@ RUNNER_REGISTRY = Schema(
 DEVICE_PROFILE = Schema(
     "squeezebench.device-profile", 1, what="device profile",
     history=("1 - kind (virtual | phone), name, description, build, cpu, power, battery, thermal / match, tuning; "
-             "added since without a bump: battery.gauge_refresh_s, thermal.cpu_cap_start_c",),
+             "added since without a bump: battery.gauge_refresh_s, thermal.throttle_start_c, throttle_full_c, "
+             "throttle_min_fraction",),
 )  # fmt: skip
 
 VIRTUAL_DEVICE = Schema(

@@ -75,6 +75,7 @@ def summarize_samples(samples_us: Sequence[float]) -> dict:
         "std": std,
         "median": percentile(ordered, 50),
         "p5": percentile(ordered, 5),
+        "p90": percentile(ordered, 90),
         "p95": percentile(ordered, 95),
         "ci95_median": median_ci(ordered),
         "ci95_mean": mean_ci(mean, std, n),
@@ -119,3 +120,25 @@ def mann_whitney_p(samples_a: Sequence[float], samples_b: Sequence[float]) -> fl
 
 def intervals_overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
     return a[0] <= b[1] and b[0] <= a[1]
+
+
+def relative_std(values: Sequence[float]) -> float | None:
+    """Sample standard deviation over the mean: the spread of repeated measurements (None below 2)."""
+    if len(values) < 2:
+        return None
+    mean = statistics.fmean(values)
+    return statistics.stdev(values) / mean if mean else None
+
+
+def detectable_change(spread_a: float | None, count_a: int, spread_b: float | None, count_b: int,
+                      alpha: float) -> float | None:
+    """The smallest relative change of the mean of `count_b` repeated medians against the mean
+    of `count_a` that a two-sided t-test at level `alpha` tells from noise, given each side's
+    relative spread (relative_std). One side without a spread of its own (one run) is taken to
+    be as noisy as the other; None when neither has one."""
+    spreads = [(s, n) for s, n in ((spread_a, count_a), (spread_b, count_b)) if s is not None]
+    if not spreads:
+        return None
+    pooled = math.sqrt(sum((n - 1) * s * s for s, n in spreads) / sum(n - 1 for _, n in spreads))
+    dof = sum(n - 1 for _, n in spreads)
+    return t_quantile(1 - alpha, dof) * pooled * math.sqrt(1 / count_a + 1 / count_b)

@@ -11,6 +11,9 @@ from harness.device import charging, stay_awake
 from harness.device.connection import Device
 from harness.device.workdir import AGENT_PATH, CELLS_DIR, DEVICE_ROOT
 
+# adb's own transport may add this much after the agent's watchdog has fired.
+HOST_TIMEOUT_MARGIN_S = 30.0
+
 
 def plain_number(value: float) -> str:
     """A number as the agent's sh arithmetic reads it: never in exponent notation."""
@@ -23,6 +26,26 @@ def new_cell_dir() -> str:
     """A fresh directory on the device for one benchmark's raw output."""
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"-{time.monotonic_ns() % 10**9:09d}"
     return f"{CELLS_DIR}/{stamp}"
+
+
+def host_timeout_s(settings: BenchSettings) -> float:
+    """How long the host waits for the agent: every runner start's own timeout, the cool-down
+    and idle baseline, and adb's margin."""
+    return (settings.derived_timeout_s * settings.runner_starts + settings.cooldown_s + settings.idle_baseline_s
+            + HOST_TIMEOUT_MARGIN_S)
+
+
+def run_agent(device: Device, settings: BenchSettings, device_dir: str, runner_argv: list[str], *,
+              rails_hal: str | None = None):
+    """The agent on the device, waited for (its ShellResult)."""
+    argv = agent_argv(settings, device_dir, runner_argv, rails_hal=rails_hal)
+    return device.shell(argv, timeout_s=host_timeout_s(settings), check=False)
+
+
+def pull_agent_output(device: Device, device_dir: str, out_dir) -> None:
+    """The agent's directory brought to the host, then removed from the device."""
+    device.pull_dir(device_dir, out_dir)
+    device.shell(["rm", "-rf", device_dir], check=False)
 
 
 def agent_argv(settings: BenchSettings, out_dir: str, runner_argv: list[str], *,
@@ -40,6 +63,8 @@ def agent_argv(settings: BenchSettings, out_dir: str, runner_argv: list[str], *,
         argv += ["--taskset", settings.taskset]
     if rails_hal:
         argv += ["--rails-hal", rails_hal]
+    if settings.runner_starts > 1:
+        argv += ["--repeat", str(settings.runner_starts)]
     return argv + ["--"] + runner_argv
 
 

@@ -21,8 +21,10 @@ from typing import Any, TypeVar
 from harness.errors import InputError
 
 # The newest `agent.version` this parser understands (android_app/agent.sh AGENT_VERSION).
-# 1: first version.
-AGENT_VERSION = 1
+# 1: first version. 2: --repeat N (runner.repeat, runner.runs, run.N.* after each of several
+# runs, whose files are in run_N/), cpuN.scaling_max_khz and cpuN.policy, cpus_online,
+# power.wakefulness, clocks.samples, the measured_start rails dump, the kept thermal dump.
+AGENT_VERSION = 2
 
 RUNNER_STATUSES = ("ok", "failed", "timeout", "killed", "not-run")
 COOLDOWN_RESULTS = ("cool", "timeout", "not-requested", "no-sensors", "interrupted")
@@ -39,8 +41,10 @@ CHARGING_STATUSES = frozenset({"Charging", "Full"})
 NOT_CHARGING_STATUSES = frozenset({"Discharging", "Not charging"})
 
 _KEY = re.compile(r"[A-Za-z0-9_.:@+-]+")
-_CPU_KEY = re.compile(r"(before|after)\.cpu(\d+)\.(online|governor|cur_freq_khz|max_freq_khz|scaling_max_khz|policy)")
-_SUPPLY_KEY = re.compile(r"(before|after)\.supply\.(.+)\.(type|online)")
+_SNAPSHOT = r"(before|after|run\.\d+)"
+_CPU_KEY = re.compile(rf"{_SNAPSHOT}\.cpu(\d+)\.(online|governor|cur_freq_khz|max_freq_khz|scaling_max_khz|policy)")
+_SUPPLY_KEY = re.compile(rf"{_SNAPSHOT}\.supply\.(.+)\.(type|online)")
+_RUN_KEY = re.compile(r"run\.(\d+)\.start_uptime_s")
 
 
 class _Record:
@@ -112,6 +116,7 @@ class DeviceState(_Record):
     cpus: tuple[CpuState, ...]
     cpus_online: str | None = None  # /sys/devices/system/cpu/online, a kernel CPU list ("0-3,6-7")
     wakefulness: str | None = None  # dumpsys power mWakefulness: Awake, Asleep, Dreaming, Dozing
+    thermal_dump: str | None = None  # the kept `dumpsys thermalservice` (run snapshots), relative to the output
 
     @property
     def battery_temp_c(self) -> float | None:
@@ -150,12 +155,26 @@ class RunnerOutcome(_Record):
     taskset_mask: str | None
     process_group: str | None  # "own" (setsid: the whole group is stopped) or "shared"
     cpus_online: str | None = None  # the online CPUs as the runner started: what the mask is cut to
+    repeat: int | None = None  # runner processes asked for (--repeat)
+    runs: int | None = None  # runner processes started
 
     @property
     def duration_s(self) -> float | None:
         if self.start_uptime_s is None or self.end_uptime_s is None:
             return None
         return self.end_uptime_s - self.start_uptime_s
+
+
+@dataclass(frozen=True)
+class RunRecord(_Record):
+    """One of several runs (--repeat N): when it ran, how it ended, and the device after it."""
+
+    index: int  # 1-based; run 1's files are in the output directory, run N's in run_N/
+    start_uptime_s: float | None
+    end_uptime_s: float | None
+    exit_code: int | None
+    status: str | None
+    state: DeviceState
 
 
 @dataclass(frozen=True)
@@ -188,6 +207,7 @@ class AgentResult(_Record):
     energy: EnergySetup
     extra: Mapping[str, str]  # keys this parser does not know, as written
     clocks_file: str | None = None  # "clocks.csv": every core's clock sampled during the run
+    runs: tuple[RunRecord, ...] = ()  # with --repeat N > 1: each run, in order
 
 
 @dataclass(frozen=True)
@@ -222,6 +242,7 @@ def parse_agent_result(text: str) -> AgentResult:
         energy=_energy_setup(values),
         sysroot=values.text("agent.sysroot"),
         clocks_file=values.text("clocks.samples"),
+        runs=_runs(values),
         # Last, so that every key read above counts as known.
         extra=values.unread(),
     )
@@ -342,6 +363,22 @@ def _device_state(values: _Values, prefix: str) -> DeviceState:
         cpus=_cpus(values, prefix),
         cpus_online=values.text(f"{prefix}.cpus_online"),
         wakefulness=values.text(f"{prefix}.power.wakefulness"),
+        thermal_dump=values.text(f"{prefix}.thermal.dump"),
+    )
+
+
+def _runs(values: _Values) -> tuple[RunRecord, ...]:
+    indexes = sorted({int(m.group(1)) for k in values.keys() if (m := _RUN_KEY.fullmatch(k))})
+    return tuple(
+        RunRecord(
+            index=n,
+            start_uptime_s=values.float(f"run.{n}.start_uptime_s"),
+            end_uptime_s=values.float(f"run.{n}.end_uptime_s"),
+            exit_code=values.int(f"run.{n}.exit_code"),
+            status=values.choice(f"run.{n}.status", RUNNER_STATUSES),
+            state=_device_state(values, f"run.{n}"),
+        )
+        for n in indexes
     )
 
 
@@ -398,6 +435,8 @@ def _runner(values: _Values) -> RunnerOutcome:
         taskset_mask=values.text("taskset.mask"),
         process_group=values.text("runner.process_group"),
         cpus_online=values.text("taskset.cpus_online"),
+        repeat=values.int("runner.repeat"),
+        runs=values.int("runner.runs"),
     )
 
 

@@ -3,17 +3,19 @@
 Every outcome ends in a `BenchResult` (bench.json) with a status and a reason; the raw runner
 output, agent result and energy samples are kept beside it (harness/store/cell_files.py).
 Nothing is made up: a number the raw material cannot support is None, with the reason.
+
+The measured pass is one runner process, or several back to back under one agent (`--repeat N`
+for between-run noise, or a sustained run's intervals). After it, when asked: the op-profiling
+pass (harness/bench/profile_pass.py) and the outputs checked on the device (output_pass.py).
 """
 
 from __future__ import annotations
 
-import posixpath
 import time
 from dataclasses import replace
 from pathlib import Path
 
-from harness import stats
-from harness.bench.agent import agent_argv, new_cell_dir, reap_orphans
+from harness.bench.agent import new_cell_dir, pull_agent_output, reap_orphans, run_agent
 from harness.bench.outcome import cell_flags, classify_outcome, extra_flags, tail
 from harness.bench.session import DeviceSession, LentBaseline
 from harness.bench.settings import BenchSettings
@@ -22,13 +24,10 @@ from harness.errors import DeviceError, DeviceGoneError
 from harness.jsonfile import write_json_atomic
 from harness.store import cell_files
 from harness.device.cpus import ONLINE_CPUS_PATH, check_taskset
-from harness.store.records import BenchResult, CellStatus, LatencyStats, Measurements, RunnerRef, Thermal
+from harness.store.records import BenchResult, CellStatus, Measurements, RunnerRef, Thermal
 
 # What a peak measured in its own pass is (benchmark_model's periodic VmRSS monitor).
 PEAK_LABEL = "CPU-side RSS, own pass"
-
-# adb's own transport may add this much after the agent's watchdog has fired.
-HOST_TIMEOUT_MARGIN_S = 30.0
 AGENT_OUTPUT_TAIL_CHARS = 2000
 
 
@@ -40,9 +39,11 @@ def run_benchmark(
     *,
     model_info: dict | None = None,
     cell_id: str | None = None,
+    check_data=None,
 ) -> BenchResult:
     """Benchmark one model file on one device; always returns (and writes) a BenchResult.
-    `cell_id` names the benchmark where its idle baseline is lent to later ones."""
+    `cell_id` names the benchmark where its idle baseline is lent to later ones; `check_data`
+    (harness.bench.output_pass.CheckData): real inputs to check the outputs with on the device."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     sha256 = (model_info or {}).get("sha256") or sha256_file(model_path)
@@ -53,12 +54,12 @@ def run_benchmark(
         session.ensure_tools()
         remote_model = session.ensure_model(model_path, sha256)
         timing["push_s"] = time.monotonic() - started
-        device_dir = new_cell_dir()
-        argv = _runner_argv(session, settings.runner_flags(), remote_model, device_dir)
+        argv = _runner_argv(session, settings.runner_flags(), remote_model)
         result = replace(result, runner={**result.runner, "argv": argv, "graph": remote_model})
-        result = _run_and_measure(session, settings, argv, device_dir, out_dir, result, timing, cell_id)
-        if settings.peak_memory and result.ok and result.measurements.memory_mb is not None:
-            result = _with_peak_memory(session, settings, remote_model, out_dir, result, timing)
+        result = _run_and_measure(session, settings, argv, out_dir, result, timing, cell_id)
+        if result.ok:
+            result = _extra_passes(session, settings, model_path, remote_model, out_dir, result, timing,
+                                   check_data, (model_info or {}).get("level"))
     except DeviceGoneError as e:
         result = result.failed(CellStatus.DEVICE_LOST, e.one_line())
     except DeviceError as e:
@@ -85,14 +86,15 @@ def _new_result(session, model_path, sha256, settings, model_info) -> BenchResul
     )
 
 
-def _runner_argv(session: DeviceSession, flags: list[str], remote_model: str, device_dir: str) -> list[str]:
+def _runner_argv(session: DeviceSession, flags: list[str], remote_model: str) -> list[str]:
     argv = session.runner_argv() + [f"--graph={remote_model}"] + flags
     if session.runner.kind == "bundled-litert-python":
-        argv.append(f"--squeezebench_latencies_file={posixpath.join(device_dir, cell_files.LATENCIES_FILE)}")
+        # Relative: the agent starts each run in its own directory (android_app/agent.sh).
+        argv.append(f"--squeezebench_latencies_file={cell_files.LATENCIES_FILE}")
     return argv
 
 
-def _run_and_measure(session, settings, runner_argv, device_dir, out_dir, result, timing, cell_id) -> BenchResult:
+def _run_and_measure(session, settings, runner_argv, out_dir, result, timing, cell_id) -> BenchResult:
     from harness.bench.agent_result import AgentResultError, parse_agent_result
 
     device = session.device
@@ -107,7 +109,7 @@ def _run_and_measure(session, settings, runner_argv, device_dir, out_dir, result
     agent_settings = replace(settings, idle_baseline_s=0) if borrowed else settings
     agent_started_s = time.monotonic()
     try:
-        agent = _agent_pass(session, agent_settings, runner_argv, device_dir, out_dir, timing, "")
+        agent = _agent_pass(session, agent_settings, runner_argv, out_dir, timing, "")
     finally:
         if not session.keep_charging_suspended:
             session.restore_charging()
@@ -124,39 +126,17 @@ def _run_and_measure(session, settings, runner_argv, device_dir, out_dir, result
     return result
 
 
-def _agent_pass(session: DeviceSession, settings: BenchSettings, runner_argv: list[str], device_dir: str,
-                out_dir: Path, timing: dict, prefix: str):
+def _agent_pass(session: DeviceSession, settings: BenchSettings, runner_argv: list[str], out_dir: Path,
+                timing: dict, prefix: str):
     """Run the agent once and pull its directory into `out_dir`; the agent's shell result."""
-    device = session.device
-    host_timeout_s = (
-        settings.derived_timeout_s + settings.cooldown_s + settings.idle_baseline_s + HOST_TIMEOUT_MARGIN_S
-    )
+    device_dir = new_cell_dir()
     started = time.monotonic()
-    argv = agent_argv(settings, device_dir, runner_argv, rails_hal=session.rails_hal)
-    agent = device.shell(argv, timeout_s=host_timeout_s, check=False)
+    agent = run_agent(session.device, settings, device_dir, runner_argv, rails_hal=session.rails_hal)
     timing[f"{prefix}agent_s"] = time.monotonic() - started
     started = time.monotonic()
-    device.pull_dir(device_dir, out_dir)
-    device.shell(["rm", "-rf", device_dir], check=False)
+    pull_agent_output(session.device, device_dir, out_dir)
     timing[f"{prefix}pull_s"] = time.monotonic() - started
     return agent
-
-
-def _with_peak_memory(session: DeviceSession, settings: BenchSettings, remote_model: str, out_dir: Path,
-                      result: BenchResult, timing: dict) -> BenchResult:
-    """Peak memory from a pass of its own with benchmark_model's memory monitor, whose polling
-    thread the timed pass ran without. It is CPU-side RSS: GPU buffers are mostly missing."""
-    from harness.bench.logparse import parse_benchmark_log
-
-    device_dir = new_cell_dir()
-    pass_dir = out_dir / cell_files.MEMORY_PASS_DIR
-    argv = _runner_argv(session, settings.memory_pass_flags(), remote_model, device_dir)
-    _agent_pass(session, replace(settings, idle_baseline_s=0, cooldown_s=0), argv, device_dir, pass_dir, timing, "memory_")
-    peak = parse_benchmark_log(cell_files.read_text(pass_dir, cell_files.RUNNER_LOG_FILE)).memory_mb
-    memory = replace(result.measurements.memory_mb, peak=peak.peak if peak else None)
-    label = PEAK_LABEL if memory.peak is not None else None
-    return replace(result, measurements=replace(result.measurements, memory_mb=memory, memory_peak_label=label),
-                   runner={**result.runner, "memory_pass_argv": argv})
 
 
 def _measured(result: BenchResult, session: DeviceSession, settings: BenchSettings, out_dir: Path,
@@ -164,61 +144,147 @@ def _measured(result: BenchResult, session: DeviceSession, settings: BenchSettin
     """The result with everything the raw material supports, and the energy (to learn from)."""
     from harness.bench.clocks import clocks_of_run
     from harness.bench.conditions import run_conditions
-    from harness.bench.energy import compute_energy
-    from harness.bench.logparse import parse_benchmark_log
+    from harness.bench.presets import check_preset
+    from harness.bench.runs import pooled_latency, read_runs, repeats_record
 
-    log_text = cell_files.read_text(out_dir, cell_files.RUNNER_LOG_FILE)
-    parsed = parse_benchmark_log(log_text)
+    runs = read_runs(out_dir, agent_result)
+    last = runs[-1]
     runner = agent_result.runner
-    status, reason = classify_outcome(runner.status, runner.exit_code, runner.timeout_s, list(parsed.errors),
-                                      parsed.complete, log_text)
-    latency = _latency(parsed.latency_us, cell_files.read_latency_samples(out_dir))
-    # Energy per inference over the measured runs only; the start-up apart (harness/bench/energy.py).
-    energy = compute_energy(
-        agent_result,
-        cell_files.read_text(out_dir, cell_files.ENERGY_SAMPLES_FILE),
-        cell_files.read_rails(out_dir),
-        n_inferences=(latency.count or 0) if latency else 0,
-        measured_s=latency.count * latency.mean / 1e6 if latency and latency.count and latency.mean else None,
-        is_virtual=session.passport.is_virtual,
-        charging_suspended=settings.suspend_charging,
-        idle_baseline=borrowed,
-        idle_baseline_max_age_s=session.idle_baseline_reuse_s,
-        remembered_current_unit=session.current_unit,
-    )
+    status, reason = classify_outcome(runner.status, runner.exit_code, runner.timeout_s, list(last.parsed.errors),
+                                      last.parsed.complete, last.log_text)
+    first = runs[0].parsed
+    latency = pooled_latency(runs)
+    energy_of = _energy_function(session, settings, out_dir, agent_result, borrowed)
+    energy = _energy_of_runs(energy_of, agent_result, runs)
     thermal = _thermal(agent_result)
+    sustained = _sustained(session, settings, out_dir, runs, agent_result, energy_of) if settings.sustained_s else None
     clocks = clocks_of_run(agent_result, cell_files.read_text(out_dir, cell_files.CLOCKS_FILE), settings.taskset)
     conditions = run_conditions(agent_result, settings, session.passport.build.get("sdk"))
+    flags = (cell_flags(session.passport, settings.delegate, latency, energy, thermal, first.delegation)
+             + extra_flags(clocks, conditions))
+    preset = check_preset(settings.preset, latency) if settings.preset else None
+    if sustained is not None and sustained.throttled and "throttled" not in flags:
+        flags += ("throttled",)
+    if preset is not None and not preset.met:
+        flags += ("preset-not-met",)
     measurements = Measurements(
         latency_us=latency,
-        warmup_us=parsed.warmup_us,
-        init_us=parsed.init_us,
-        first_inference_us=parsed.first_inference_us,
-        memory_mb=parsed.memory_mb,
+        warmup_us=first.warmup_us,
+        init_us=first.init_us,
+        first_inference_us=first.first_inference_us,
+        memory_mb=first.memory_mb,
         energy=energy,
-        delegation=parsed.delegation,
+        delegation=first.delegation,
         thermal=thermal,
-        flags=cell_flags(session.passport, settings.delegate, latency, energy, thermal, parsed.delegation)
-        + extra_flags(clocks, conditions),
+        flags=flags,
         runner=RunnerRef.from_dict(result.runner),
         clocks=clocks,
         conditions=conditions,
+        repeats=repeats_record(runs) if settings.repeat > 1 else None,
+        sustained=sustained,
+        preset=preset,
     )
     measured = replace(
-        result, status=status, reason=reason, measurements=measurements, parsed=parsed.to_dict(),
+        result, status=status, reason=reason, measurements=measurements, parsed=first.to_dict(),
         agent=agent_result.to_dict(), raw=cell_files.raw_files_present(out_dir),
     )  # fmt: skip
     return measured, energy
 
 
-def _latency(summary, samples_us: list[float]) -> LatencyStats | None:
-    """From per-iteration samples when the runner wrote them, else from its stats line."""
-    if samples_us:
-        return LatencyStats(**stats.summarize_samples(samples_us), source="samples")
-    if summary.count:
-        intervals = stats.summary_intervals(summary.mean, summary.std, summary.count)
-        return LatencyStats(**summary.to_dict(), **intervals, source="runner-summary")
-    return None
+def _energy_function(session, settings, out_dir, agent_result, borrowed):
+    """energy(agent result with its runner window, the run whose measured runs end that window,
+    with rails or not) for this benchmark's samples."""
+    from harness.bench.agent_result import AgentResultError, parse_energy_samples
+    from harness.bench.energy import compute_energy
+
+    text = cell_files.read_text(out_dir, cell_files.ENERGY_SAMPLES_FILE)
+    try:
+        samples = parse_energy_samples(text) if text.strip() else []
+    except AgentResultError:
+        samples = text  # compute_energy reports the bad samples
+    rails = cell_files.read_rails(out_dir)
+
+    def energy(window_result, run, *, with_rails: bool):
+        latency = run.latency
+        return compute_energy(
+            window_result, samples, rails if with_rails else None,
+            n_inferences=(latency.count or 0) if latency else 0,
+            measured_s=latency.count * latency.mean / 1e6 if latency and latency.count and latency.mean else None,
+            is_virtual=session.passport.is_virtual, charging_suspended=settings.suspend_charging,
+            idle_baseline=borrowed, idle_baseline_max_age_s=session.idle_baseline_reuse_s,
+            remembered_current_unit=session.current_unit,
+        )
+
+    return energy
+
+
+def _energy_of_runs(energy_of, agent_result, runs):
+    """Energy per inference over the measured runs, the start-up apart (harness/bench/energy.py).
+    With several runner processes it is the last one's: its measured runs end the window, and the
+    agent's rails dump at their start is that run's (android_app/agent.sh); the earlier runs'
+    energy is not start-up, so no start-up energy is given."""
+    from harness.bench.sustained import interval_window
+
+    if len(runs) == 1:
+        return energy_of(agent_result, runs[0], with_rails=True)
+    last = runs[-1]
+    if last.record is None:
+        return energy_of(agent_result, last, with_rails=True)
+    return replace(energy_of(interval_window(agent_result, last), last, with_rails=True), startup_energy_j=None)
+
+
+def _sustained(session, settings, out_dir, runs, agent_result, energy_of):
+    """The sustained run's intervals; each interval's energy from the gauge samples of its window
+    (rail dumps are only taken around the last interval's measured runs)."""
+    from harness.bench.sustained import interval_window, sustained_record
+
+    return sustained_record(
+        out_dir, runs, agent_result, duration_s=settings.sustained_s, interval_s=settings.sustained_interval_s,
+        is_virtual=session.passport.is_virtual,
+        interval_energy=lambda run: energy_of(interval_window(agent_result, run), run, with_rails=False),
+    )
+
+
+def _extra_passes(session, settings, model_path, remote_model, out_dir, result, timing, check_data, level):
+    """The peak-memory pass, the op-profiling pass and the outputs checked on the device, when asked for."""
+    from harness.bench.output_pass import check_outputs
+    from harness.bench.profile_pass import profile_settings, run_profile_pass
+
+    if settings.peak_memory and result.measurements.memory_mb is not None:
+        result = _with_peak_memory(session, settings, remote_model, out_dir, result, timing)
+    measurements, passes = result.measurements, dict(result.passes or {})
+    if settings.op_profile:
+        started = time.monotonic()
+        argv = _runner_argv(session, profile_settings(settings).runner_flags(), remote_model)
+        summary, passes["op_profile"] = run_profile_pass(session, settings, argv, out_dir)
+        measurements = replace(measurements, op_profile=summary)
+        timing["op_profile_s"] = time.monotonic() - started
+    if check_data is not None:
+        started = time.monotonic()
+        summary, passes["output_check"] = check_outputs(session, model_path, settings, check_data, out_dir,
+                                                        remote_model=remote_model, level=level)
+        flags = measurements.flags + (("numerics",) if summary.numerics else ())
+        measurements = replace(measurements, output_check=summary, flags=flags)
+        timing["check_outputs_s"] = time.monotonic() - started
+    return replace(result, measurements=measurements, passes=passes, raw=cell_files.raw_files_present(out_dir))
+
+
+def _with_peak_memory(session: DeviceSession, settings: BenchSettings, remote_model: str, out_dir: Path,
+                      result: BenchResult, timing: dict) -> BenchResult:
+    """Peak memory from a pass of its own (one runner process) with benchmark_model's memory
+    monitor, whose polling thread the timed pass ran without. It is CPU-side RSS: GPU buffers are
+    mostly missing."""
+    from harness.bench.logparse import parse_benchmark_log
+
+    pass_settings = replace(settings, idle_baseline_s=0, cooldown_s=0, repeat=1, sustained_s=0.0)
+    pass_dir = out_dir / cell_files.MEMORY_PASS_DIR
+    argv = _runner_argv(session, pass_settings.memory_pass_flags(), remote_model)
+    _agent_pass(session, pass_settings, argv, pass_dir, timing, "memory_")
+    peak = parse_benchmark_log(cell_files.read_text(pass_dir, cell_files.RUNNER_LOG_FILE)).memory_mb
+    memory = replace(result.measurements.memory_mb, peak=peak.peak if peak else None)
+    label = PEAK_LABEL if memory.peak is not None else None
+    return replace(result, measurements=replace(result.measurements, memory_mb=memory, memory_peak_label=label),
+                   runner={**result.runner, "memory_pass_argv": argv})
 
 
 def _thermal(agent_result) -> Thermal:

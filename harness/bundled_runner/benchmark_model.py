@@ -874,8 +874,9 @@ class ProfiledCompiledModel:
             raise ProfilerUnavailable("LiteRT compiled the model without a profiler")
         signature = c.c_void_p()
         api("LiteRtGetModelSignature", model, c.c_size_t(0), c.byref(signature))
-        self.inputs = self._buffers(env, signature, "Input")
-        self.outputs = self._buffers(env, signature, "Output")
+        input_layouts, resized = self._input_layouts(signature, inputs_by_tensor)
+        self.inputs = self._buffers(env, signature, "Input", input_layouts)
+        self.outputs = self._buffers(env, signature, "Output", self._output_layouts(signature, resized))
         for (tensor_index, buffer, size) in self.inputs:
             self._fill(buffer, size, inputs_by_tensor.get(tensor_index))
 
@@ -898,23 +899,67 @@ class ProfiledCompiledModel:
         self.handles.append((destroy, handle))
         return handle
 
-    def _buffers(self, env, signature, kind: str) -> list:
+    def _signature_tensors(self, signature, kind: str) -> list:
         c = self.api.ctypes
         count = c.c_size_t()
         self.api(f"LiteRtGetNumSignature{kind}s", signature, c.byref(count))
-        buffers = []
+        tensors = []
         for i in range(count.value):
-            tensor, tensor_index, size = c.c_void_p(), c.c_uint32(), c.c_size_t()
+            tensor = c.c_void_p()
             self.api(f"LiteRtGetSignature{kind}TensorByIndex", signature, c.c_size_t(i), c.byref(tensor))
+            tensors.append(tensor)
+        return tensors
+
+    def _input_layouts(self, signature, inputs_by_tensor: dict) -> tuple[list, bool]:
+        """Each input's layout as compiled, inputs with a dynamic dimension (a Keras model's batch
+        of None) resized first to the shape the benchmark feeds (LiteRT cannot size a buffer
+        for a dynamic dimension); and whether any was resized."""
+        c = self.api.ctypes
+        layouts, resized = [], False
+        for i, tensor in enumerate(self._signature_tensors(signature, "Input")):
+            tensor_index = c.c_uint32()
             self.api("LiteRtGetTensorIndex", tensor, c.byref(tensor_index))
-            tensor_type = c.create_string_buffer(256)  # a LiteRtRankedTensorType (72 bytes), passed through
-            self.api("LiteRtGetRankedTensorType", tensor, tensor_type)
+            data = inputs_by_tensor.get(tensor_index.value)
+            if data is not None and any(d < 0 for d in self._ranked_type(tensor).dimensions()):
+                dims = (c.c_int * data.ndim)(*data.shape)
+                self.api("LiteRtCompiledModelResizeInputTensor", self.compiled, c.c_size_t(0), c.c_size_t(i),
+                         dims, c.c_size_t(data.ndim))
+                resized = True
+            layout = c.create_string_buffer(_LAYOUT_BYTES)
+            self.api("LiteRtGetCompiledModelInputTensorLayout", self.compiled, c.c_size_t(0), c.c_size_t(i), layout)
+            layouts.append(layout.raw)
+        return layouts, resized
+
+    def _output_layouts(self, signature, resized: bool) -> list:
+        """The outputs' layouts as the compiled model has them. After an input resize LiteRT
+        allocates its tensors here to know them; otherwise that is left to the first run, whose
+        AllocateTensors event is the initialization profile."""
+        c = self.api.ctypes
+        count = len(self._signature_tensors(signature, "Output"))
+        layouts = c.create_string_buffer(_LAYOUT_BYTES * max(count, 1))
+        self.api("LiteRtGetCompiledModelOutputTensorLayouts", self.compiled, c.c_size_t(0), c.c_size_t(count),
+                 layouts, c.c_bool(resized))
+        return [layouts.raw[i * _LAYOUT_BYTES:(i + 1) * _LAYOUT_BYTES] for i in range(count)]
+
+    def _ranked_type(self, tensor) -> "_RankedType":
+        ranked = _RankedType(self.api.ctypes.create_string_buffer(_RANKED_TYPE_BYTES))
+        self.api("LiteRtGetRankedTensorType", tensor, ranked.buffer)
+        return ranked
+
+    def _buffers(self, env, signature, kind: str, layouts: list) -> list:
+        c = self.api.ctypes
+        buffers = []
+        for i, tensor in enumerate(self._signature_tensors(signature, kind)):
+            tensor_index, size = c.c_uint32(), c.c_size_t()
+            self.api("LiteRtGetTensorIndex", tensor, c.byref(tensor_index))
+            ranked = self._ranked_type(tensor)
+            ranked.set_layout(layouts[i])
             requirements = c.c_void_p()
             self.api(f"LiteRtGetCompiledModel{kind}BufferRequirements", self.compiled, c.c_size_t(0),
                      c.c_size_t(i), c.byref(requirements))
             self.api("LiteRtGetTensorBufferRequirementsBufferSize", requirements, c.byref(size))
             buffer = self._create("LiteRtCreateManagedTensorBufferFromRequirements", "LiteRtDestroyTensorBuffer",
-                                  env, tensor_type, requirements)
+                                  env, ranked.buffer, requirements)
             buffers.append((tensor_index.value, buffer, size.value))
         return buffers
 
@@ -949,6 +994,28 @@ class ProfiledCompiledModel:
         for destroy, handle in reversed(self.handles):
             self.api.destroy(destroy, handle)
         self.handles.clear()
+
+
+# litert/c/litert_layout.h and litert_model_types.h (ABI-stable): a LiteRtLayout is the rank and
+# has_strides bit-fields in one 4-byte unit, then int32 dimensions[8] and uint32 strides[8]; a
+# LiteRtRankedTensorType is a 4-byte element type followed by its layout.
+_MAX_RANK = 8
+_LAYOUT_BYTES = 4 + 4 * _MAX_RANK * 2
+_RANKED_TYPE_BYTES = 4 + _LAYOUT_BYTES
+
+
+class _RankedType:
+    """A LiteRtRankedTensorType in a ctypes buffer, passed through to LiteRT."""
+
+    def __init__(self, buffer):
+        self.buffer = buffer
+
+    def dimensions(self) -> tuple[int, ...]:
+        rank = self.buffer.raw[4] & 0x7F
+        return tuple(array.array("i", self.buffer.raw[8:8 + 4 * _MAX_RANK])[:rank])
+
+    def set_layout(self, layout: bytes) -> None:
+        self.buffer[4:4 + _LAYOUT_BYTES] = layout
 
 
 @functools.cache

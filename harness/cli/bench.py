@@ -14,7 +14,7 @@ from harness.cli.common import (
     say,
     the_one_device,
 )
-from harness.errors import ExitCode, InputError
+from harness.errors import ExitCode, InputError, UsageError
 
 HELP = "benchmark one .tflite on one device (latency, memory, energy, thermal, delegation)"
 DESCRIPTION = (
@@ -31,6 +31,9 @@ def add_arguments(parser):
     add_adb_server_option(parser)
     parser.add_argument("--threads", type=positive_int, help="runner threads (default: the device profile's, else up to 4)")
     parser.add_argument("--delegate", default="cpu", choices=["cpu", "xnnpack-off", "gpu", "nnapi"], help="default cpu (XNNPACK)")
+    parser.add_argument("--inputs", type=Path, metavar="FILE.npz",
+                        help="real inputs to check the outputs with on the device (turns --check-outputs on): x_eval "
+                        "for a one-input model, else one array per input name; y_eval labels give accuracy")
     add_measurement_options(parser)
     parser.add_argument("--out", type=Path, help="where to keep bench.json and the raw output (default results/bench-<time>-<model>)")
     add_output_options(parser)
@@ -50,6 +53,7 @@ def run(args) -> int:
     if not model.is_file():
         raise InputError(f"{model}: no such file", "pass a .tflite file (squeezebench convert makes them)")
     verify_tflite_file(model)
+    check_data = _check_data(args)
     server, serial = the_one_device(args.adb_server, args.device)
     session = open_session(server, serial)
     settings = session.settings_for(
@@ -59,7 +63,7 @@ def run(args) -> int:
     from harness.device.lock import device_lock
 
     with device_lock(str(server), session.device.serial, purpose=f"squeezebench bench {model.name}"):
-        result = run_benchmark(session, model, settings, out_dir)
+        result = run_benchmark(session, model, settings, out_dir, check_data=check_data)
     if args.json:
         print_json(result.to_dict())
     else:
@@ -67,3 +71,16 @@ def run(args) -> int:
         say(args, f"\nresults: {out_dir / BENCH_FILE}")
     return ExitCode.OK if result.ok else ExitCode.NOTHING_RAN
 
+
+
+def _check_data(args):
+    """The inputs outputs are checked with: only what --inputs gives (a lone .tflite has no
+    evaluation data of its own)."""
+    from harness.bench.output_pass import load_check_inputs
+
+    if args.inputs is None:
+        if args.check_outputs:
+            raise UsageError("--check-outputs needs real inputs for a single .tflite",
+                             "give --inputs FILE.npz (x_eval; y_eval labels for accuracy)")
+        return None
+    return None if args.check_outputs is False else load_check_inputs(args.inputs)

@@ -69,6 +69,34 @@ def add_measurement_options(parser: argparse.ArgumentParser) -> None:
         "--peak-memory", action="store_true",
         help="measure peak memory (CPU-side RSS) in a second pass of its own: its polling thread can affect timing",
     )
+    add_deeper_measurement_options(parser)
+
+
+def add_deeper_measurement_options(parser: argparse.ArgumentParser) -> None:
+    """The extra passes and modes of a benchmark (issue 14); Measurement fields as well."""
+    from harness.bench.presets import preset_help
+    from harness.bench.settings import DEFAULT_CHECK_SAMPLES, DEFAULT_SUSTAINED_INTERVAL_S
+
+    group = parser.add_argument_group("deeper measurements")
+    group.add_argument("--repeat", type=positive_int, default=1, metavar="N",
+                       help="run the benchmark in N fresh runner processes (default 1); the spread of their medians is "
+                       "the between-run noise that 'compare' judges changes against")
+    group.add_argument("--sustained", dest="sustained_s", type=duration_s, default=0.0, metavar="DURATION",
+                       help="run the model continuously for DURATION (e.g. 3m, 90s, 1h) in back-to-back intervals, "
+                       "recording latency, temperatures, clocks and battery per interval and when throttling began")
+    group.add_argument("--sustained-interval", dest="sustained_interval_s", type=duration_s,
+                       default=DEFAULT_SUSTAINED_INTERVAL_S, metavar="DURATION",
+                       help=f"length of one sustained interval (default {DEFAULT_SUSTAINED_INTERVAL_S:g}s)")
+    group.add_argument("--op-profile", action="store_true",
+                       help="also run the runner with --enable_op_profiling=true, in a pass of its own (its latency is "
+                       "not the cell's): time per node type and which ops ran in a delegate")
+    group.add_argument("--check-outputs", action=argparse.BooleanOptionalAction, default=None,
+                       help="compute real inputs on the device and compare the outputs with the host (same level and fp32): "
+                       "top-1 agreement, errors, accuracy, the numerics flag (run: on when the model has evaluation "
+                       "data; bench: with --inputs)")
+    group.add_argument("--check-samples", type=positive_int, default=DEFAULT_CHECK_SAMPLES, metavar="N",
+                       help=f"inputs checked on the device (default {DEFAULT_CHECK_SAMPLES})")
+    group.add_argument("--preset", metavar="NAME", help=f"validity preset: {preset_help()}")
 
 
 def add_output_options(parser: argparse.ArgumentParser) -> None:
@@ -89,6 +117,16 @@ def _typed(convert, test, what):
     return parse
 
 
+_DURATION_UNITS_S = {"s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def _duration(text: str) -> float:
+    text = text.strip().lower()
+    scale = _DURATION_UNITS_S.get(text[-1:], None)
+    return float(text[:-1]) * scale if scale else float(text)
+
+
+duration_s = _typed(_duration, lambda v: v >= 0, "a duration such as 3m, 90s, 1h or 180 (seconds)")
 positive_int = _typed(int, lambda v: v > 0, "a positive integer")
 non_negative_int = _typed(int, lambda v: v >= 0, "a non-negative integer")
 positive_float = _typed(float, lambda v: v > 0, "a positive number")

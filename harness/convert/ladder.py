@@ -46,6 +46,17 @@ def resolve_data(source: Source, data: Path | None, random_calibration: bool) ->
     return dataset
 
 
+def evaluation_data(source: str, data: Path | None) -> tuple | None:
+    """The real evaluation inputs a conversion of `source` measured quality on (`data`'s x_eval,
+    else the zoo model's own), for checking outputs on devices: (x_eval, class labels or None,
+    where they come from); None when there are none (fidelity then used random inputs)."""
+    dataset = resolve_data(resolve_source(source), data, random_calibration=False)
+    inputs = dataset.get("x_eval")
+    if inputs is None:
+        return None
+    return inputs, dataset.eval_labels(), dataset.eval_label
+
+
 @dataclass(frozen=True)
 class Plan:
     """The levels of one run: the reference first, then the others in the order asked for."""

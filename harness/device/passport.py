@@ -38,6 +38,10 @@ _TEMPERATURE = re.compile(
     r"Temperature\{mValue=(?P<value>[^,]+), mType=(?P<type>-?\d+), mName=(?P<name>[^,]*), mStatus=(?P<status>-?\d+)\}"
 )
 _THERMAL_HAL = re.compile(r"ThermalHAL (?:AIDL (?P<aidl>\d+)|(?P<hidl>\d+\.\d+))\s+connected: (?P<connected>\w+)")
+# android.os.Temperature.TYPE_* as `dumpsys thermalservice` prints them (mType=N).
+TEMPERATURE_TYPE_CPU = 0
+TEMPERATURE_TYPE_BATTERY = 2
+TEMPERATURE_TYPE_SKIN = 3
 _FINGERPRINT_RELEASE = re.compile(r"^[^/]*/[^/]*/[^/:]*:(?P<release>[^/]+)/")
 
 PASSPORT_PROPS = (
@@ -207,27 +211,38 @@ def parse_thermal_status(text: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def parse_thermalservice(text: str) -> dict:
-    """`dumpsys thermalservice` in either layout: status, which HAL answers, and the sensors of
-    `Current temperatures from HAL` (else the cached ones). Readings of the BCL types are
-    volts, amps and percent: kept apart, never taken for temperatures."""
-    hal = _THERMAL_HAL.search(text)
+def _hal_readings(text: str) -> tuple[bool, list[tuple[str, int, float]]]:
+    """The sensors of `Current temperatures from HAL` (else the cached ones) of `dumpsys
+    thermalservice` as (name, android.os.Temperature type, value), and whether they were current."""
     current, _, _ = text.partition("Current cooling devices from HAL:")
     _, found_current, from_hal = current.partition("Current temperatures from HAL:")
-    section = from_hal if found_current else current
-    temperatures_c: dict[str, float] = {}
-    not_temperatures: dict[str, dict] = {}
-    for match in _TEMPERATURE.finditer(section):
+    readings = []
+    for match in _TEMPERATURE.finditer(from_hal if found_current else current):
         try:
-            value = float(match["value"])
+            readings.append((match["name"], int(match["type"]), float(match["value"])))
         except ValueError:
             continue
-        sensor_type = int(match["type"])
-        if sensor_type in NOT_TEMPERATURE_TYPES or NOT_TEMPERATURE_NAMES.match(match["name"]):
+    return bool(found_current), readings
+
+
+def _is_temperature(name: str, sensor_type: int) -> bool:
+    """Readings of the BCL types are volts, amps and percent, never temperatures."""
+    return sensor_type not in NOT_TEMPERATURE_TYPES and not NOT_TEMPERATURE_NAMES.match(name)
+
+
+def parse_thermalservice(text: str) -> dict:
+    """`dumpsys thermalservice` in either layout: status, which HAL answers, and the sensors of
+    `Current temperatures from HAL` (else the cached ones); BCL readings kept apart."""
+    hal = _THERMAL_HAL.search(text)
+    found_current, readings = _hal_readings(text)
+    temperatures_c: dict[str, float] = {}
+    not_temperatures: dict[str, dict] = {}
+    for name, sensor_type, value in readings:
+        if not _is_temperature(name, sensor_type):
             kind, unit = NOT_TEMPERATURE_TYPES.get(sensor_type, ("not-a-temperature", None))
-            not_temperatures[match["name"]] = {"value": value, "type": sensor_type, "kind": kind, "unit": unit}
+            not_temperatures[name] = {"value": value, "type": sensor_type, "kind": kind, "unit": unit}
         elif value == value:  # NaN: a sensor without a reading
-            temperatures_c[match["name"]] = value
+            temperatures_c[name] = value
     hottest = max(temperatures_c.items(), key=lambda item: item[1], default=(None, None))
     return {
         "status": parse_thermal_status(text),
@@ -240,6 +255,16 @@ def parse_thermalservice(text: str) -> dict:
         "hottest_c": hottest[1],
         "not_temperatures": not_temperatures,
     }
+
+
+def parse_hal_temperatures(text: str) -> dict[int, float]:
+    """The hottest sensor of each android.os.Temperature type (0 CPU, 1 GPU, 2 battery, 3 skin,
+    ...) in `dumpsys thermalservice`, as parse_thermalservice reads them; NaN readings skipped."""
+    hottest: dict[int, float] = {}
+    for name, sensor_type, value in _hal_readings(text)[1]:
+        if _is_temperature(name, sensor_type) and value == value:
+            hottest[sensor_type] = max(value, hottest.get(sensor_type, value))
+    return hottest
 
 
 def parse_build(props: dict[str, str]) -> dict:

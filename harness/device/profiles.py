@@ -82,9 +82,11 @@ class ThermalSpec:
     soc_thermal_mass_j_per_k: float
     soc_to_body_w_per_k: float
     status_thresholds_c: tuple[float, ...]
-    # SoC temperature from which cpufreq caps the cores' clocks (thermal mitigation, whatever
-    # Android's thermal status, which follows the skin): down to half at 20 °C above.
-    cpu_cap_start_c: float
+    # Simulated clock caps: from throttle_start_c (SoC temperature) the clocks are capped, down
+    # to throttle_min_fraction of their maximum at throttle_full_c; None: never capped.
+    throttle_start_c: float | None = None
+    throttle_full_c: float | None = None
+    throttle_min_fraction: float = 0.3
 
 
 @dataclass(frozen=True)
@@ -393,8 +395,14 @@ def _read_thermal(table: _Table) -> ThermalSpec:
         soc_thermal_mass_j_per_k=table.number("soc_thermal_mass_j_per_k", default=10.0, positive=True),
         soc_to_body_w_per_k=table.number("soc_to_body_w_per_k", default=1.0, positive=True),
         status_thresholds_c=table.number_list("status_thresholds_c"),
-        cpu_cap_start_c=table.number("cpu_cap_start_c", default=80.0, minimum=-20, maximum=150),
+        throttle_start_c=table.number("throttle_start_c", required=False),
+        throttle_full_c=table.number("throttle_full_c", required=False),
+        throttle_min_fraction=table.number("throttle_min_fraction", default=0.3, minimum=0.05, maximum=1),
     )
+    if (thermal.throttle_start_c is None) != (thermal.throttle_full_c is None) or (
+        thermal.throttle_start_c is not None and thermal.throttle_full_c <= thermal.throttle_start_c
+    ):
+        raise table.error("throttle_full_c", "give throttle_start_c and a higher throttle_full_c together, or neither")
     thresholds = thermal.status_thresholds_c
     if len(thresholds) != ANDROID_THERMAL_LEVELS or list(thresholds) != sorted(thresholds):
         raise table.error(

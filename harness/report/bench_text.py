@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from harness.report.deeper_text import deeper_lines
 from harness.store.records import BenchResult
 from harness.units import fmt_energy_mj, fmt_mb, fmt_us
 
@@ -51,6 +52,7 @@ def describe_bench(result: BenchResult) -> str:
             f"  thermal status {thermal.status_before} -> {thermal.status_after}, battery "
             f"{thermal.battery_temp_c_before} -> {thermal.battery_temp_c_after} °C"
         )
+    lines += deeper_lines(measured)
     if measured.flags:
         lines.append(f"  flags: {', '.join(measured.flags)}")
     return "\n".join(lines)

@@ -26,6 +26,8 @@ FLAG_MEANINGS = {
     "delegate-fallback": "the delegate could not run the model; it ran on the CPU",
     "partial-delegation": "the delegate ran only part of the graph",
     "noisy": "the run-to-run spread was large (coefficient of variation above 10%): do not rank on small differences",
+    "numerics": "the outputs computed on the device disagree with the same level on the host beyond its tolerance",
+    "preset-not-met": "the cell did not meet its validity preset's requirements (see the validity table)",
 }
 
 READING_NOTES = [
@@ -70,6 +72,7 @@ def flags_section(records: list[CellRecord]) -> Section | None:
 
 
 def model_sections(results: ResultSet, options: ReportOptions) -> list[Section]:
+    from harness.report.deeper import deeper_sections
     from harness.report.plots import model_plots
     from harness.report.tables import cross_device_table, model_setup_tables, quality_note, resolve_baseline
 
@@ -88,6 +91,7 @@ def model_sections(results: ResultSet, options: ReportOptions) -> list[Section]:
             section.tables.append(cross)
         if options.with_plots:
             section.plots = model_plots(model_frame, prefix)
+        section.subsections = deeper_sections(results, model, prefix, options.with_plots)
         sections.append(section)
     return sections
 

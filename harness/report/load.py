@@ -15,6 +15,7 @@ from pathlib import Path
 from harness.errors import InputError
 from harness.paths import results_dir
 from harness.store.cell_files import read_latency_samples
+from harness.report.deeper_fields import deeper_fields
 from harness.store.records import CellStatus, Delegation, LatencyStats, Measurements, MemoryMB, Thermal
 from harness.store.run import RunStore, find_run
 
@@ -25,7 +26,7 @@ REFERENCE_LEVEL = "fp32"  # a converted model's reference; a .tflite input's is 
 DEVICE_WIDE_FLAGS = ("virtual", "emulator", "low_battery", "debuggable")
 # Conditions that make numbers unfit for publishing next to real phones' (publish hides them
 # unless --include-flagged).
-UNPUBLISHABLE_FLAGS = ("virtual", "emulator", "charging", "throttled")
+UNPUBLISHABLE_FLAGS = ("virtual", "emulator", "charging", "throttled", "numerics", "preset-not-met")
 
 
 @dataclass
@@ -257,6 +258,7 @@ class CellRecord:
     latency_median_us: float | None
     latency_p5_us: float | None
     latency_p95_us: float | None
+    latency_p90_us: float | None  # with per-iteration samples only
     latency_ci_low_us: float | None
     latency_ci_high_us: float | None
     latency_ci_of: str | None
@@ -286,6 +288,28 @@ class CellRecord:
     battery_temp_c_after: float | None
     runner_kind: str | None
     cell_dir: str | None
+    repeat_count: int | None  # --repeat: runner processes whose medians were kept
+    repeat_spread: float | None  # their medians' relative standard deviation
+    preset: str | None
+    preset_met: bool | None
+    preset_reasons: str | None  # what was not met, "; "-separated
+    op_profile: str | None  # "measured", or why there is none ("op profile: not available ...")
+    op_profile_total_us: float | None  # node time per profiled run
+    delegated_time_share: float | None  # profiled node time inside delegates
+    device_top1_agreement_fp32: float | None  # outputs checked on the device vs the host's fp32
+    device_top1_agreement_level: float | None  # vs the same level on the host
+    device_accuracy: float | None  # top-1 on the device, where the check inputs have labels
+    host_check_accuracy: float | None  # the same level on the host, same inputs
+    output_max_abs_error: float | None
+    output_max_rel_error: float | None
+    output_check_samples: int | None
+    output_check: str | None  # the verdict, or why outputs were not checked
+    numerics: bool | None  # the device disagrees with the same level on the host beyond tolerance
+    numerics_worst_index: int | None
+    sustained_p90_us: float | None  # over the whole sustained run
+    sustained_throttled: bool | None
+    sustained_throttle_began_s: float | None  # start of the first throttled interval
+    sustained_slowdown: float | None  # worst interval median / first interval median
 
     @property
     def ok(self) -> bool:
@@ -383,6 +407,7 @@ def derive_record(run_id: str, cell: dict, model: dict, device_record: dict, ide
         battery_temp_c_after=_number(thermal.battery_temp_c_after),
         runner_kind=measured.runner.kind if measured.runner else None,
         cell_dir=cell.get("dir"),
+        **deeper_fields(measured),
     )
 
 
@@ -427,6 +452,13 @@ def latency_samples(store: RunStore, record: CellRecord) -> list[float] | None:
     if not record.cell_dir:
         return None
     return read_latency_samples(store.contained(record.cell_dir)) or None
+
+
+def cell_measurements_of(results: ResultSet, record: CellRecord) -> Measurements:
+    """The typed summary of the cell a record was derived from (for the tables that need more
+    than a flat row: time by node type, sustained intervals)."""
+    cell = next((c for c in results.store(record.run_id).cells if c.get("dir") == record.cell_dir), {})
+    return cell_measurements(cell)
 
 
 def is_publishable(record: CellRecord) -> bool:

@@ -22,8 +22,23 @@ RAW_FILES = (AGENT_RESULT_FILE, RUNNER_LOG_FILE, ENERGY_SAMPLES_FILE, LATENCIES_
 RAILS_GLOB = "rails_*.txt"  # power-stats HAL dumps, one per phase boundary
 
 
+OP_PROFILE_DIR = "op_profile"  # the op-profiling pass's own agent output (--op-profile)
+OUTPUTS_DIR = "outputs"  # value files and output dumps of the outputs checked on the device
+
+
+def run_dir(cell_dir: Path, index: int) -> Path:
+    """Where run `index` (1-based) of several (--repeat, --sustained) left its files: the first
+    run's are where a single run's are, the others' in run_<index>/ (android_app/agent.sh)."""
+    return Path(cell_dir) if index == 1 else Path(cell_dir) / f"run_{index}"
+
+
 def raw_files_present(cell_dir: Path) -> dict[str, str]:
-    return {name: name for name in RAW_FILES if (Path(cell_dir) / name).exists()}
+    present = {name: name for name in RAW_FILES if (Path(cell_dir) / name).exists()}
+    for extra in sorted(Path(cell_dir).glob("run_[0-9]*")) + [Path(cell_dir) / OP_PROFILE_DIR,
+                                                              Path(cell_dir) / OUTPUTS_DIR]:
+        if extra.is_dir():
+            present[extra.name] = extra.name + "/"
+    return present
 
 
 def read_text(cell_dir: Path, name: str) -> str:

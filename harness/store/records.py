@@ -136,8 +136,11 @@ class RunStats(Record):
 @dataclass(frozen=True)
 class LatencyStats(RunStats):
     """The measured runs with their spread: from per-iteration samples where the runner wrote
-    them (`source` "samples"), else from its summary line ("runner-summary")."""
+    them (`source` "samples"), else from its summary line ("runner-summary"). `p90` needs the
+    samples: no runner prints it (the official tool's stats line and its BenchmarkResult proto
+    stop at p5/median/p95)."""
 
+    p90: float | None = None
     ci95_median: tuple[float, float] | None = None
     ci95_mean: tuple[float, float] | None = None
     cv: float | None = None  # coefficient of variation, std / mean
@@ -310,6 +313,118 @@ class RunnerRef(Record):
     source: str | None = None  # env, registered, cache, bundled
 
 
+# --- deeper measurements (issue 14) -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Repeats(Record):
+    """`--repeat N`: the same benchmark in N fresh runner processes (pyperf's worker processes),
+    one after the other under one agent. The cell's latency pools their samples; the spread of
+    their medians is the between-run noise a comparison is judged against."""
+
+    count: int
+    medians_us: tuple[float, ...]
+    spread: float | None  # sample standard deviation of the medians / their mean (None below 2)
+
+
+@dataclass(frozen=True)
+class NodeTypeTime(Record):
+    """One node type of an op profile's regular runs: `avg_ms` summed per run over its `count`
+    nodes; `delegated`: run inside a delegate (XNNPACK's own operators, a delegate partition)."""
+
+    node_type: str
+    count: int | None
+    avg_ms: float | None
+    percent: float | None
+    delegated: bool
+
+
+@dataclass(frozen=True)
+class OpProfileSummary(Record):
+    """The op-profiling pass in short (the full parse is in bench.json's `op_profile`); taken
+    in a runner process of its own, so the cell's latency is not the profiled one."""
+
+    available: bool
+    reason: str | None = None  # why there are no numbers, when not available
+    node_types: tuple[NodeTypeTime, ...] = ()
+    total_us: float | None = None  # node time per run, as the profiler summed it
+    nodes: int | None = None  # nodes executed per run
+    delegated_time_share: float | None = None  # node time inside delegates / all node time
+
+
+@dataclass(frozen=True)
+class OutputCheckSummary(Record):
+    """Outputs computed on the device for real inputs, against the host (harness/bench/output_check.py)."""
+
+    available: bool
+    reason: str | None = None  # why nothing was checked
+    samples: int | None = None
+    source: str | None = None  # where the inputs came from
+    top1_agreement_fp32: float | None = None  # device vs the host's fp32 (reference) model
+    top1_agreement_level: float | None = None  # device vs the same level on the host
+    max_abs_error: float | None = None  # vs the same level on the host, dequantized
+    max_rel_error: float | None = None  # max |device - host| / max |host|, per sample
+    max_step_error: int | None = None  # quantized outputs: in quantization steps
+    device_accuracy: float | None = None  # where labels exist
+    host_accuracy: float | None = None  # the same level on the host, same samples
+    tolerance: Mapping[str, Any] | None = None
+    numerics: bool = False
+    worst_index: int | None = None
+    verdict: str | None = None
+
+
+@dataclass(frozen=True)
+class SustainedInterval(Record):
+    """One interval of a sustained run (one runner process): what it measured and the device's
+    state at its end."""
+
+    index: int
+    start_s: float  # from the first interval's start
+    end_s: float
+    inferences: int | None
+    median_us: float | None
+    p90_us: float | None
+    thermal_status: int | None
+    skin_temp_c: float | None
+    cpu_temp_c: float | None
+    battery_temp_c: float | None
+    cpu_freq_khz: int | None  # highest current clock of the pinned cores
+    cpu_cap_khz: int | None  # lowest scaling_max_freq of the pinned cores
+    cpu_max_khz: int | None  # cpuinfo_max_freq of the pinned cores
+    battery_pct: int | None
+    energy_per_inference_mj: float | None
+    energy_note: str | None = None  # why there is no energy number
+
+
+@dataclass(frozen=True)
+class Sustained(Record):
+    """`--sustained DURATION`: the model run continuously in back-to-back intervals."""
+
+    duration_s: float
+    interval_s: float
+    intervals: tuple[SustainedInterval, ...]
+    p90_us: float | None  # over every inference of the run
+    median_us: float | None
+    throttled: bool
+    began_interval: int | None  # first interval judged throttled
+    began_s: float | None
+    why: str | None  # what made it throttled ("median 14% above the first interval's", "clocks capped")
+    slowdown: float | None  # worst interval median / first interval median
+    min_cap_fraction: float | None  # lowest cap / cpuinfo max seen
+    clocks: str | None  # "reported" or "simulated (...)" on a virtual device
+
+
+@dataclass(frozen=True)
+class PresetCheck(Record):
+    """Whether a cell met its validity preset's requirements (harness/bench/presets.py)."""
+
+    name: str
+    met: bool
+    reasons: tuple[str, ...]  # what was not met
+    headline: str  # the statistic the preset reports first ("median", "p90")
+    headline_us: float | None
+
+
 # --- one benchmark ----------------------------------------------------------------------
 
 
@@ -333,6 +448,11 @@ class Measurements(Record):
     # (--peak-memory: the monitor's polling thread can affect timing, so the timed pass runs
     # without it); None when there is no peak.
     memory_peak_label: str | None = None
+    repeats: Repeats | None = None
+    op_profile: OpProfileSummary | None = None
+    output_check: OutputCheckSummary | None = None
+    sustained: Sustained | None = None
+    preset: PresetCheck | None = None
 
 
 @dataclass(frozen=True)
@@ -350,6 +470,9 @@ class BenchResult(Record):
     raw: Mapping[str, str] = field(default_factory=dict)  # raw file names kept beside bench.json
     parsed: Mapping[str, Any] | None = None  # the runner log's parse (ParsedLog.to_dict())
     agent: Mapping[str, Any] | None = None  # the agent's result.txt, parsed
+    # The extra passes in full: "op_profile" (the profiling pass's parse), "output_check"
+    # (every comparison of the outputs checked on the device).
+    passes: Mapping[str, Any] = field(default_factory=dict)
     timing: Mapping[str, float] = field(default_factory=dict)  # host seconds: push_s, agent_s, pull_s
     harness_version: str = __version__
     created_utc: str = field(default_factory=utc_now)

@@ -77,7 +77,7 @@ def run_sweep(
     try:
         # Inputs before devices: a model that cannot be converted is refused before any device
         # is touched or started (and its run directory removed below).
-        models = _convert_models(spec, store, reporter)
+        models, checks = _convert_models(spec, store, reporter)
         servers = adb_servers(spec)
         for server in servers:
             adb.ensure_server(server)
@@ -86,7 +86,7 @@ def run_sweep(
         if not resume:
             store.add_cells(plan_cells(models, _settings_per_device(spec, sessions)))
             reporter.message(f"run {store.run_id}: {len(store.cells)} cells -> {store.root}")
-        _execute(spec, store, sessions, models, reporter)
+        _execute(spec, store, sessions, models, checks, reporter)
         store.finish()
     except SqueezebenchError:
         if not resume and not store.cells:
@@ -236,10 +236,13 @@ def _open_sessions(refs, store: RunStore, reporter: Reporter) -> dict:
     return sessions
 
 
-def _convert_models(spec: SweepSpec, store: RunStore, reporter: Reporter) -> dict[str, dict]:
+def _convert_models(spec: SweepSpec, store: RunStore, reporter: Reporter) -> tuple[dict[str, dict], dict]:
+    """The conversion summaries by model name, and what each model's outputs are checked with."""
     from harness.convert import convert_model
+    from harness.sweep.checks import check_data_for
 
     models: dict[str, dict] = {}
+    checks: dict[str, object] = {}
     used_dirs: set[str] = set()
     for source in spec.models:
         model_dir = _unique_dir(safe_component(Path(source).stem if "/" in source or "." in source else source), used_dirs)
@@ -258,13 +261,14 @@ def _convert_models(spec: SweepSpec, store: RunStore, reporter: Reporter) -> dic
         summary["name"] = name
         models[name] = summary
         store.update("models", name, summary)
+        checks[name] = check_data_for(spec, source, summary, store.root, reporter.message)
         cached = sum(1 for lv in summary["levels"].values() if lv.get("cached"))
         failed = [lv for lv, info in summary["levels"].items() if info.get("status") != "ok"]
         reporter.message(
             f"converted {name}: {len(summary['levels'])} levels in {time.monotonic() - started:.1f} s "
             f"({cached} from cache)" + (f"; not produced: {', '.join(failed)}" if failed else "")
         )
-    return models
+    return models, checks
 
 
 def _unique_dir(base: str, used: set[str]) -> str:
@@ -294,14 +298,14 @@ def _settings_per_device(spec: SweepSpec, sessions: dict) -> dict[str, tuple[lis
     return settings
 
 
-def _execute(spec: SweepSpec, store: RunStore, sessions: dict, models: dict, reporter: Reporter) -> None:
+def _execute(spec: SweepSpec, store: RunStore, sessions: dict, models: dict, checks: dict, reporter: Reporter) -> None:
     queues: dict[str, list[dict]] = {}
     for cell in store.pending_cells():
         if cell["device"] in sessions:
             queues.setdefault(cell["device"], []).append(cell)
     stop = threading.Event()
     workers = [
-        DeviceWorker(spec, key, store, sessions[key], queue, models, reporter, stop)
+        DeviceWorker(spec, key, store, sessions[key], queue, models, checks, reporter, stop)
         for key, queue in queues.items()
     ]
     for worker in workers:
@@ -328,10 +332,10 @@ class DeviceWorker(threading.Thread):
     # One restart of a local adb server at a time, however many devices lost it together.
     _server_restart_lock = threading.Lock()
 
-    def __init__(self, spec, key, store, session, cells, models, reporter, stop):
+    def __init__(self, spec, key, store, session, cells, models, checks, reporter, stop):
         super().__init__(name=f"device-{key}", daemon=True)
         self.spec, self.key, self.store, self.session = spec, key, store, session
-        self.cells, self.models, self.reporter, self.stop = cells, models, reporter, stop
+        self.cells, self.models, self.checks, self.reporter, self.stop = cells, models, checks, reporter, stop
         self.error: BaseException | None = None
 
     @property
@@ -430,6 +434,7 @@ class DeviceWorker(threading.Thread):
                 cell_dir,
                 model_info={"name": cell["model"], "level": cell["level"], "sha256": level.get("sha256")},
                 cell_id=cell["id"],
+                check_data=self.checks.get(cell["model"]),
             )
 
     def settings_for(self, cell: dict) -> BenchSettings:

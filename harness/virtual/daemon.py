@@ -31,6 +31,7 @@ from harness.schemas import VIRTUAL_DEVICE
 from harness.virtual import properties, sandbox, sysfs, system_image
 from harness.virtual.fuel_gauge import FuelGauge
 from harness.virtual.power import TICK_S, PowerModel, PowerStart, SandboxCpuMeter
+from harness.virtual.throttle import DutyCycle
 from harness.virtual.adb_services import Services
 from harness.virtual.protocol import FEATURES, MAX_PAYLOAD_BYTES, device_banner
 from harness.virtual.system_server import SystemServer
@@ -82,6 +83,7 @@ class VirtualDeviceDaemon:
         self._sandbox: sandbox.Sandbox | None = None
         self._services: Services | None = None
         self._system_server: SystemServer | None = None
+        self._duty_cycle = DutyCycle(lambda: self._sandbox.init_host_pid if self._sandbox else None)
 
     @property
     def device_name(self) -> str:
@@ -160,6 +162,7 @@ class VirtualDeviceDaemon:
         self._publish_for_fast_stand_ins()
         system_socket = await self._system_server.serve(self.layout.system_server_socket)
         power_task = asyncio.create_task(self._simulate_power())
+        throttle_task = asyncio.create_task(self._duty_cycle.run())
         await tcp_server.start_serving()
         self._write_record()
         report_ready({"ok": True, "pid": os.getpid()})
@@ -176,6 +179,8 @@ class VirtualDeviceDaemon:
                 task.cancel()
             await asyncio.gather(*self._connections, return_exceptions=True)
             power_task.cancel()
+            throttle_task.cancel()
+            await asyncio.gather(throttle_task, return_exceptions=True)
             system_socket.close()
 
     def _publish_for_fast_stand_ins(self) -> None:
@@ -258,11 +263,11 @@ class VirtualDeviceDaemon:
     async def _simulate_power(self) -> None:
         meter = SandboxCpuMeter(self._sandbox.proc_dir)
         meter.cpu_since_last_s()
-        cap_start_c = self.profile.thermal.cpu_cap_start_c
+        thermal = self.profile.thermal
         if self.replay:
-            publisher = self.replay.sysfs.publisher(self.layout.sysfs_dir, self.cores, cap_start_c)
+            publisher = self.replay.sysfs.publisher(self.layout.sysfs_dir, self.cores, thermal)
         else:
-            publisher = sysfs.SysfsPublisher(self.layout.sysfs_dir, self.cores, cap_start_c)
+            publisher = sysfs.SysfsPublisher(self.layout.sysfs_dir, self.cores, thermal)
         gauge = FuelGauge(self.profile.battery.gauge_refresh_s, seed=self.port)
         publisher.publish(gauge.observe(self.power.last, 0.0))
         last_status = self.power.last.thermal_status
@@ -273,6 +278,7 @@ class VirtualDeviceDaemon:
             reading = self.power.step(now - last_tick, meter.cpu_since_last_s())
             publisher.publish(gauge.observe(reading, now - last_tick))
             last_tick = now
+            self._duty_cycle.follow(reading.cap_fraction)
             self._publish_thermal()
             if reading.thermal_status != last_status:
                 self._system_server.log.add(

@@ -9,9 +9,10 @@ model (idle power + active power per busy core), and integrates:
 - temperatures with two lumped thermal masses: the SoC (small, heats within seconds) and the
   phone's body/skin (large, carries the battery), cooled towards ambient. Android's thermal
   status (0..6) follows the skin temperature through the profile's thresholds; from status 3
-  (severe) charging pauses ("Not charging"), as phones do when hot.
-
-Nothing here slows real work down: the simulation only reports.
+  (severe) charging pauses ("Not charging"), as phones do when hot;
+- the clocks' cap: from the profile's `throttle_start_c` (SoC temperature) the cap falls linearly
+  to `throttle_min_fraction` of the maximum clock at `throttle_full_c`, as a CPU thermal
+  governor would. harness/virtual/throttle.py makes the cap slow the sandbox's work down for real.
 
 Sign convention of `current_now`: positive while the battery charges, negative while it
 discharges (the Linux power-supply ABI since 5.10, Pixel fuel gauges, and Android's
@@ -25,7 +26,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.device.profiles import VirtualProfile
+from harness.device.profiles import ThermalSpec, VirtualProfile
 
 TICK_S = 0.25
 CLOCK_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
@@ -84,6 +85,7 @@ class PowerReading:
     soc_temp_c: float
     skin_temp_c: float
     thermal_status: int
+    cap_fraction: float = 1.0  # the clocks' cap, a fraction of their maximum
 
     @property
     def battery_temp_tenths_c(self) -> int:
@@ -169,6 +171,9 @@ class PowerModel:
             self.soc_temp_c += h * (power_w - soc_to_body_w) / thermal.soc_thermal_mass_j_per_k
             self.skin_temp_c += h * (soc_to_body_w - body_to_air_w) / thermal.thermal_mass_j_per_k
 
+    def cap_fraction(self) -> float:
+        return clock_cap_fraction(self._thermal, self.soc_temp_c)
+
     def thermal_status(self) -> int:
         return sum(1 for threshold in self._thermal.status_thresholds_c if self.skin_temp_c >= threshold)
 
@@ -202,6 +207,7 @@ class PowerModel:
             soc_temp_c=self.soc_temp_c,
             skin_temp_c=self.skin_temp_c,
             thermal_status=self.thermal_status(),
+            cap_fraction=self.cap_fraction(),
         )
 
 
@@ -257,3 +263,12 @@ class SandboxCpuMeter:
             return 0.0
         # A process that ends without being waited for takes its time with it: never negative.
         return max(0.0, total - previous)
+
+
+def clock_cap_fraction(thermal: ThermalSpec, cpu_temp_c: float) -> float:
+    """The clocks' cap as a fraction of their maximum at this CPU temperature (the profile's
+    throttle_start_c .. throttle_full_c ramp; 1 without one), whatever Android's thermal status."""
+    if thermal.throttle_start_c is None or cpu_temp_c <= thermal.throttle_start_c:
+        return 1.0
+    depth = (cpu_temp_c - thermal.throttle_start_c) / (thermal.throttle_full_c - thermal.throttle_start_c)
+    return max(thermal.throttle_min_fraction, 1.0 - min(1.0, depth) * (1.0 - thermal.throttle_min_fraction))

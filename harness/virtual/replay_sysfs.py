@@ -24,7 +24,7 @@ from pathlib import Path
 from harness.device.capture import CPU_DIR, POWER_SUPPLY_DIR, THERMAL_DIR
 from harness.device.cpus import parse_cpu_list
 from harness.device.passport import NOT_TEMPERATURE_NAMES
-from harness.device.profiles import CpuSpec
+from harness.device.profiles import CpuSpec, ThermalSpec
 from harness.virtual import sysfs
 from harness.virtual.power import PowerReading, continued
 from harness.virtual.sysfs import CoreClock, SysfsPublisher, battery_node_values
@@ -130,8 +130,8 @@ class CapturedSysfs:
                 _write_bytes(node, b"")
             node.chmod(0)
 
-    def publisher(self, root: Path, cores: list[CoreClock], cap_start_c: float) -> "ReplayedSysfsPublisher":
-        return ReplayedSysfsPublisher(root, cores, cap_start_c, self)
+    def publisher(self, root: Path, cores: list[CoreClock], thermal: ThermalSpec) -> "ReplayedSysfsPublisher":
+        return ReplayedSysfsPublisher(root, cores, thermal, self)
 
     def cpu_temp_c(self, reading: PowerReading) -> float | None:
         """The CPUs' temperature as the captured thermal HAL shows them (the hottest, its cache
@@ -184,8 +184,8 @@ class CapturedSysfs:
 
 
 class ReplayedSysfsPublisher(SysfsPublisher):
-    def __init__(self, root: Path, cores: list[CoreClock], cap_start_c: float, captured: CapturedSysfs):
-        super().__init__(root, cores, cap_start_c)
+    def __init__(self, root: Path, cores: list[CoreClock], thermal: ThermalSpec, captured: CapturedSysfs):
+        super().__init__(root, cores, thermal)
         self._captured = captured
 
     def cpu_temp_c(self, reading: PowerReading) -> float:

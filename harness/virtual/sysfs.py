@@ -11,17 +11,13 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.device.profiles import CpuSpec
-from harness.virtual.power import PowerReading
+from harness.device.profiles import CpuSpec, ThermalSpec
+from harness.virtual.power import PowerReading, clock_cap_fraction
 
 BATTERY_DIR = "class/power_supply/battery"
 USB_DIR = "class/power_supply/usb"
 CPU_DIR = "devices/system/cpu"
 THERMAL_ZONES = (("soc_therm", "soc"), ("skin-therm", "skin"), ("battery", "skin"))
-# cpufreq's thermal cap: the full clock up to the profile's cpu_cap_start_c, then down to this
-# share of it CAP_SPAN_C above.
-CAP_FLOOR_FRACTION = 0.5
-CAP_SPAN_C = 20.0
 
 
 @dataclass(frozen=True)
@@ -37,10 +33,8 @@ class CoreClock:
         """The governor's view, reported only: clocks rise with the share of busy cores."""
         return self.idle_khz + round((self.max_khz - self.idle_khz) * min(1.0, 2 * load))
 
-    def cap(self, cpu_temp_c: float, cap_start_c: float) -> int:
-        """scaling_max_freq: what thermal mitigation lets the core run at (reported only)."""
-        over_c = max(0.0, cpu_temp_c - cap_start_c)
-        fraction = max(CAP_FLOOR_FRACTION, 1.0 - over_c / CAP_SPAN_C * (1.0 - CAP_FLOOR_FRACTION))
+    def cap(self, fraction: float) -> int:
+        """scaling_max_freq: what thermal mitigation lets the core run at, `fraction` of its maximum."""
         return max(self.min_khz, round(self.max_khz * fraction))
 
 
@@ -85,10 +79,10 @@ def build_sysfs(root: Path, cores: list[CoreClock], *, thermal_zones: bool = Tru
 class SysfsPublisher:
     """Rewrites the dynamic values; only files whose value changed are touched."""
 
-    def __init__(self, root: Path, cores: list[CoreClock], cap_start_c: float):
+    def __init__(self, root: Path, cores: list[CoreClock], thermal: ThermalSpec):
         self._root = root
         self._cores = cores
-        self._cap_start_c = cap_start_c
+        self._thermal = thermal
         self._written: dict[Path, str] = {}
 
     def publish(self, reading: PowerReading) -> None:
@@ -120,10 +114,12 @@ class SysfsPublisher:
 
     def clock_values(self, reading: PowerReading) -> dict[str, str]:
         load = reading.busy_cores / len(self._cores)
-        cpu_temp_c = self.cpu_temp_c(reading)
+        # The simulated device's own cap (harness/virtual/throttle.py enforces it); a replayed
+        # capture's follows its captured CPU temperature, reported only.
+        fraction = clock_cap_fraction(self._thermal, self.cpu_temp_c(reading))
         values = {}
         for index, clock in enumerate(self._cores):
-            cap_khz = clock.cap(cpu_temp_c, self._cap_start_c)
+            cap_khz = clock.cap(fraction)
             cur_freq = str(min(clock.at_load(load), cap_khz))
             values[f"{CPU_DIR}/cpu{index}/cpufreq/scaling_cur_freq"] = cur_freq
             values[f"{CPU_DIR}/cpu{index}/cpufreq/cpuinfo_cur_freq"] = cur_freq

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.bench.agent_result import AgentResultError, parse_agent_result, parse_energy_samples
+from harness.bench.agent_result import AGENT_VERSION, AgentResultError, parse_agent_result, parse_energy_samples
 
 FULL = """\
 agent.version=1
@@ -139,8 +139,8 @@ def test_malformed_lines_are_errors_naming_the_line(text, message):
 
 
 def test_a_newer_agent_version_is_refused():
-    with pytest.raises(AgentResultError, match="agent version 2"):
-        parse_agent_result("agent.version=2\n")
+    with pytest.raises(AgentResultError, match=f"agent version {AGENT_VERSION + 1}"):
+        parse_agent_result(f"agent.version={AGENT_VERSION + 1}\n")
 
 
 def test_energy_samples():

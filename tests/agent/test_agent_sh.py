@@ -8,7 +8,7 @@ import subprocess
 import numpy
 import pytest
 
-from harness.bench.agent_result import parse_energy_samples
+from harness.bench.agent_result import AGENT_VERSION, parse_energy_samples
 from harness.bench.energy import compute_energy
 from harness.bench.energy_rails import parse_rail_energy_mws
 from harness.bench.energy_window import mean_over
@@ -36,7 +36,7 @@ def test_a_run_is_recorded_and_its_energy_computes(device, shell):
     assert not (device.root / "pwned").exists()
     assert device.runner_argv() == TRICKY_ARGS
     result = run.result
-    assert result.version == 1
+    assert result.version == AGENT_VERSION
     assert shell in result.shell
     assert result.runner.status == "ok" and result.runner.exit_code == 0 and result.runner.signal is None
     # runner.argv is for the record; newlines become spaces, everything else survives quoting.
@@ -403,6 +403,7 @@ def test_a_rerun_in_the_same_directory_leaves_nothing_of_the_first(device):
     (["--", "runner"], "--out DIR is required"),
     (["--out", "OUT", "--timeout-s"], "--timeout-s needs a value"),
     (["--out", "OUT", "--rails-hal", "3.0", "--", "runner"], "--rails-hal needs none, 1.0 or 2.0, got '3.0'"),
+    (["--out", "OUT", "--repeat", "0", "--", "runner"], "--repeat must be at least 1"),
 ])
 def test_bad_options_are_one_line_errors(device, arguments, message):
     out = device.root / "never"
@@ -432,3 +433,31 @@ def test_a_missing_tool_is_named(device, tmp_path, shell, missing):
 
 def wait_for_text(path, text, limit_s=30.0):
     wait_for(lambda: path.exists() and text in path.read_text(), f"{text!r} in {path}", timeout_s=limit_s, interval_s=0.05)
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_repeated_runs_each_leave_their_log_and_the_device_after_them(device, shell):
+    cap = device.sysroot / "sys/devices/system/cpu/cpu2/cpufreq/scaling_max_freq"
+    cap.write_text("1200000\n")
+    run = device.run_agent(shell, ["ok", "m.tflite"], "--idle-baseline-s", "0", "--repeat", "3")
+
+    assert run.returncode == 0, run.stderr
+    result = run.result
+    assert (result.runner.repeat, result.runner.runs) == (3, 3)
+    assert [r.index for r in result.runs] == [1, 2, 3] and all(r.status == "ok" for r in result.runs)
+    for record in result.runs:
+        assert result.runner.start_uptime_s <= record.start_uptime_s <= record.end_uptime_s <= result.runner.end_uptime_s
+        assert record.state.cpus[2].scaling_max_khz == 1_200_000 and record.state.cpus[1].scaling_max_khz is None
+        assert (run.out / record.state.thermal_dump).is_file()
+    for directory in (run.out, run.out / "run_2", run.out / "run_3"):
+        assert "Inference timings in us" in (directory / "runner.log").read_text()
+    assert result.extra == {}
+
+
+def test_repeats_stop_at_the_first_failed_run(device):
+    run = device.run_agent("dash", ["fail", "m.tflite"], "--idle-baseline-s", "0", "--repeat", "3")
+
+    result = run.result
+    assert result.runner.status == "failed" and result.runner.runs == 1
+    assert [r.status for r in result.runs] == ["failed"]
+    assert not (run.out / "run_2").exists()

@@ -142,9 +142,11 @@ def build_run(
     with_samples: bool = True,
     outcome=default_outcome,
     finished: bool = True,
+    extend=None,
 ):
     """A run directory as `squeezebench run` leaves it. outcome(model, level, device) -> (status,
-    reason) decides each cell; slowdown multiplies every latency (an artificially slowed runner)."""
+    reason) decides each cell; slowdown multiplies every latency (an artificially slowed runner);
+    extend(cell, measurements, rng) -> measurements adds what an ok cell measured beyond the basics."""
     rng = random.Random(seed)
     store = create_run(
         results_root, {"models": [m.name for m in models], "levels": "all"}, ["squeezebench", "run"], run_id=run_id
@@ -161,7 +163,8 @@ def build_run(
             continue
         model, device = by_name[cell["model"]], by_serial[cell["device"]]
         status, reason = outcome(model, cell["level"], device)
-        bench = _bench_document(store, cell, model, device, status, reason, rng, slowdown, cv, n_samples, with_samples)
+        bench = _bench_document(store, cell, model, device, status, reason, rng, slowdown, cv, n_samples, with_samples,
+                                extend)
         store.update_cell(
             cell["id"],
             status=status,
@@ -174,7 +177,8 @@ def build_run(
     return store
 
 
-def _bench_document(store, cell, model, device, status, reason, rng, slowdown, cv, n_samples, with_samples) -> BenchResult:
+def _bench_document(store, cell, model, device, status, reason, rng, slowdown, cv, n_samples, with_samples,
+                    extend) -> BenchResult:
     cell_dir = store.contained(cell["dir"])
     cell_dir.mkdir(parents=True, exist_ok=True)
     passport = device.passport()
@@ -184,8 +188,8 @@ def _bench_document(store, cell, model, device, status, reason, rng, slowdown, c
         runner={"kind": device.record()["runner"]["kind"], "version": "2.3.0"}, device=passport.to_dict(),
     )  # fmt: skip
     if status == "ok":
-        result = replace(result, measurements=_measurements(cell, model, device, passport, cell_dir, rng, slowdown,
-                                                             cv, n_samples, with_samples))  # fmt: skip
+        measured = _measurements(cell, model, device, passport, cell_dir, rng, slowdown, cv, n_samples, with_samples)
+        result = replace(result, measurements=extend(cell, measured, rng) if extend else measured)
     write_json_atomic(cell_dir / BENCH_FILE, result.to_dict())
     return result
 

@@ -1,0 +1,87 @@
+"""The deeper measurements of `squeezebench bench` end to end on a virtual device: the op-profiling
+pass, outputs checked on the device, repeated runs, validity presets and sustained runs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from tests.support.cli import one_line_error, run_cli
+
+from harness.errors import ExitCode
+
+
+def bench(model, serial, out, *extra):
+    done = run_cli("bench", model, "--device", serial, "--json", "--out", out, "--idle-baseline", "0", *extra)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+@pytest.fixture(scope="module")
+def device(module_device):
+    return module_device
+
+
+@pytest.fixture(scope="module")
+def check_inputs(tmp_path_factory):
+    rng = np.random.default_rng(3)
+    path = tmp_path_factory.mktemp("inputs") / "inputs.npz"
+    np.savez(path, x_eval=rng.random((12, 32, 32, 3), dtype=np.float32), y_eval=rng.integers(0, 10, 12))
+    return path
+
+
+def test_op_profile_repeats_and_a_preset(tiny_tflite, device, tmp_path):
+    document = bench(tiny_tflite, device.serial, tmp_path / "b", "--op-profile", "--repeat", "3",
+                     "--preset", "quick")
+    measured = document
+    profile = measured["op_profile"]
+    # Real per-node times from LiteRT's profiler in the bundled runner: XNNPACK's own operators.
+    assert profile["available"] and profile["nodes"] >= 3 and profile["total_us"] > 0
+    assert any(row["delegated"] and "Convolution" in row["node_type"] for row in profile["node_types"])
+    assert document["passes"]["op_profile"]["runs"]["by_node_type"]
+    # The cell's latency is the normal pass's: three runner processes of the preset's 10 runs.
+    repeats = measured["repeats"]
+    assert repeats["count"] == 3 and len(repeats["medians_us"]) == 3 and repeats["spread"] >= 0
+    assert measured["latency_us"]["count"] >= 30 and measured["latency_us"]["source"] == "samples"
+    assert measured["preset"] == {"name": "quick", "met": True, "reasons": [], "headline": "median",
+                                  "headline_us": measured["latency_us"]["median"]}
+    assert document["settings"]["runs"] == 10 and document["settings"]["idle_baseline_s"] == 0
+    assert {"run_2", "run_3", "op_profile"} <= set(document["raw"])
+    assert (tmp_path / "b" / "op_profile" / "runner.log").is_file()
+
+
+def test_outputs_checked_on_the_device_and_a_perturbing_runner_is_flagged(tiny_tflite, device, check_inputs,
+                                                                           tmp_path):
+    good = bench(tiny_tflite, device.serial, tmp_path / "good", "--inputs", check_inputs, "--runs", "5")
+    check = good["output_check"]
+    assert check["available"] and check["samples"] == 12 and check["top1_agreement_level"] == 1.0
+    assert check["device_accuracy"] == check["host_accuracy"] and not check["numerics"]
+    assert "numerics" not in good["flags"]
+    assert good["passes"]["output_check"]["vs_host_level"]["top1_agreement"] == 1.0
+
+    # The bundled runner's test switch moves the dumped outputs: the device now disagrees.
+    broken = bench(tiny_tflite, device.serial, tmp_path / "broken", "--inputs", check_inputs, "--runs", "5",
+                   "--runner-arg=--squeezebench_output_noise=0.5")
+    check = broken["output_check"]
+    assert check["numerics"] and "numerics" in broken["flags"]
+    assert 0 <= check["worst_index"] < 12 and check["max_rel_error"] > check["tolerance"]["relative"]
+
+
+def test_check_outputs_on_a_lone_tflite_needs_inputs(tiny_tflite, device, tmp_path):
+    done = run_cli("bench", tiny_tflite, "--device", device.serial, "--check-outputs", "--out", tmp_path / "x")
+    one_line_error(done.returncode, done.stderr, ExitCode.USAGE, "--check-outputs needs real inputs", "--inputs")
+
+
+def test_a_short_sustained_run_has_a_row_per_interval(tiny_tflite, virtual_devices, tmp_path):
+    [hot] = virtual_devices(1, "virtual-hot")
+    document = bench(tiny_tflite, hot.serial, tmp_path / "s", "--sustained", "6s", "--sustained-interval", "2s")
+    sustained = document["sustained"]
+    rows = sustained["intervals"]
+    assert [row["index"] for row in rows] == [1, 2, 3]
+    assert all(row["inferences"] > 0 and row["median_us"] > 0 and row["p90_us"] >= row["median_us"] for row in rows)
+    # Temperatures from the kept thermal dumps, clocks from cpufreq, both of the device after each interval.
+    assert all(row["skin_temp_c"] > 20 and row["cpu_temp_c"] > 20 and row["cpu_max_khz"] > 0 for row in rows)
+    assert rows[0]["start_s"] == 0 and rows[-1]["end_s"] >= 6
+    assert sustained["p90_us"] > 0 and sustained["clocks"].startswith("simulated")
+    assert sustained["throttled"] == (sustained["began_interval"] is not None)
