@@ -26,6 +26,7 @@ from harness.errors import DeviceError, ExitCode, SqueezebenchError, UsageError
 from harness.paths import results_dir
 from harness.store.records import BenchResult, CellStatus
 from harness.store.run import RunStore, create_run, find_run, safe_component, utc_now
+from harness.sweep import own_virtual
 from harness.sweep.plan import conversion_summary, plan_cells
 from harness.sweep.progress import Reporter
 from harness.sweep.spec import SweepSpec, check_inputs
@@ -96,7 +97,7 @@ def run_sweep(
                 shutil.rmtree(results_root, ignore_errors=True)
         raise
     finally:
-        _stop_virtual(virtual_started, reporter)
+        own_virtual.stop(virtual_started, reporter)
     counts: dict[str, int] = {}
     for cell in store.cells:
         counts[cell["status"]] = counts.get(cell["status"], 0) + 1
@@ -122,7 +123,7 @@ def _devices_for(spec: SweepSpec, servers, store: RunStore, reporter: Reporter):
     if store.cells:  # resuming: the devices that still have cells to do
         wanted = sorted({c["device"] for c in store.pending_cells()})
         _reconnect_lost_devices(store, wanted)
-        started = _take_back_virtual(_recorded_virtual(store, spec), servers[0], store, reporter)
+        started = own_virtual.take_back(store, spec, servers[0], reporter)
         available = {ref.key: ref for ref in discovery.select_devices(servers, None)}
         for key in wanted:
             if key not in available:
@@ -153,13 +154,7 @@ def _devices_for(spec: SweepSpec, servers, store: RunStore, reporter: Reporter):
             f"no device on adb server {', '.join(map(str, servers))}",
             "plug in a phone, 'squeezebench devices connect HOST:PORT', or 'squeezebench virtual start'",
         )
-    from harness.virtual import fleet
-
-    started = fleet.start(1, spec.virtual_profile, adb_server=servers[0], owner=_run_owner(store))
-    _announce_virtual(started, "no phone is attached: started", reporter)
-    store.set("virtual_devices", [
-        {"serial": d.serial, "port": d.port, "profile": d.profile, "state_dir": str(d.state_dir)} for d in started
-    ])
+    started = own_virtual.start(store, spec, servers[0], reporter)
     return [discovery.DeviceRef(servers[0], d.serial) for d in started], started
 
 
@@ -175,92 +170,6 @@ def _reconnect_lost_devices(store: RunStore, keys: list[str]) -> None:
             discovery.reconnect_network_device(adb.AdbServerAddress.parse(device["adb_server"]), device["serial"])
         except DeviceError:
             pass  # still away: reported below as not connected
-
-
-def _run_owner(store: RunStore):
-    from harness.virtual.ownership import Owner
-
-    return Owner.this_process(store.run_id, store.root)
-
-
-def _recorded_virtual(store: RunStore, spec: SweepSpec) -> list[dict]:
-    """The virtual devices the run started for itself (runs before schema 'virtual_devices'
-    recorded their ports only, and the spec's profile)."""
-    recorded = store.document.get("virtual_devices")
-    if recorded is not None:
-        return recorded
-    return [{"port": port, "profile": spec.virtual_profile} for port in store.document.get("virtual_auto_started") or ()]
-
-
-def _take_back_virtual(records: list[dict], server, store: RunStore, reporter: Reporter):
-    """The resumed run's own virtual devices: each one still running and healthy is adopted,
-    any other replaced on its port (so the device keeps its key and its /data, where the files
-    already pushed are checked, not sent again)."""
-    from harness.virtual import fleet
-
-    running = {d.port: d for d in fleet.list_running()}
-    owner = _run_owner(store)
-    devices = []
-    for record in records:
-        device = running.get(int(record["port"]))
-        if device is not None:
-            _check_is_the_runs(device, store)
-            if _answers(device, server):
-                fleet.adopt(device, owner)
-                _announce_virtual([device], "resuming: reusing the run's", reporter)
-                devices.append(device)
-                continue
-            reporter.message(f"resuming: the run's virtual device {device.serial} does not answer; replacing it")
-            fleet.stop(device)
-        replacement = fleet.start(1, record["profile"], adb_server=server, port=int(record["port"]), owner=owner)
-        _announce_virtual(replacement, "resuming: started", reporter)
-        devices += replacement
-    return devices
-
-
-def _check_is_the_runs(device, store: RunStore) -> None:
-    from harness.virtual import fleet
-
-    owner = fleet.owner_of(device)
-    if owner is None or Path(owner.run_dir).resolve() != store.root.resolve():
-        whose = f"run {owner.run_id}" if owner else "nobody (started by hand)"
-        raise DeviceError(
-            f"port {device.port} of this run's virtual device is now held by {device.serial}, which belongs to {whose}",
-            f"stop it ('squeezebench virtual stop {device.serial}') and resume again",
-            serial=device.serial,
-        )
-
-
-def _answers(device, server) -> bool:
-    """Registered with the run's adb server and its shell answers."""
-    from harness.device.connection import Device
-
-    if device.adb_server != server:
-        return False
-    try:
-        return Device(server, device.serial).shell(["true"], timeout_s=10, check=False).ok
-    except SqueezebenchError:
-        return False
-
-
-def _announce_virtual(devices, what: str, reporter: Reporter) -> None:
-    for device in devices:
-        reporter.message(
-            f"{what} virtual device {device.serial} "
-            f"(profile {device.profile}; a simulator: results are marked virtual)"
-        )
-
-
-def _stop_virtual(devices, reporter: Reporter) -> None:
-    if not devices:
-        return
-    from harness.virtual import fleet
-
-    for device in devices:
-        try:
-            fleet.stop(device)
-        except Exception as e:  # noqa: BLE001 - stopping is best effort; the results are saved
-            reporter.message(f"could not stop virtual device {device.serial}: {e}")
 
 
 def _open_sessions(refs, store: RunStore, reporter: Reporter) -> dict:
