@@ -26,7 +26,7 @@ from harness.errors import DeviceError, ExitCode, SqueezebenchError, UsageError
 from harness.paths import results_dir
 from harness.store.records import BenchResult, CellStatus
 from harness.store.run import RunStore, create_run, find_run, safe_component, utc_now
-from harness.sweep import own_virtual
+from harness.sweep import idle_baselines, own_virtual
 from harness.sweep.plan import conversion_summary, plan_cells
 from harness.sweep.progress import Reporter
 from harness.sweep.spec import SweepSpec, check_inputs
@@ -315,12 +315,14 @@ class DeviceWorker(threading.Thread):
         self.session.keep_charging_suspended = True
         self.session.idle_baseline_reuse_s = self.spec.idle_baseline_reuse_s
         with self.device_held():
+            idle_baselines.lend_from_last_run(self.session, self.key)
             try:
                 self.run_cells()
             finally:
                 # Killed before this (SIGKILL, power cut), the charging note left on the device
                 # makes the next benchmark there restore it (harness/device/charging.py).
                 self.session.restore_charging()
+                idle_baselines.keep_for_next_run(self.session, self.key, self.store.run_id)
         self.record_transfers()
         self.reporter.device_finished(self.key)
 

@@ -10,12 +10,13 @@ A device started by hand (`virtual start`) has no owner and runs until it is sto
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from harness.errors import SqueezebenchError
 from harness.jsonfile import write_json_atomic
+from harness.schemas import VIRTUAL_OWNER
 
 OWNER_NAME = "owner.json"
 ORPHAN_GRACE_S = 60.0
@@ -55,15 +56,15 @@ def write_owner(state_dir: Path, owner: Owner | None) -> None:
     if owner is None:
         path.unlink(missing_ok=True)
     else:
-        write_json_atomic(path, asdict(owner))
+        write_json_atomic(path, {**VIRTUAL_OWNER.stamp(), **asdict(owner)})
 
 
 def read_owner(state_dir: Path) -> Owner | None:
     try:
-        data = json.loads((Path(state_dir) / OWNER_NAME).read_text())
+        data = VIRTUAL_OWNER.load(Path(state_dir) / OWNER_NAME)
         return Owner(int(data["pid"]), int(data["start_ticks"]), str(data["run_id"]), str(data["run_dir"]),
                      float(data.get("grace_s", ORPHAN_GRACE_S)))
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, SqueezebenchError):
         return None
 
 
