@@ -93,6 +93,13 @@ def instrument() -> None:
     wrap(Device, "shell_script", "other adb shell round trips")
     wrap(run_store.RunStore, "_save_locked", "run.json rewrites")
     wrap(run_cli, "write_run_report", "report (tables, plots, HTML)")
+    from harness.virtual import fleet
+    wrap(fleet, "start", "start virtual device")
+    from harness.sweep import own_virtual
+    wrap(own_virtual, "stop", "stop virtual device")
+    from harness.report import load, summary
+    wrap(load, "result_set", "load results for the summary")
+    wrap(summary, "summary_text", "summary table")
     _wrap_agent(Device)
 
 

@@ -120,5 +120,16 @@ VIRTUAL_SYSTEM_STATE = Schema(
     history=("1 - settings changed from their defaults, installed packages",),
 )  # fmt: skip
 
+VIRTUAL_OWNER = Schema(
+    "squeezebench.virtual-owner", 1, what="virtual device's owner (owner.json)",
+    history=("1 - pid, start_ticks, run_id, run_dir, grace_s (harness/virtual/ownership.py)",),
+)  # fmt: skip
+
+IDLE_BASELINE = Schema(
+    "squeezebench.idle-baseline", 1, what="idle baseline kept for the next run on a device",
+    history=("1 - device, identity, host_boot_id, held_since_s, settings_key, baseline, last_conditions "
+             "(harness/sweep/idle_baselines.py)",),
+)  # fmt: skip
+
 ALL = (CONVERSION, BENCH, RUN, REPORT, RUNNER_REGISTRY, DEVICE_PROFILE, VIRTUAL_DEVICE, CAPTURE,
-       VIRTUAL_SYSTEM_STATE)
+       VIRTUAL_SYSTEM_STATE, VIRTUAL_OWNER, IDLE_BASELINE)

@@ -26,6 +26,15 @@ def test_mean_interval_uses_student_t():
     assert (lo, hi) == pytest.approx((100 - 2.0639 * 2, 100 + 2.0639 * 2), rel=1e-3)
 
 
+@pytest.mark.parametrize("confidence", [0.5, 0.9, 0.95, 0.99, 0.999])
+def test_the_t_quantile_is_scipys_for_every_sample_count(confidence):
+    """Computed without scipy (its import costs a second in every sweep), checked against it."""
+    from scipy.stats import t
+
+    for dof in [*range(1, 40), 99, 500, 4999, 20000, 10**6]:
+        assert stats.t_quantile(confidence, dof) == pytest.approx(t.ppf(0.5 + confidence / 2, dof), rel=1e-8)
+
+
 def test_too_few_samples_give_no_interval():
     assert stats.median_ci([1, 2, 3]) is None
     assert stats.mean_ci(1.0, 0.5, 1) is None

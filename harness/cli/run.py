@@ -49,7 +49,7 @@ def add_arguments(parser):
         type=non_negative_float,
         default=DEFAULT_IDLE_BASELINE_REUSE_S,
         metavar="SECONDS",
-        help="measure a device's idle power baseline once and use it for its later cells for this long, "
+        help="measure a device's idle power baseline once and use it for its later cells (and the next run's) for this long, "
         "while its thermal status and charging state stay the same; each cell's energy says which cell "
         f"measured its baseline (default {DEFAULT_IDLE_BASELINE_REUSE_S:g}; 0: one before every cell)",
     )

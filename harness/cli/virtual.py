@@ -13,7 +13,7 @@ thermal state. Latency and memory measured on it are the host CPU's; every resul
 marked virtual (ro.squeezebench.virtual=1).
 
   squeezebench virtual start [--count N] [--profile NAME] [--port P] [--capture DIR]
-  squeezebench virtual list [--json]
+  squeezebench virtual list [--json]      (OWNER: the run that started a device, '-' if by hand)
   squeezebench virtual stop [--all | SERIAL...] [--delete]
 
 `stop` keeps a device's /data (start one on the same --port to get it back); `stop --delete`
@@ -84,9 +84,9 @@ def _list(args) -> int:
     if not devices:
         print("no virtual devices are running (start one with 'squeezebench virtual start')")
         return 0
-    print(f"{'SERIAL':<18} {'PROFILE':<20} {'PID':>7}  ADB SERVER       STATE DIR")
+    print(f"{'SERIAL':<18} {'PROFILE':<20} {'PID':>7}  ADB SERVER       {'OWNER':<24} STATE DIR")
     for d in devices:
-        print(f"{d.serial:<18} {d.profile:<20} {d.pid:>7}  {str(d.adb_server):<16} {d.state_dir}")
+        print(f"{d.serial:<18} {d.profile:<20} {d.pid:>7}  {str(d.adb_server):<16} {_owner_text(d):<24} {d.state_dir}")
         if d.capture:
             print(f"  answers as capture {d.capture}; simulated: {', '.join(d.simulated) or 'nothing'}")
     return 0
@@ -98,8 +98,25 @@ def _as_json(device) -> dict:
         "adb_server": str(device.adb_server), "state_dir": str(device.state_dir),
         "unauthorized": device.unauthorized, "storage_mb": device.storage_mb,
         "started_at": device.started_at, "capture": device.capture, "parts": device.parts,
-        "simulated": device.simulated,
+        "simulated": device.simulated, "owner": _owner_json(device),
     }
+
+
+def _owner_json(device) -> dict | None:
+    from harness.virtual import fleet
+
+    owner = fleet.owner_of(device)
+    if owner is None:
+        return None
+    return {"run_id": owner.run_id, "run_dir": owner.run_dir, "pid": owner.pid, "alive": owner.is_alive()}
+
+
+def _owner_text(device) -> str:
+    """Which run the device belongs to: '-' when started by hand; a gone run's device stops itself."""
+    owner = _owner_json(device)
+    if owner is None:
+        return "-"
+    return f"run {owner['run_id']}" + ("" if owner["alive"] else " (gone)")
 
 
 def _stop(args) -> int:

@@ -26,6 +26,7 @@ from harness.errors import DeviceError, ExitCode, SqueezebenchError, UsageError
 from harness.paths import results_dir
 from harness.store.records import BenchResult, CellStatus
 from harness.store.run import RunStore, create_run, find_run, safe_component, utc_now
+from harness.sweep import idle_baselines, own_virtual
 from harness.sweep.battery_floor import keep_above_floor
 from harness.sweep.plan import conversion_summary, plan_cells
 from harness.sweep.progress import Reporter
@@ -97,7 +98,7 @@ def run_sweep(
                 shutil.rmtree(results_root, ignore_errors=True)
         raise
     finally:
-        _stop_virtual(virtual_started, reporter)
+        own_virtual.stop(virtual_started, reporter)
     counts: dict[str, int] = {}
     for cell in store.cells:
         counts[cell["status"]] = counts.get(cell["status"], 0) + 1
@@ -133,8 +134,7 @@ def _devices_for(spec: SweepSpec, servers, store: RunStore, reporter: Reporter):
     if store.cells:  # resuming: the devices that still have cells to do
         wanted = sorted({c["device"] for c in store.pending_cells()})
         _reconnect_lost_devices(store, wanted)
-        ports = store.document.get("virtual_auto_started") or []
-        started = _start_virtual(spec, servers[0], reporter, ports=ports, reason="resuming") if ports else []
+        started = own_virtual.take_back(store, spec, servers[0], reporter)
         available = {ref.key: ref for ref in discovery.select_devices(servers, None)}
         for key in wanted:
             if key not in available:
@@ -165,8 +165,7 @@ def _devices_for(spec: SweepSpec, servers, store: RunStore, reporter: Reporter):
             f"no device on adb server {', '.join(map(str, servers))}",
             "plug in a phone, 'squeezebench devices connect HOST:PORT', or 'squeezebench virtual start'",
         )
-    started = _start_virtual(spec, servers[0], reporter, reason="no phone is attached")
-    store.set("virtual_auto_started", [d.port for d in started])
+    started = own_virtual.start(store, spec, servers[0], reporter)
     return [discovery.DeviceRef(servers[0], d.serial) for d in started], started
 
 
@@ -182,33 +181,6 @@ def _reconnect_lost_devices(store: RunStore, keys: list[str]) -> None:
             discovery.reconnect_network_device(adb.AdbServerAddress.parse(device["adb_server"]), device["serial"])
         except DeviceError:
             pass  # still away: reported below as not connected
-
-
-def _start_virtual(spec: SweepSpec, server, reporter: Reporter, *, reason: str, ports=None):
-    from harness.virtual import fleet
-
-    count = len(ports) if ports else 1
-    devices = []
-    for i in range(count):
-        port = ports[i] if ports else None
-        devices += fleet.start(1, spec.virtual_profile, adb_server=server, port=port)
-    reporter.message(
-        f"{reason}: started virtual device {', '.join(d.serial for d in devices)} "
-        f"(profile {spec.virtual_profile}; a simulator: results are marked virtual)"
-    )
-    return devices
-
-
-def _stop_virtual(devices, reporter: Reporter) -> None:
-    if not devices:
-        return
-    from harness.virtual import fleet
-
-    for device in devices:
-        try:
-            fleet.stop(device)
-        except Exception as e:  # noqa: BLE001 - stopping is best effort; the results are saved
-            reporter.message(f"could not stop virtual device {device.serial}: {e}")
 
 
 def _open_sessions(refs, store: RunStore, reporter: Reporter) -> dict:
@@ -358,6 +330,7 @@ class DeviceWorker(threading.Thread):
         self.session.keep_charging_suspended = True
         self.session.idle_baseline_reuse_s = self.spec.idle_baseline_reuse_s
         with self.device_held():
+            idle_baselines.lend_from_last_run(self.session, self.key)
             try:
                 self.run_cells()
             finally:
@@ -365,6 +338,7 @@ class DeviceWorker(threading.Thread):
                 # next benchmark there restore both (harness/device/charging.py, stay_awake.py).
                 self.session.restore_charging()
                 self.session.restore_stay_awake()
+                idle_baselines.keep_for_next_run(self.session, self.key, self.store.run_id)
         self.record_transfers()
         self.reporter.device_finished(self.key)
 

@@ -30,6 +30,7 @@ from harness.jsonfile import write_json_atomic
 from harness.schemas import VIRTUAL_DEVICE
 from harness.virtual import properties, sandbox, sysfs, system_image
 from harness.virtual.fuel_gauge import FuelGauge
+from harness.virtual.ownership import OrphanWatch
 from harness.virtual.power import TICK_S, PowerModel, PowerStart, SandboxCpuMeter
 from harness.virtual.throttle import DutyCycle
 from harness.virtual.adb_services import Services
@@ -41,6 +42,7 @@ log = logging.getLogger("harness.virtual.daemon")
 
 RECORD_NAME = "device.json"
 REGISTRATION_CHECK_S = 2.0
+OWNER_CHECK_S = 2.0
 LISTEN_BACKLOG = 100  # asyncio's default
 
 
@@ -168,11 +170,13 @@ class VirtualDeviceDaemon:
         report_ready({"ok": True, "pid": os.getpid()})
         log.info("listening on %s, profile %s", self.serial, self.profile.name)
         registration_task = asyncio.create_task(self._stay_registered())
+        orphan_task = asyncio.create_task(self._stop_when_orphaned())
         try:
             await self._stop.wait()
         finally:
             log.info("stopping")
             registration_task.cancel()
+            orphan_task.cancel()
             tcp_server.close()
             await self._unregister()
             for task in list(self._connections):
@@ -222,6 +226,16 @@ class VirtualDeviceDaemon:
             self._connections.discard(task)
             # The server may have restarted or dropped us: check soon rather than in a while.
             self._recheck_registration.set()
+
+    async def _stop_when_orphaned(self) -> None:
+        watch = OrphanWatch(self.state_dir)
+        while True:
+            await asyncio.sleep(OWNER_CHECK_S)
+            gone = watch.should_stop(time.monotonic())
+            if gone is not None:
+                log.warning("run %s (pid %d) that started this device is gone; stopping", gone.run_id, gone.pid)
+                self._stop.set()
+                return
 
     # adb server registration ------------------------------------------------------------
 

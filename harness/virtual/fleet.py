@@ -3,6 +3,7 @@
 Each device is a detached daemon process (`harness.virtual.daemon`) identified by its port; its
 state lives in harness.paths.state_dir()/virtual/<port>/:
   device.json   present while the daemon runs (serial, pid, profile, adb server, ...)
+  owner.json    the run that started the device, if one did (harness.virtual.ownership)
   data/         the device's /data (and /sdcard): kept by `stop`, removed by `stop(delete=True)`
   runtime/      generated at every start (/system, /sys, sockets)
   daemon.log, system.json (settings and installed packages)
@@ -37,6 +38,7 @@ from harness.device.profiles import load_virtual_profile
 from harness.errors import DeviceError, HostEnvironmentError, InputError, SqueezebenchError, UsageError
 from harness.schemas import VIRTUAL_DEVICE
 from harness.virtual import sandbox
+from harness.virtual.ownership import Owner, read_owner, write_owner
 from harness.virtual.daemon import RECORD_NAME, PortInUseError
 
 FIRST_PORT = 6520
@@ -85,11 +87,13 @@ def start(
     unauthorized: bool = False,
     storage_mb: int | None = None,
     capture: str | os.PathLike | None = None,
+    owner: Owner | None = None,
 ) -> list[VirtualDevice]:
     """Start `count` devices and return once `adb_server` lists each of them as `device`
     (`unauthorized` when asked for). With `port`, the devices take port, port+1, ...;
     otherwise the first free ports from 6520 up. With `capture`, each answers as that captured
-    phone (harness.virtual.replay)."""
+    phone (harness.virtual.replay). With `owner`, the devices belong to that run and stop
+    themselves once it is gone (harness.virtual.ownership)."""
     _check_start_arguments(count, port, storage_mb, adb_server)
     load_virtual_profile(profile)  # a bad profile fails here, in one line, not in a daemon log
     if capture is not None:
@@ -101,7 +105,8 @@ def start(
     started: list[VirtualDevice] = []
     try:
         start_one = functools.partial(_start_one, profile=profile, adb_server=adb_server,
-                                      unauthorized=unauthorized, storage_mb=storage_mb, capture=capture)
+                                      unauthorized=unauthorized, storage_mb=storage_mb, capture=capture,
+                                      owner=owner)
         with _start_lock():
             for wanted_port in _ports_to_use(count, port):
                 if port is None:
@@ -253,9 +258,10 @@ def _port_is_free(port: int) -> bool:
 
 
 def _start_one(port: int, *, profile: str, adb_server: AdbServerAddress, unauthorized: bool,
-               storage_mb: int | None, capture: str | None = None) -> VirtualDevice:
+               storage_mb: int | None, capture: str | None = None, owner: Owner | None = None) -> VirtualDevice:
     state_dir = virtual_root() / str(port)
     state_dir.mkdir(parents=True, exist_ok=True)
+    write_owner(state_dir, owner)  # before the daemon runs: a caller killed meanwhile is still its owner
     ready_read, ready_write = os.pipe()
     command = [
         sys.executable, "-m", "harness.virtual.daemon", "--detach",
@@ -391,6 +397,16 @@ def _find(serial_or_device: str | VirtualDevice) -> VirtualDevice | None:
     return None
 
 
+def owner_of(device: VirtualDevice) -> Owner | None:
+    """The run a device belongs to (None: started by hand)."""
+    return read_owner(device.state_dir)
+
+
+def adopt(device: VirtualDevice, owner: Owner) -> None:
+    """Make a running device `owner`'s (a resumed run takes over the device of the run it resumes)."""
+    write_owner(device.state_dir, owner)
+
+
 def _state_dir_of_serial(serial: str) -> Path | None:
     port = serial.rpartition(":")[2]
     return virtual_root() / port if port.isdigit() else None
@@ -406,6 +422,7 @@ def _terminate(device: VirtualDevice) -> None:
         while _daemon_alive(device):
             time.sleep(0.05)
     _forget_dead(device)
+    write_owner(device.state_dir, None)
     # A daemon that could not unregister (killed) must not linger in the server's list.
     try:
         adb.disconnect(device.adb_server, device.serial)
