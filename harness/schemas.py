@@ -71,17 +71,45 @@ CONVERSION = Schema(
     ),
 )  # fmt: skip
 
+# What energy per inference covered before bench/run format 2: the runner's whole life (model
+# load, delegate init, warm-up and measured runs) divided by every run, so it changed with --runs.
+# Since, it is the measured runs alone, the start-up apart (harness/bench/energy_window.py).
+WHOLE_LIFE_ENERGY_WINDOW = "runner's whole life (start-up and warm-up included) divided by every run: format 1"
+
+
+def _name_energy_window(energy) -> None:
+    if isinstance(energy, dict) and "window" not in energy:
+        energy["window"] = WHOLE_LIFE_ENERGY_WINDOW
+
+
+def _bench_update_to_2(document: dict) -> dict:
+    _name_energy_window(document.get("energy"))
+    return document
+
+
+def _run_update_to_2(document: dict) -> dict:
+    for cell in document.get("cells") or []:
+        _name_energy_window((cell.get("summary") or {}).get("energy"))
+    return document
+
+
 BENCH = Schema(
-    "squeezebench.bench", 1, what="benchmark document (bench.json)",
+    "squeezebench.bench", 2, what="benchmark document (bench.json)",
     history=(
         "1 - status, reason, model, settings, runner, device (passport), latency_us, warmup_us, init_us, "
         "first_inference_us, memory_mb, energy, delegation, thermal, flags, raw, parsed, agent, timing",
+        "2 - energy per inference over the measured runs only, start-up apart (energy.window says which; "
+        "energy.n_inferences counts measured runs, no longer the warm-up); format 1 energy is named as "
+        "the whole runner life by the migration",
     ),
+    migrations=MappingProxyType({2: _bench_update_to_2}),
 )  # fmt: skip
 
 RUN = Schema(
-    "squeezebench.run", 1, what="run record (run.json)",
-    history=("1 - spec, host, devices (passports), models (conversion summaries), cells with their summaries",),
+    "squeezebench.run", 2, what="run record (run.json)",
+    history=("1 - spec, host, devices (passports), models (conversion summaries), cells with their summaries",
+             "2 - cells' summary.energy as bench.json 2 (measured runs only, energy.window)"),
+    migrations=MappingProxyType({2: _run_update_to_2}),
 )  # fmt: skip
 
 REPORT = Schema(

@@ -21,7 +21,8 @@ both hold:
 With neither samples nor intervals the floor alone decides; with no spread at all, the noise is
 unknown and the threshold alone decides.
 Peak memory, energy and size have no spread in the results: their thresholds alone decide (and
-energy is only compared when both numbers are valid and taken with the same method).
+energy is only compared when both numbers are valid, taken with the same method and over the same
+window: results written before bench.json 2 divided the runner's whole life by every run).
 
 A regression is a metric that got worse by more than its --fail-on threshold and is not within
 noise, or a cell that was ok in A and failed, crashed, timed out, became unsupported or was skipped
@@ -269,6 +270,11 @@ def _energy(a: CellRecord, b: CellRecord, threshold: float | None) -> MetricChan
         )
     if not valid or not same_method:
         why = f"A {a.energy_method} ({a.energy_validity}), B {b.energy_method} ({b.energy_validity})"
+        return MetricChange(
+            "energy", a.energy_mj_per_inference, b.energy_mj_per_inference, None, None, f"not comparable: {why}"
+        )
+    if a.energy_window != b.energy_window:
+        why = f"A covers the {a.energy_window}, B the {b.energy_window}"
         return MetricChange(
             "energy", a.energy_mj_per_inference, b.energy_mj_per_inference, None, None, f"not comparable: {why}"
         )

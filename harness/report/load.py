@@ -276,6 +276,7 @@ class CellRecord:
     energy_mj_per_inference: float | None
     energy_method: str | None
     energy_validity: str | None
+    energy_window: str | None  # what the energy per inference covers (bench.json 2: measured runs)
     net_power_mw: float | None
     delegate_used: str | None
     delegated_nodes: float | None
@@ -395,6 +396,7 @@ def derive_record(run_id: str, cell: dict, model: dict, device_record: dict, ide
         energy_mj_per_inference=_number(energy.energy_per_inference_mj) if energy else None,
         energy_method=energy.method if energy else None,
         energy_validity=energy.validity if energy else None,
+        energy_window=energy.window if energy else None,
         net_power_mw=_number(energy.net_power_mw) if energy else None,
         delegate_used=delegation.delegate,
         delegated_nodes=_number(delegation.nodes_delegated),

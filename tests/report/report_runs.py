@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from harness import stats
-from harness.bench.energy_window import INVALID_CHARGING
+from harness.bench.energy_window import INVALID_CHARGING, MEASURED_WINDOW
 from harness.bench.outcome import cell_flags
 from harness.convert import document as conversion
 from harness.device.passport import Passport, compute_flags
@@ -215,7 +215,7 @@ def _measurements(cell, model, device, passport, cell_dir, rng, slowdown, cv, n_
             method=device.energy_method, source=device.energy_method, validity=INVALID_CHARGING if device.charging else "valid",
             reason="charging" if device.charging else None, energy_per_inference_j=median / 1e6 * (0.9 if not device.virtual else 1.4),
             idle_power_mw=500.0, gross_power_mw=1400.0, net_power_mw=900.0, run_duration_s=2.0, idle_duration_s=2.0,
-            n_inferences=n_samples, window="runner start to exit", idle_samples=8, run_samples=40, sample_interval_ms=250,
+            n_inferences=n_samples, window=MEASURED_WINDOW, idle_samples=8, run_samples=40, sample_interval_ms=250,
         )  # fmt: skip
     delegation = Delegation("xnnpack", 11, 12, 1, fallback_to_cpu=False, fully_delegated=False)
     thermal = Thermal(device.thermal_status, device.thermal_status, 31.5, 33.0)

@@ -11,6 +11,7 @@ from harness import stats
 from harness.errors import ExitCode, UsageError
 from harness.report.compare import compare_runs, parse_fail_on
 from harness.store.records import OutputCheckSummary, Repeats, Sustained
+from harness.store.run import open_run
 from tests.report.report_runs import DIGITS, MOBILENET, PIXEL, VIRTUAL, FakeModel, build_run
 from tests.support.cli import one_line_error, run_cli_in_process
 
@@ -111,6 +112,35 @@ def test_invalid_energy_is_not_compared(results_root):
     comparison = compare_runs(a, b, {"energy": 0.01})
     energy = next(c for c in comparison.cells if c.level == "fp32").metrics["energy"]
     assert energy.change is None and energy.noise.startswith("not comparable") and not energy.regression
+
+
+def as_format_1(store):
+    """The run as squeezebench wrote it before bench/run format 2, energy without its window, read
+    back (through the migrations)."""
+    path = store.root / "run.json"
+    document = json.loads(path.read_text())
+    document["schema_version"] = 1
+    for cell in document["cells"]:
+        if cell["summary"] and cell["summary"]["energy"]:
+            del cell["summary"]["energy"]["window"]
+    path.write_text(json.dumps(document))
+    for bench in store.root.rglob("bench.json"):
+        document = json.loads(bench.read_text())
+        document["schema_version"] = 1
+        if document.get("energy"):
+            del document["energy"]["window"]
+        bench.write_text(json.dumps(document))
+    return open_run(store.root)
+
+
+def test_energy_over_another_window_is_not_compared(results_root):
+    a = build_run(results_root, "2026-01-04T000000Z-ew01", [PIXEL], [DIGITS], seed=53)
+    b = build_run(results_root, "2026-01-04T000000Z-ew02", [PIXEL], [DIGITS], seed=54, slowdown=2.0)
+    assert compare_runs(a, b, {"energy": 0.01}).regressions  # same window: compared
+    comparison = compare_runs(as_format_1(a), b, {"energy": 0.01})
+    energy = next(c for c in comparison.cells if c.level == "fp32").metrics["energy"]
+    assert energy.change is None and not energy.regression
+    assert energy.noise.startswith("not comparable: A covers the runner's whole life")
 
 
 def test_runs_without_common_cells_and_bad_thresholds(mixed_run, results_root):
