@@ -277,11 +277,10 @@ class VirtualDeviceDaemon:
     async def _simulate_power(self) -> None:
         meter = SandboxCpuMeter(self._sandbox.proc_dir)
         meter.cpu_since_last_s()
-        thermal = self.profile.thermal
         if self.replay:
-            publisher = self.replay.sysfs.publisher(self.layout.sysfs_dir, self.cores, thermal)
+            publisher = self.replay.sysfs.publisher(self.layout.sysfs_dir, self.cores)
         else:
-            publisher = sysfs.SysfsPublisher(self.layout.sysfs_dir, self.cores, thermal)
+            publisher = sysfs.SysfsPublisher(self.layout.sysfs_dir, self.cores)
         gauge = FuelGauge(self.profile.battery.gauge_refresh_s, seed=self.port)
         publisher.publish(gauge.observe(self.power.last, 0.0))
         last_status = self.power.last.thermal_status

@@ -26,7 +26,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.device.profiles import ThermalSpec, VirtualProfile
+from harness.device.profiles import VirtualProfile
 
 TICK_S = 0.25
 CLOCK_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
@@ -172,7 +172,11 @@ class PowerModel:
             self.skin_temp_c += h * (soc_to_body_w - body_to_air_w) / thermal.thermal_mass_j_per_k
 
     def cap_fraction(self) -> float:
-        return clock_cap_fraction(self._thermal, self.soc_temp_c)
+        thermal = self._thermal
+        if thermal.throttle_start_c is None:
+            return 1.0
+        return clock_cap_fraction(self.soc_temp_c, thermal.throttle_start_c, thermal.throttle_full_c,
+                                  thermal.throttle_min_fraction)
 
     def thermal_status(self) -> int:
         return sum(1 for threshold in self._thermal.status_thresholds_c if self.skin_temp_c >= threshold)
@@ -265,10 +269,10 @@ class SandboxCpuMeter:
         return max(0.0, total - previous)
 
 
-def clock_cap_fraction(thermal: ThermalSpec, cpu_temp_c: float) -> float:
-    """The clocks' cap as a fraction of their maximum at this CPU temperature (the profile's
-    throttle_start_c .. throttle_full_c ramp; 1 without one), whatever Android's thermal status."""
-    if thermal.throttle_start_c is None or cpu_temp_c <= thermal.throttle_start_c:
+def clock_cap_fraction(cpu_temp_c: float, start_c: float, full_c: float, min_fraction: float) -> float:
+    """The clocks' cap as a fraction of their maximum at this CPU temperature, whatever Android's
+    thermal status: 1 up to start_c, then falling linearly to min_fraction at full_c."""
+    if cpu_temp_c <= start_c:
         return 1.0
-    depth = (cpu_temp_c - thermal.throttle_start_c) / (thermal.throttle_full_c - thermal.throttle_start_c)
-    return max(thermal.throttle_min_fraction, 1.0 - min(1.0, depth) * (1.0 - thermal.throttle_min_fraction))
+    depth = (cpu_temp_c - start_c) / (full_c - start_c)
+    return max(min_fraction, 1.0 - min(1.0, depth) * (1.0 - min_fraction))

@@ -24,9 +24,9 @@ from pathlib import Path
 from harness.device.capture import CPU_DIR, POWER_SUPPLY_DIR, THERMAL_DIR
 from harness.device.cpus import parse_cpu_list
 from harness.device.passport import NOT_TEMPERATURE_NAMES
-from harness.device.profiles import CpuSpec, ThermalSpec
+from harness.device.profiles import CpuSpec
 from harness.virtual import sysfs
-from harness.virtual.power import PowerReading, continued
+from harness.virtual.power import PowerReading, clock_cap_fraction, continued
 from harness.virtual.sysfs import CoreClock, SysfsPublisher, battery_node_values
 
 BATTERY_NODES = f"{POWER_SUPPLY_DIR}/battery"
@@ -130,8 +130,8 @@ class CapturedSysfs:
                 _write_bytes(node, b"")
             node.chmod(0)
 
-    def publisher(self, root: Path, cores: list[CoreClock], thermal: ThermalSpec) -> "ReplayedSysfsPublisher":
-        return ReplayedSysfsPublisher(root, cores, thermal, self)
+    def publisher(self, root: Path, cores: list[CoreClock]) -> "ReplayedSysfsPublisher":
+        return ReplayedSysfsPublisher(root, cores, self)
 
     def cpu_temp_c(self, reading: PowerReading) -> float | None:
         """The CPUs' temperature as the captured thermal HAL shows them (the hottest, its cache
@@ -183,14 +183,24 @@ class CapturedSysfs:
         return str(round(captured + delta_c * scale))
 
 
+# A phone's CPU thermal mitigation, for replayed CPU temperatures (an assumption, no capture shows
+# it): full clocks up to 80 °C, then down to half at 100 °C. The simulated SoC's own ramp
+# (throttle_start_c ..) is on the simulation's scale, not a phone's.
+REPLAYED_CAP_RAMP = (80.0, 100.0, 0.5)
+
+
 class ReplayedSysfsPublisher(SysfsPublisher):
-    def __init__(self, root: Path, cores: list[CoreClock], thermal: ThermalSpec, captured: CapturedSysfs):
-        super().__init__(root, cores, thermal)
+    def __init__(self, root: Path, cores: list[CoreClock], captured: CapturedSysfs):
+        super().__init__(root, cores)
         self._captured = captured
 
-    def cpu_temp_c(self, reading: PowerReading) -> float:
+    def cap_fraction(self, reading: PowerReading) -> float:
+        """A captured phone's cap follows its captured CPU temperature on a phone's scale (reported
+        only: the host's processes are not slowed for it); without one, the simulation's."""
         captured_c = self._captured.cpu_temp_c(reading)
-        return super().cpu_temp_c(reading) if captured_c is None else captured_c
+        if captured_c is None:
+            return super().cap_fraction(reading)
+        return clock_cap_fraction(captured_c, *REPLAYED_CAP_RAMP)
 
     def values(self, reading: PowerReading) -> dict[str, str]:
         # Never a node the capture shows unreadable or absent (writing would make it readable).

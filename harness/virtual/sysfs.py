@@ -11,8 +11,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.device.profiles import CpuSpec, ThermalSpec
-from harness.virtual.power import PowerReading, clock_cap_fraction
+from harness.device.profiles import CpuSpec
+from harness.virtual.power import PowerReading
 
 BATTERY_DIR = "class/power_supply/battery"
 USB_DIR = "class/power_supply/usb"
@@ -79,10 +79,9 @@ def build_sysfs(root: Path, cores: list[CoreClock], *, thermal_zones: bool = Tru
 class SysfsPublisher:
     """Rewrites the dynamic values; only files whose value changed are touched."""
 
-    def __init__(self, root: Path, cores: list[CoreClock], thermal: ThermalSpec):
+    def __init__(self, root: Path, cores: list[CoreClock]):
         self._root = root
         self._cores = cores
-        self._thermal = thermal
         self._written: dict[Path, str] = {}
 
     def publish(self, reading: PowerReading) -> None:
@@ -108,15 +107,13 @@ class SysfsPublisher:
         return {f"class/thermal/thermal_zone{index}/temp": str(round(temps[source] * 1000))
                 for index, (_zone_type, source) in enumerate(THERMAL_ZONES)}
 
-    def cpu_temp_c(self, reading: PowerReading) -> float:
-        """The CPUs' temperature, which their clock caps follow."""
-        return reading.soc_temp_c
+    def cap_fraction(self, reading: PowerReading) -> float:
+        """The clocks' cap: the simulated device's own (harness/virtual/throttle.py enforces it)."""
+        return reading.cap_fraction
 
     def clock_values(self, reading: PowerReading) -> dict[str, str]:
         load = reading.busy_cores / len(self._cores)
-        # The simulated device's own cap (harness/virtual/throttle.py enforces it); a replayed
-        # capture's follows its captured CPU temperature, reported only.
-        fraction = clock_cap_fraction(self._thermal, self.cpu_temp_c(reading))
+        fraction = self.cap_fraction(reading)
         values = {}
         for index, clock in enumerate(self._cores):
             cap_khz = clock.cap(fraction)
