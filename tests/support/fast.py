@@ -1,5 +1,7 @@
 """The quickest benchmark settings that still measure, for tests that need a result, not a good one:
-5 runs, 0.1 s of measuring, no idle baseline, no warm-up time. One definition, as CLI arguments
+5 runs, 0.1 s of measuring, no idle baseline, no warm-up time, no outputs checked on the device
+(`run` checks them by default when the model has evaluation data; `fast_args(check_outputs=True)`
+keeps that default). One definition, as CLI arguments
 (`squeezebench bench/run`) and as a `Measurement` (`run_sweep`, the Python API)."""
 
 from __future__ import annotations
@@ -9,9 +11,9 @@ MIN_SECS = 0.1
 RUNNER_ARGS = ("--warmup_min_secs=0",)
 
 
-def fast_args(min_secs: float = MIN_SECS) -> list[str]:
+def fast_args(min_secs: float = MIN_SECS, *, check_outputs: bool = False) -> list[str]:
     return ["--runs", str(RUNS), "--min-secs", str(min_secs), "--idle-baseline", "0",
-            *(f"--runner-arg={arg}" for arg in RUNNER_ARGS)]  # fmt: skip
+            *(f"--runner-arg={arg}" for arg in RUNNER_ARGS), *([] if check_outputs else ["--no-check-outputs"])]
 
 
 FAST_ARGS = fast_args()
@@ -23,5 +25,5 @@ def fast_measurement(**changes):
     """`FAST_ARGS` as a Measurement, with `changes` to its fields."""
     from harness.bench.settings import Measurement
 
-    fields = dict(runs=RUNS, min_secs=MIN_SECS, idle_baseline_s=0.0, runner_args=RUNNER_ARGS)
+    fields = dict(runs=RUNS, min_secs=MIN_SECS, idle_baseline_s=0.0, runner_args=RUNNER_ARGS, check_outputs=False)
     return Measurement(**{**fields, **changes})

@@ -12,7 +12,7 @@ from harness.device import adb
 from harness.device.lock import device_lock
 from harness.store.run import open_run
 from tests.support.cli import run_cli, start_cli
-from tests.support.fast import FAST_ARGS
+from tests.support.fast import FAST_ARGS, fast_args
 from tests.support.polling import wait_for
 
 pytestmark = pytest.mark.slow  # every test converts digits-cnn and sweeps it
@@ -40,7 +40,7 @@ def own_adb_world(tmp_path, unused_port):
 
 
 def test_the_main_command_starts_a_virtual_device_and_ends_in_a_report(own_adb_world, tmp_path):
-    done = run_cli("run", "digits-cnn", *FAST_ARGS, env=own_adb_world, cwd=tmp_path, timeout_s=900)
+    done = run_cli("run", "digits-cnn", *fast_args(check_outputs=True), env=own_adb_world, cwd=tmp_path, timeout_s=900)
     assert done.returncode == 0, done.stderr
     assert "no phone is attached: started virtual device" in done.stderr
     levels = ["fp32", "fp16", "int8-dynamic", "int8", "int16x8", "pruned-50", "pruned-75", "clustered-16", "distilled"]
@@ -50,6 +50,9 @@ def test_the_main_command_starts_a_virtual_device_and_ends_in_a_report(own_adb_w
     store = open_run(run_dir)
     assert sorted(c["level"] for c in store.cells) == sorted(levels)
     assert all(c["status"] == "ok" and "virtual" in c["summary"]["flags"] for c in store.cells)
+    # digits-cnn has evaluation data: every level's outputs were checked on the device, by default.
+    checks = [c["summary"]["output_check"] for c in store.cells]
+    assert all(check["available"] and check["samples"] > 0 and not check["numerics"] for check in checks), checks
     assert store.document["finished_utc"]
     report = run_dir / "report"
     assert "| int8 |" in (report / "report.md").read_text()
