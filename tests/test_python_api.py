@@ -26,5 +26,7 @@ def test_the_readme_python_example_runs_and_reports_typed_cells(tmp_path, adb_se
     cells = [line.split() for line in lines if line.startswith(("fp32 ", "int8 "))]
     assert [c[:2] for c in cells] == [["fp32", "ok"], ["int8", "ok"]]
     assert all(float(c[2]) > 0 and c[3] == "accuracy" and 0.9 < float(c[4]) <= 1 for c in cells)
-    assert lines[-1].startswith("0 [") or lines[-1].startswith("ExitCode.OK"), lines[-1]
+    # The same sweep twice: no regression; on a loaded host 20 runs of 12 µs can leave a noise
+    # floor above the 50% gate, which compare rightly calls inconclusive (8), never a regression (2).
+    assert lines[-1].split()[0] in ("0", "8"), lines[-1]
     assert len(list((tmp_path / "results").iterdir())) == 2
