@@ -225,10 +225,8 @@ def _energy_of_runs(energy_of, agent_result, runs):
     energy is not start-up, so no start-up energy is given."""
     from harness.bench.sustained import interval_window
 
-    if len(runs) == 1:
-        return energy_of(agent_result, runs[0], with_rails=True)
     last = runs[-1]
-    if last.record is None:
+    if last.record is None:  # one runner process: the agent's window is its own
         return energy_of(agent_result, last, with_rails=True)
     return replace(energy_of(interval_window(agent_result, last), last, with_rails=True), startup_energy_j=None)
 

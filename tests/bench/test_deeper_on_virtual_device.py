@@ -10,6 +10,7 @@ import pytest
 from tests.support.cli import one_line_error, run_cli
 
 from harness.errors import ExitCode
+from harness.store.cell_files import parse_latency_samples
 
 
 def bench(model, serial, out, *extra):
@@ -50,6 +51,21 @@ def test_op_profile_repeats_and_a_preset(tiny_tflite, device, tmp_path):
     assert {"run_2", "run_3", "op_profile"} <= set(document["raw"])
     assert (tmp_path / "b" / "op_profile" / "runner.log").is_file()
 
+
+
+def test_energy_of_repeated_runs_is_the_last_runs_measured_runs(tiny_tflite, device, tmp_path):
+    done = run_cli("bench", tiny_tflite, "--device", device.serial, "--json", "--out", tmp_path / "r", "--repeat", "2",
+                   "--runs", "20", "--min-secs", "2.5", "--idle-baseline", "2.5")
+    assert done.returncode == 0, done.stderr
+    document = json.loads(done.stdout)
+    energy = document["energy"]
+    assert energy["validity"] == "valid", energy["reason"]
+    last_run = parse_latency_samples((tmp_path / "r" / "run_2" / "latencies.txt").read_text())
+    # Divided over the last process's measured runs alone, not the pooled count of both.
+    assert energy["n_inferences"] == len(last_run) < document["latency_us"]["count"]
+    assert energy["startup_energy_j"] is None  # the first process is not the last one's start-up
+    run_2 = next(run for run in document["agent"]["runs"] if run["index"] == 2)
+    assert energy["measured_s"] <= run_2["end_uptime_s"] - run_2["start_uptime_s"]
 
 def test_outputs_checked_on_the_device_and_a_perturbing_runner_is_flagged(tiny_tflite, device, check_inputs,
                                                                            tmp_path):
