@@ -11,8 +11,9 @@ sweep: `squeezebench run digits-cnn --levels fp32,fp16,int8` as a new user runs 
 bench: a quick single benchmark of digits-cnn fp32 on a virtual device already running, against
     LiteRT's own in-process tool (ai_edge_litert/tools/benchmark_litert_model.py), same runs
     (1000), warm-up runs (5) and threads (2), alternated each round. squeezebench is run with no
-    idle baseline, no cool-down, no minimum measuring time (`--idle-baseline 0 --min-secs 0
-    --runner-arg=--warmup_min_secs=0`; the cool-down is off by default). Target: wall ratio <= 3.
+    energy (`--no-energy`: charging left as it is, no idle baseline), no cool-down (off by
+    default) and no minimum measuring time (`--min-secs 0 --runner-arg=--warmup_min_secs=0`, as
+    LiteRT's tool, which counts runs only). Target: wall ratio <= 3.
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ def quick_bench(world, rounds: int) -> dict:
     [device] = world.start_devices(1)
     squeezebench_argv = [
         "bench", model, "--device", device.serial, "--runs", str(RUNS), "--warmup-runs", str(WARMUP_RUNS),
-        "--threads", str(THREADS), "--idle-baseline", "0", "--min-secs", "0",
+        "--threads", str(THREADS), "--no-energy", "--min-secs", "0",
         "--runner-arg=--warmup_min_secs=0", "--json", "--quiet", "--out",
     ]
     litert_argv = [sys.executable, "-m", LITERT_TOOL, "--model", str(model), "--num_runs", str(RUNS),

@@ -61,6 +61,8 @@ def agent_argv(settings: BenchSettings, out_dir: str, runner_argv: list[str], *,
     ]  # fmt: skip
     if settings.taskset:
         argv += ["--taskset", settings.taskset]
+    if not settings.energy:
+        rails_hal = "none"  # no energy asked for: no power-stats HAL to probe or dump
     if rails_hal:
         argv += ["--rails-hal", rails_hal]
     if settings.runner_starts > 1:
@@ -68,13 +70,13 @@ def agent_argv(settings: BenchSettings, out_dir: str, runner_argv: list[str], *,
     return argv + ["--"] + runner_argv
 
 
-def reap_orphans(device: Device, *, restore_charging: bool = True, restore_stay_awake: bool = True) -> None:
-    """Stop agents left running by a squeezebench that died mid-benchmark, and their cell dirs;
-    with `restore_charging` / `restore_stay_awake`, put back charging that such a squeezebench
-    left suspended / the stay-on setting it left on.
+def reaping_script(*, restore_charging: bool = True, restore_stay_awake: bool = True) -> str:
+    """The shell that stops agents left running by a squeezebench that died mid-benchmark, and
+    removes their cell dirs; with `restore_charging` / `restore_stay_awake`, it puts back charging
+    that such a squeezebench left suspended / the stay-on setting it left on.
 
-    Called with the device lock held, so no agent on the device belongs to a live benchmark of
-    this host. The agent traps TERM and takes its runner and sampler down with it."""
+    Run with the device lock held, so no agent on the device belongs to a live benchmark of this
+    host. The agent traps TERM and takes its runner and sampler down with it."""
     # "[a]gent.sh": the pattern must not match this shell's own command line. No signal option:
     # toybox's pkill takes "-TERM -f PATTERN" as the pattern "-f" and kills everything.
     script = f"pkill -f '{DEVICE_ROOT}/[a]gent.sh'; pkill -f '{DEVICE_ROOT}/[r]unner/'; rm -rf {CELLS_DIR}; "
@@ -82,4 +84,4 @@ def reap_orphans(device: Device, *, restore_charging: bool = True, restore_stay_
         script += charging.RESTORE_FROM_NOTE_SCRIPT + "; "
     if restore_stay_awake:
         script += stay_awake.RESTORE_FROM_NOTE_SCRIPT + "; "
-    device.shell_script(script + "true", check=False)
+    return script + "true"

@@ -15,7 +15,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from harness.bench.agent import new_cell_dir, pull_agent_output, reap_orphans, run_agent
+from harness.bench.agent import new_cell_dir, pull_agent_output, reaping_script, run_agent
 from harness.bench.outcome import cell_flags, classify_outcome, extra_flags, tail
 from harness.bench.session import DeviceSession, LentBaseline
 from harness.bench.settings import BenchSettings
@@ -102,9 +102,9 @@ def _run_and_measure(session, settings, runner_argv, out_dir, result, timing, ce
         check_taskset(settings.taskset, device.shell(["cat", ONLINE_CPUS_PATH], check=False).stdout)
     # A note of charging left suspended (or the screen kept on) by a squeezebench that died is
     # only taken up while this session holds none of its own (harness/device/charging.py).
-    reap_orphans(device, restore_charging=not session.charging_held, restore_stay_awake=not session.stay_awake_held)
+    session.prepare_device(reaping_script(restore_charging=not session.charging_held,
+                                          restore_stay_awake=not session.stay_awake_held))
     session.hold_charging_suspended(settings.suspend_charging)
-    session.hold_stay_awake()
     borrowed = session.baseline_to_borrow(settings)
     agent_settings = replace(settings, idle_baseline_s=0) if borrowed else settings
     agent_started_s = time.monotonic()
@@ -112,8 +112,7 @@ def _run_and_measure(session, settings, runner_argv, out_dir, result, timing, ce
         agent = _agent_pass(session, agent_settings, runner_argv, out_dir, timing, "")
     finally:
         if not session.keep_charging_suspended:
-            session.restore_charging()
-            session.restore_stay_awake()
+            session.restore_held()
     if not (out_dir / cell_files.DONE_FILE).exists():
         output = tail(agent.stderr or agent.stdout, AGENT_OUTPUT_TAIL_CHARS)
         return result.failed(CellStatus.FAILED, f"agent did not finish (exit {agent.exit_code}): {output}")
@@ -195,7 +194,7 @@ def _energy_function(session, settings, out_dir, agent_result, borrowed):
     """energy(agent result with its runner window, the run whose measured runs end that window,
     with rails or not) for this benchmark's samples."""
     from harness.bench.agent_result import AgentResultError, parse_energy_samples
-    from harness.bench.energy import compute_energy
+    from harness.bench.energy import compute_energy, not_measured
 
     text = cell_files.read_text(out_dir, cell_files.ENERGY_SAMPLES_FILE)
     try:
@@ -206,6 +205,8 @@ def _energy_function(session, settings, out_dir, agent_result, borrowed):
 
     def energy(window_result, run, *, with_rails: bool):
         latency = run.latency
+        if not settings.energy:
+            return not_measured((latency.count or 0) if latency else 0)
         return compute_energy(
             window_result, samples, rails if with_rails else None,
             n_inferences=(latency.count or 0) if latency else 0,
@@ -303,7 +304,7 @@ def _learn_from(session, settings, agent_result, energy, borrowed, agent_started
     from harness.bench.energy import IdleBaseline, PowerConditions
     from harness.bench.energy_window import INVALID_BORROWED_BASELINE
 
-    if agent_result.energy.source is not None:
+    if settings.energy and agent_result.energy.source is not None:  # else the agent was told "none"
         session.rails_hal = agent_result.energy.rails_hal or "none"
     if energy.is_valid and energy.current_unit_from in ("idle phase", "run phase"):
         session.current_unit = energy.current_unit

@@ -31,7 +31,8 @@ from harness.bench.energy_gauge import charging_requested, measure_gauge
 from harness.bench.energy_rails import measure_rails
 from harness.bench.energy_window import (
     IDLE_SOURCE_OWN, INVALID_BAD_SAMPLES, INVALID_BORROWED_BASELINE, INVALID_NO_INFERENCES,
-    INVALID_NO_SOURCE, INVALID_NOT_ABOVE_IDLE, INVALID_RUN, MEASURED_WINDOW, METHOD_SIMULATED, VALID, RunnerPhases,
+    INVALID_NO_SOURCE, INVALID_NOT_ABOVE_IDLE, INVALID_RUN, MEASURED_WINDOW, METHOD_SIMULATED, NOT_MEASURED, VALID,
+    RunnerPhases,
     SourceMeasurement, Unusable, round_s, runner_window,
 )
 from harness.store.records import Energy
@@ -140,6 +141,12 @@ def compute_energy(
         return _no_number(unusable.validity, unusable.reason, n_inferences=n_inferences, method=method,
                           source=unusable.source, **borrowed, **unusable.partial)
     return _per_inference(measurement, phases, is_virtual)
+
+
+def not_measured(n_inferences: int) -> Energy:
+    """The energy of a benchmark that asked for none (--no-energy)."""
+    return _no_number(NOT_MEASURED, "no energy was asked for (--no-energy): charging was left as it was and no "
+                      "idle baseline taken", n_inferences=n_inferences)
 
 
 def _no_number(validity: str, reason: str, **known: Any) -> Energy:

@@ -29,6 +29,8 @@ INVALID_BAD_SAMPLES = "invalid: bad samples"
 INVALID_RUN = "invalid: runner did not finish"
 INVALID_NO_INFERENCES = "invalid: no inferences"
 INVALID_BORROWED_BASELINE = "invalid: idle baseline not valid here"
+# Not an invalid measurement: none was asked for (--no-energy).
+NOT_MEASURED = "not measured"
 
 IDLE_SOURCE_OWN = "this cell"
 METHOD_RAILS = "power-rails"

@@ -17,7 +17,7 @@ from harness.device.profiles import profile_for_device
 from harness.device.runner_binaries import RunnerBinary, runner_for
 from harness.device.workdir import AGENT_PATH, MODELS_DIR, RUNNER_DIR
 from harness.digests import sha256_file
-from harness.errors import UsageError
+from harness.errors import DeviceError, UsageError
 from harness.paths import ANDROID_APP_DIR
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ class DeviceSession:
     pushed: dict[str, str] = field(default_factory=dict)  # device path -> sha256 pushed or verified
     transfer_log: list[dict] = field(default_factory=list)
     # A sweep keeps charging suspended and the screen on across a device's whole queue
-    # (restore_charging and restore_stay_awake at its end), so the charger settles once instead
+    # (restore_held at its end), so the charger settles once instead
     # of before every cell; `bench` restores both after its one benchmark.
     keep_charging_suspended: bool = False
     charging_held: bool = False  # this session suspended charging and has not restored it yet
@@ -158,12 +158,30 @@ class DeviceSession:
             self.charging_held = True
 
     def restore_charging(self) -> None:
-        """Charging back to what it was before this session suspended it (end of a benchmark, or
-        of a sweep's queue)."""
-        if self.charging_held:
-            charging.restore_charging(self.device, self.charging_restore_to)
+        """Charging back to what it was before this session suspended it (a sweep's battery floor
+        recharges with the screen still held)."""
+        self._restore(charger=True, screen=False)
+
+    def restore_held(self) -> None:
+        """Charging and the stay-on setting back to what they were before this session held them
+        (end of a benchmark, or of a sweep's queue), in one round trip."""
+        self._restore(charger=True, screen=True)
+
+    def _restore(self, *, charger: bool, screen: bool) -> None:
+        scripts = []
+        if charger and self.charging_held:
+            scripts.append(charging.restore_script(self.charging_restore_to))
             self.charging_held = False
             self.charging_restore_to = None
+        if screen and self.stay_awake_held:
+            scripts.append(stay_awake.restore_script(self.stay_awake_restore_to))
+            self.stay_awake_restore_to = None
+        script = "; ".join(s for s in scripts if s)
+        if script:
+            try:
+                self.device.shell_script(script, check=False)
+            except DeviceError:
+                pass  # the device is gone; its notes make the next session on it put both back
 
     def battery_level_pct(self) -> int | None:
         return charging.battery_level_pct(self.device)
@@ -174,15 +192,14 @@ class DeviceSession:
     def stay_awake_held(self) -> bool:
         return self.stay_awake_restore_to is not None
 
-    def hold_stay_awake(self) -> None:
-        """The screen on (`svc power stayon true`) for this benchmark, unless already held so."""
-        if not self.stay_awake_held:
-            self.stay_awake_restore_to = stay_awake.keep_awake(self.device)
-
-    def restore_stay_awake(self) -> None:
+    def prepare_device(self, reaping_script: str) -> None:
+        """Before a benchmark, in one round trip: `reaping_script` (what a dead squeezebench left
+        on the device), then the screen woken and kept on (`svc power stayon true`) unless this
+        session already holds it so."""
         if self.stay_awake_held:
-            stay_awake.restore_awake(self.device, self.stay_awake_restore_to)
-            self.stay_awake_restore_to = None
+            self.device.shell_script(reaping_script, check=False)
+        else:
+            self.stay_awake_restore_to = stay_awake.keep_awake(self.device, first=reaping_script)
 
     # --- the idle baseline lent between benchmarks -------------------------------------
 

@@ -23,6 +23,10 @@ DEFAULT_SUSTAINED_INTERVAL_S = 30.0
 DEFAULT_CHECK_SAMPLES = 64
 
 
+def defaults_of(cls) -> dict:
+    return {f.name: f.default for f in fields(cls)}
+
+
 @dataclass(frozen=True)
 class Measurement:
     """How each benchmark is taken, whatever the model, device, threads or delegate: the same
@@ -50,8 +54,14 @@ class Measurement:
     check_outputs: bool | None = None  # None: `run` checks when the model has evaluation data
     check_samples: int = DEFAULT_CHECK_SAMPLES
     preset: str | None = None  # a validity preset (harness/bench/presets.py), already applied
+    # False (--no-energy): no energy number, and none of what it needs: charging is left as it is
+    # and no idle baseline is taken (so suspend_charging and idle_baseline_s are set off).
+    energy: bool = True
 
     def __post_init__(self):
+        if not self.energy:
+            object.__setattr__(self, "suspend_charging", False)
+            object.__setattr__(self, "idle_baseline_s", 0.0)
         if self.runs < 1 or self.warmup_runs < 0:
             raise UsageError("--runs must be at least 1 and --warmup-runs at least 0")
         if self.repeat < 1 or self.check_samples < 1:
@@ -78,13 +88,16 @@ class Measurement:
         values["runner_args"] = tuple(values.get("runner_args") or ())
         preset = values.get("preset")
         if preset in PRESETS:
-            defaults = {f.name: f.default for f in fields(cls)}
+            defaults = defaults_of(cls)
             for name, wanted in PRESETS[preset].settings.items():
                 given = values.get(name, defaults[name])
                 if given not in (defaults[name], wanted):
                     raise UsageError(f"--{name.removesuffix('_s').replace('_', '-')} {given:g} conflicts with "
                                      f"--preset {preset}, which sets {wanted:g}", "drop one of them")
                 values[name] = wanted
+        if values.get("energy") is False and values.get("idle_baseline_s", 0.0) not in (0.0, defaults_of(cls)["idle_baseline_s"]):
+            raise UsageError(f"--idle-baseline {values['idle_baseline_s']:g} conflicts with --no-energy, which takes no "
+                             "idle baseline", "drop one of them")
         return cls(**values)
 
     @property

@@ -63,6 +63,9 @@ def add_measurement_options(parser: argparse.ArgumentParser) -> None:
         help="leave charging on during runs (energy numbers are then marked invalid)",
     )
     group.add_argument("--timeout", dest="timeout_s", type=positive_float, metavar="SECONDS", help="kill a runner after this long (default: derived from --max-secs)")
+    group.add_argument("--no-energy", dest="energy", action="store_false",
+                       help="measure no energy: leave charging as it is and take no idle baseline (quicker; the energy "
+                       "then says 'not measured')")
     group.add_argument("--idle-baseline", dest="idle_baseline_s", type=non_negative_float, default=3.0, metavar="SECONDS", help="idle power baseline before each run (default 3)")
     group.add_argument("--runner-arg", dest="runner_args", action="append", default=[], metavar="ARG", help="extra benchmark_model flag, repeatable (e.g. --runner-arg=--use_xnnpack=false)")
     group.add_argument(

@@ -17,7 +17,6 @@ import time
 from harness.device.connection import Device
 from harness.device.passport import read_battery
 from harness.device.workdir import CHARGING_NOTE
-from harness.errors import DeviceError
 
 SUSPEND_PROPERTY = "power.battery_input.suspended"
 BATTERY_STATUS_FILE = "/sys/class/power_supply/battery/status"
@@ -70,14 +69,12 @@ def _wait_for_discharge_readings(device: Device) -> None:
         time.sleep(SETTLE_POLL_S)
 
 
-def restore_charging(device: Device, previous: str | None) -> None:
-    """Charging back to `previous` (what suspend_charging returned); nothing when it was None."""
+def restore_script(previous: str | None) -> str:
+    """The shell that puts charging back to `previous` (what suspend_charging returned); "" when
+    there is nothing to put back (it was None)."""
     if previous is None:
-        return
-    try:
-        device.shell_script(f"setprop {SUSPEND_PROPERTY} {shlex.quote(previous)}; rm -f {CHARGING_NOTE}", check=False)
-    except DeviceError:
-        pass  # the device is gone; the note makes the next session on it restore charging
+        return ""
+    return f"setprop {SUSPEND_PROPERTY} {shlex.quote(previous)}; rm -f {CHARGING_NOTE}"
 
 
 def battery_level_pct(device: Device) -> int | None:

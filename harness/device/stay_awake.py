@@ -14,7 +14,6 @@ import shlex
 
 from harness.device.connection import Device
 from harness.device.workdir import STAY_AWAKE_NOTE
-from harness.errors import DeviceError
 
 STAY_ON_SETTING = "stay_on_while_plugged_in"
 # KEYCODE_WAKEUP (API 20+) only ever wakes the screen; KEYCODE_POWER would toggle it.
@@ -26,22 +25,26 @@ RESTORE_FROM_NOTE_SCRIPT = (
 )
 
 
-def keep_awake(device: Device) -> str:
-    """Wake the screen and keep it on while plugged in; returns the setting to restore."""
-    previous = device.shell(["settings", "get", "global", STAY_ON_SETTING], check=False).stdout.strip()
-    if not previous.isdigit():
-        previous = "0"  # "null": never set, which means off
-    device.shell_script(
-        f"printf %s {previous} >{STAY_AWAKE_NOTE} && svc power stayon true; {WAKE_UP} >/dev/null 2>&1", check=False
-    )
-    return previous
+# Wakes the screen while it reads the setting (unset, "null", means off), notes it and keeps the
+# screen on; prints the value to put back on its last line. One round trip, the wake-up beside the
+# rest: on a phone `settings`, `svc` and `input` are each a Java program that takes 0.1-0.3 s to start.
+_KEEP_AWAKE_SCRIPT = (
+    f"{WAKE_UP} >/dev/null 2>&1 & "
+    f"previous=$(settings get global {STAY_ON_SETTING} 2>/dev/null); "
+    'case $previous in "" | *[!0-9]*) previous=0 ;; esac; '
+    f'printf %s "$previous" >{STAY_AWAKE_NOTE} && svc power stayon true; wait; '
+    'echo "$previous"'
+)
 
 
-def restore_awake(device: Device, previous: str) -> None:
-    """The stay-on setting back to `previous` (what keep_awake returned)."""
-    try:
-        device.shell_script(
-            f"settings put global {STAY_ON_SETTING} {shlex.quote(previous)}; rm -f {STAY_AWAKE_NOTE}", check=False
-        )
-    except DeviceError:
-        pass  # the device is gone; the note makes the next session on it restore the setting
+def keep_awake(device: Device, *, first: str = "") -> str:
+    """Wake the screen and keep it on while plugged in; returns the setting to restore. `first`:
+    a script to run before, in the same round trip (its output is ignored)."""
+    script = f"{{ {first}; }} >/dev/null 2>&1; {_KEEP_AWAKE_SCRIPT}" if first else _KEEP_AWAKE_SCRIPT
+    lines = device.shell_script(script, check=False).stdout.split()
+    return lines[-1] if lines and lines[-1].isdigit() else "0"
+
+
+def restore_script(previous: str) -> str:
+    """The shell that puts the stay-on setting back to `previous` (what keep_awake returned)."""
+    return f"settings put global {STAY_ON_SETTING} {shlex.quote(previous)}; rm -f {STAY_AWAKE_NOTE}"

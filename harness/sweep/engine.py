@@ -336,8 +336,7 @@ class DeviceWorker(threading.Thread):
             finally:
                 # Killed before this (SIGKILL, power cut), the notes left on the device make the
                 # next benchmark there restore both (harness/device/charging.py, stay_awake.py).
-                self.session.restore_charging()
-                self.session.restore_stay_awake()
+                self.session.restore_held()
                 idle_baselines.keep_for_next_run(self.session, self.key, self.store.run_id)
         self.record_transfers()
         self.reporter.device_finished(self.key)

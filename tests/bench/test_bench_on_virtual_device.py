@@ -10,7 +10,7 @@ import statistics
 
 import pytest
 
-from harness.device.workdir import CHARGING_NOTE
+from harness.device.workdir import CHARGING_NOTE, STAY_AWAKE_NOTE
 from harness.store.cell_files import parse_latency_samples
 from harness.device.connection import Device
 from tests.support.cli import run_cli
@@ -50,6 +50,30 @@ def test_the_latency_reported_is_the_runners_own_samples(tiny_tflite, device, tm
     assert "--report_peak_memory_footprint=true" not in document["runner"]["argv"]
     assert "--report_peak_memory_footprint=true" in document["runner"]["memory_pass_argv"]
     assert document["runner"]["kind"] == "bundled-litert-python"
+
+
+def test_no_energy_leaves_charging_alone_and_puts_the_screen_setting_back(tiny_tflite, device, tmp_path):
+    handle = Device(device.adb_server, device.serial)
+    handle.shell(["settings", "put", "global", "stay_on_while_plugged_in", "3"])  # the user's own choice
+    try:
+        document = bench(tiny_tflite, device.serial, tmp_path / "b", "--no-energy", "--idle-baseline", "0",
+                         "--runs", "20", "--min-secs", "0")
+        after = handle.shell(["settings", "get", "global", "stay_on_while_plugged_in"]).stdout.strip()
+    finally:
+        handle.shell(["settings", "put", "global", "stay_on_while_plugged_in", "0"])
+
+    assert document["status"] == "ok", document["reason"]
+    energy = document["energy"]
+    assert (energy["validity"], energy["energy_per_inference_j"]) == ("not measured", None)
+    assert "--no-energy" in energy["reason"] and "charging" not in document["flags"]
+    assert document["settings"]["suspend_charging"] is False and document["settings"]["idle_baseline_s"] == 0
+    agent = document["agent"]
+    assert agent["before"]["battery"]["input_suspended"] is False  # charging never suspended
+    assert agent["energy"]["idle_s"] == 0 and not agent["energy"]["rails_hal"]  # no idle phase, no HAL probe
+    # The screen was kept on for the run, then the setting put back as the user had it.
+    assert agent["before"]["wakefulness"] == "Awake"
+    assert after == "3"
+    assert not handle.shell(["ls", STAY_AWAKE_NOTE], check=False).ok
 
 
 @pytest.mark.slow  # two benchmarks with energy

@@ -32,12 +32,25 @@ def test_a_preset_fills_its_settings_and_refuses_a_conflicting_value():
     quick = Measurement.from_options(argparse.Namespace(preset="quick", runs=defaults.runs,
                                                         idle_baseline_s=defaults.idle_baseline_s, cooldown_s=0.0))
     assert quick.runs == 10 and quick.idle_baseline_s == 0.0
+    assert quick.energy is False and quick.suspend_charging is False
     # Read back from run.json, the applied values are the preset's own: accepted.
     assert Measurement.from_options(quick.to_dict()) == quick
     with pytest.raises(UsageError, match="--runs 200 conflicts with --preset quick"):
         Measurement.from_options({"preset": "quick", "runs": 200})
     with pytest.raises(UsageError, match="unknown preset 'fast'"):
         Measurement.from_options({"preset": "fast"})
+
+
+def test_no_energy_takes_nothing_energy_needs_and_refuses_an_idle_baseline():
+    # As argparse gives them: --no-energy with every other option at its default.
+    defaults = Measurement()
+    settings = Measurement.from_options(argparse.Namespace(energy=False, idle_baseline_s=defaults.idle_baseline_s,
+                                                           suspend_charging=True))
+    assert (settings.energy, settings.suspend_charging, settings.idle_baseline_s) == (False, False, 0.0)
+    assert Measurement.from_options(settings.to_dict()) == settings  # read back from run.json
+    assert Measurement(energy=False, idle_baseline_s=5.0).idle_baseline_s == 0.0  # the Python API's too
+    with pytest.raises(UsageError, match="--idle-baseline 5 conflicts with --no-energy"):
+        Measurement.from_options({"energy": False, "idle_baseline_s": 5.0})
 
 
 def _latency(count: int, mean_us: float, p90: float | None) -> LatencyStats:
