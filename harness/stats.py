@@ -114,8 +114,10 @@ def summarize_samples(samples_us: Sequence[float]) -> dict:
     """The same fields the runner prints, recomputed from raw samples, plus intervals."""
     ordered = sorted(samples_us)
     n = len(ordered)
-    mean = statistics.fmean(ordered)
-    std = statistics.pstdev(ordered) if n > 1 else 0.0
+    mean = math.fsum(ordered) / n
+    # Two passes in floats, as accurate here as statistics.pstdev's exact fractions and 4x
+    # quicker: a 3 s cell of a small model has 50,000 samples.
+    std = math.sqrt(math.fsum((x - mean) ** 2 for x in ordered) / n) if n > 1 else 0.0
     return {
         "count": n,
         "first": samples_us[0],

@@ -1,10 +1,12 @@
 """Confidence intervals behave as intervals should: right coverage, right quantiles."""
 
 import random
+import statistics
 
 import pytest
 
 from harness import stats
+from harness.store.cell_files import parse_latency_samples
 
 
 def test_median_interval_covers_the_true_median_about_95_percent_of_the_time():
@@ -49,6 +51,20 @@ def test_summary_from_samples_matches_definitions():
     assert summary["min"] == 1 and summary["max"] == 100 and summary["first"] == 1
     lo, hi = summary["ci95_median"]
     assert lo < 50.5 < hi
+
+
+def test_mean_and_std_are_the_exact_ones_for_many_samples():
+    # Latencies as a 3 s cell of a small model has them: 50,000, close together, far from 0.
+    rng = random.Random(7)
+    samples = [60.0 + rng.gauss(0, 3) for _ in range(50_000)]
+    summary = stats.summarize_samples(samples)
+    assert summary["mean"] == pytest.approx(statistics.fmean(samples), rel=1e-15)
+    assert summary["std"] == pytest.approx(statistics.pstdev(samples), rel=1e-12)
+
+
+def test_latency_samples_are_read_with_or_without_comments_and_warmup_lines():
+    assert parse_latency_samples("61.5\n60.25\n") == [61.5, 60.25]
+    assert parse_latency_samples("# µs\nwarmup 80.0\n61.5\n\nnot a number\n60.25\n") == [61.5, 60.25]
 
 
 def test_noisy_is_a_coefficient_of_variation_above_ten_percent():

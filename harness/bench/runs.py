@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from harness import stats
@@ -29,7 +30,7 @@ class RunOutput:
         status = self.record.status if self.record else None
         return status in (None, "ok") and self.parsed.complete and not self.parsed.errors
 
-    @property
+    @cached_property
     def latency(self) -> LatencyStats | None:
         return latency_of(self.parsed.latency_us, list(self.samples_us))
 
@@ -69,10 +70,10 @@ def pooled_latency(runs: list[RunOutput]) -> LatencyStats | None:
     finished = [run for run in runs if run.ok]
     if not finished:
         return None
-    if all(run.samples_us for run in finished):
-        return latency_of(RunStats(), [sample for run in finished for sample in run.samples_us])
     if len(finished) == 1:
         return finished[0].latency
+    if all(run.samples_us for run in finished):
+        return latency_of(RunStats(), [sample for run in finished for sample in run.samples_us])
     lines = [run.parsed.latency_us for run in finished if run.parsed.latency_us.count and run.parsed.latency_us.mean]
     if not lines:
         return None
