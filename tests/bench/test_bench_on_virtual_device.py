@@ -6,6 +6,7 @@ depends on the load. What the tests check is what load cannot change: the latenc
 runner's own, sample for sample."""
 
 import json
+import re
 import statistics
 
 import pytest
@@ -14,6 +15,11 @@ from harness.device.workdir import CHARGING_NOTE, STAY_AWAKE_NOTE
 from harness.store.cell_files import parse_latency_samples
 from harness.device.connection import Device
 from tests.support.cli import run_cli
+from tests.support.polling import wait_for
+
+
+def thermal_status(device: Device) -> int:
+    return int(re.search(r"Thermal Status: (\d)", device.shell(["dumpsys", "thermalservice"]).stdout).group(1))
 
 
 def bench(model, serial, out, *extra):
@@ -99,9 +105,14 @@ def test_a_hot_device_is_waited_for_with_cooldown_and_flagged_without(virtual_de
     device = Device(hot.adb_server, hot.serial)
 
     def heat():
-        # 4 s of one busy core: 2 s left the skin barely above status 1's 30 °C, and on a loaded
-        # host (less than a core, a slower start of the benchmark) it had cooled back below it.
-        device.shell_script('timeout 4 sh -c "while :; do :; done"', check=False)
+        # One busy core until status 2 (32 °C skin), however long a loaded host takes to give it
+        # the CPU time: at status 1 the skin was barely above 30 °C, and cooled back below it
+        # while a loaded host started the benchmark.
+        device.shell_script('timeout 60 sh -c "while :; do :; done" </dev/null >/dev/null 2>&1 &', check=False)
+        try:
+            wait_for(lambda: thermal_status(device) >= 2, "the device to heat to status 2", timeout_s=60)
+        finally:
+            device.shell_script("pkill -f 'while :; do :; done'", check=False)
 
     heat()
     flagged = bench(tiny_tflite, hot.serial, tmp_path / "flagged", "--runs", "20")
