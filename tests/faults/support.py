@@ -85,6 +85,9 @@ def finish(proc: subprocess.Popen, timeout_s: float = 300) -> tuple[int, dict, s
     """Wait for a `run --json` process: exit code, its JSON, its stderr."""
     out, err = proc.communicate(timeout=timeout_s)
     assert "Traceback" not in err, err
-    return proc.returncode, json.loads(out), err
+    try:
+        return proc.returncode, json.loads(out), err
+    except json.JSONDecodeError:
+        raise AssertionError(f"exit {proc.returncode} without a JSON document; stderr:\n{err}") from None
 
 
