@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import threading
 from pathlib import Path
 
 from harness.cli.common import (
@@ -55,14 +54,9 @@ def run(args) -> int:
         raise InputError(f"{model}: no such file", "pass a .tflite file (squeezebench convert makes them)")
     check_data = _check_data(args)
     measurement = Measurement.from_options(args)
-    # LiteRT's verifier (0.1 s, mostly importing LiteRT) runs while the device is found and its
-    # passport read; a bad model is still the error reported, whatever the device says.
-    verification = _Beside(verify_tflite_file, model)
-    try:
-        server, serial = the_one_device(args.adb_server, args.device)
-        session = open_session(server, serial)
-    finally:
-        verification.result()
+    verify_tflite_file(model)
+    server, serial = the_one_device(args.adb_server, args.device)
+    session = open_session(server, serial)
     settings = session.settings_for(
         measurement, threads=args.threads or session.default_threads, delegate=args.delegate
     )
@@ -78,27 +72,6 @@ def run(args) -> int:
         say(args, f"\nresults: {out_dir / BENCH_FILE}")
     return ExitCode.OK if result.ok else ExitCode.NOTHING_RAN
 
-
-
-class _Beside(threading.Thread):
-    """A function run in a thread of its own; `result()` waits and raises what it raised
-    (concurrent.futures would cost 20 ms of imports in a command meant to be quick)."""
-
-    def __init__(self, function, *args):
-        super().__init__(name=function.__name__, daemon=True)
-        self.function, self.args, self.error = function, args, None
-        self.start()
-
-    def run(self):
-        try:
-            self.function(*self.args)
-        except BaseException as e:  # handed to the caller by result()
-            self.error = e
-
-    def result(self) -> None:
-        self.join()
-        if self.error is not None:
-            raise self.error
 
 
 def _check_data(args):
