@@ -150,9 +150,17 @@ kv() {
 		set -- "$kv_key"
 		;;
 	esac
-	printf '%s=%s\n' "$1" "$kv_value" >>"$RESULT" ||
+	put_line "$1=$kv_value" >>"$RESULT" ||
 		fatal "cannot write $RESULT (is the device storage full?)"
 }
+
+# Writes $1 and a newline as they are. mksh (Android's sh) has `print` built in but not `printf`,
+# which toybox then runs: 1.4 ms a line on the virtual device, 100 ms of an agent's 80 lines.
+# `echo` is no substitute: dash's expands backslashes.
+case $(command -V print 2>/dev/null) in
+*builtin*) put_line() { print -r -- "$1"; } ;;
+*) put_line() { printf '%s\n' "$1"; } ;;
+esac
 
 # Sets `quoted` to the arguments quoted for sh, so the record can be split back exactly.
 quote_args() {
@@ -847,7 +855,7 @@ finish() {
 	kv agent.end_uptime_s "$now_uptime"
 	rm -rf "$TMP"
 	# `done` last: the host takes its presence to mean result.txt is complete.
-	printf '%s\n' "${rr_status:-not-run}" >"$out/done" ||
+	put_line "${rr_status:-not-run}" >"$out/done" ||
 		fatal "cannot write $out/done (is the device storage full?)"
 }
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from harness.bench.agent import new_cell_dir, pull_agent_output, reaping_script, run_agent
 from harness.bench.outcome import cell_flags, classify_outcome, extra_flags, tail
-from harness.bench.session import DeviceSession, LentBaseline
+from harness.bench.session import DeviceSession, FileToPush, LentBaseline
 from harness.bench.settings import BenchSettings
 from harness.digests import sha256_file
 from harness.errors import DeviceError, DeviceGoneError
@@ -51,8 +51,8 @@ def run_benchmark(
     timing: dict[str, float] = {}
     try:
         started = time.monotonic()
-        session.ensure_tools()
-        remote_model = session.ensure_model(model_path, sha256)
+        remote_model = session.model_device_path(model_path, sha256)
+        session.ensure_files([*session.tool_files(), FileToPush(model_path, remote_model, sha256)])
         timing["push_s"] = time.monotonic() - started
         argv = _runner_argv(session, settings.runner_flags(), remote_model)
         result = replace(result, runner={**result.runner, "argv": argv, "graph": remote_model})

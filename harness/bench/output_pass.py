@@ -12,6 +12,7 @@ from pathlib import Path
 
 from harness.bench.agent import new_cell_dir
 from harness.bench.outputs import OutputCheckError
+from harness.bench.session import FileToPush
 from harness.digests import sha256_file
 from harness.device.workdir import DEVICE_ROOT
 from harness.errors import DeviceError, DeviceGoneError, InputError
@@ -154,12 +155,12 @@ def _device_outputs(session, model_path, settings, io, inputs, size, out_dir, re
 def _device_batch(session, settings, io, inputs, batch, local: Path, remote_dir: str, remote_model: str) -> list:
     from harness.bench import outputs
 
-    device_paths = []
+    files = []
     for path in outputs.write_value_files(io, inputs, batch, local):
         digest = sha256_file(path)
-        remote = f"{INPUTS_DIR}/{digest[:16]}/{path.name}"
-        session.ensure_file(path, remote, sha256=digest)
-        device_paths.append(remote)
+        files.append(FileToPush(path, f"{INPUTS_DIR}/{digest[:16]}/{path.name}", digest))
+    session.ensure_files(files)
+    device_paths = [f.remote for f in files]
     dump_name = f"outputs_{batch.start}_{batch.size}.bin"
     remote_dump = posixpath.join(remote_dir, dump_name)
     argv = (session.runner_argv() + [f"--graph={remote_model}", f"--num_threads={settings.threads}",

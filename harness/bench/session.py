@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from harness.bench.settings import BenchSettings, Measurement
 from harness.device import charging, stay_awake
@@ -27,6 +27,13 @@ AGENT_LOCAL = ANDROID_APP_DIR / "agent.sh"
 # The host's clock says when a baseline may no longer be lent; the device's clock (compute_energy)
 # has the last word. This much is allowed for the agent to get from its start to its runner.
 BASELINE_AGE_MARGIN_S = 10.0
+
+
+class FileToPush(NamedTuple):
+    local: Path
+    remote: str
+    sha256: str | None = None  # computed when not given
+    mode: int = 0o644
 
 
 @dataclass(frozen=True)
@@ -110,31 +117,33 @@ class DeviceSession:
             return ["/system/bin/python3", self.runner_device_path]
         return [self.runner_device_path]
 
-    def ensure_file(self, local: Path, remote: str, *, sha256: str | None = None, mode: int = 0o644) -> bool:
-        """Push unless this content is already there (checked on the device once per process)."""
-        digest = sha256 or sha256_file(local)
-        if self.pushed.get(remote) == digest:
-            return False
-        started = time.monotonic()
-        pushed = self.device.push_if_changed(local, remote, sha256=digest, mode=mode)
-        self.transfer_log.append(
-            {"path": remote, "pushed": pushed, "bytes": Path(local).stat().st_size, "seconds": time.monotonic() - started}
-        )
-        self.pushed[remote] = digest
-        return pushed
+    def ensure_files(self, files: "list[FileToPush]") -> None:
+        """Push each file unless its content is already there: checked on the device once per
+        process, all of them in one round trip."""
+        wanted = [(f, f.sha256 or sha256_file(f.local)) for f in files]
+        wanted = [(f, digest) for f, digest in wanted if self.pushed.get(f.remote) != digest]
+        if not wanted:
+            return
+        held = self.device.held_files([f.remote for f, _ in wanted])
+        for f, digest in wanted:
+            started = time.monotonic()
+            pushed = self.device.push_if_changed(f.local, f.remote, sha256=digest, mode=f.mode, held=held[f.remote])
+            self.transfer_log.append(
+                {"path": f.remote, "pushed": pushed, "bytes": Path(f.local).stat().st_size,
+                 "seconds": time.monotonic() - started}
+            )
+            self.pushed[f.remote] = digest
 
-    def ensure_tools(self) -> None:
-        self.ensure_file(AGENT_LOCAL, AGENT_PATH, mode=0o755)
-        self.ensure_file(self.runner.path, self.runner_device_path, sha256=self.runner.sha256, mode=0o755)
+    def tool_files(self) -> "list[FileToPush]":
+        return [FileToPush(AGENT_LOCAL, AGENT_PATH, mode=0o755),
+                FileToPush(self.runner.path, self.runner_device_path, self.runner.sha256, mode=0o755)]
 
-    def ensure_model(self, local: Path, sha256: str) -> str:
+    def model_device_path(self, local: Path, sha256: str) -> str:
         """Models live under their content hash, keeping their own file name (quoted everywhere)."""
         name = Path(local).name
         if name in ("", ".", "..") or "/" in name:
             raise UsageError(f"unusable model file name {name!r}")
-        remote = f"{MODELS_DIR}/{sha256[:16]}/{name}"
-        self.ensure_file(local, remote, sha256=sha256)
-        return remote
+        return f"{MODELS_DIR}/{sha256[:16]}/{name}"
 
     def forget_device_state(self) -> None:
         """After losing the device: it may come back rebooted, reset, or as another device on the

@@ -54,7 +54,7 @@ def run(args) -> int:
         raise InputError(f"{model}: no such file", "pass a .tflite file (squeezebench convert makes them)")
     check_data = _check_data(args)
     measurement = Measurement.from_options(args)
-    verify_tflite_file(model)
+    sha256 = verify_tflite_file(model)
     server, serial = the_one_device(args.adb_server, args.device)
     session = open_session(server, serial)
     settings = session.settings_for(
@@ -64,7 +64,8 @@ def run(args) -> int:
     from harness.device.lock import device_lock
 
     with device_lock(str(server), session.device.serial, purpose=f"squeezebench bench {model.name}"):
-        result = run_benchmark(session, model, settings, out_dir, check_data=check_data)
+        result = run_benchmark(session, model, settings, out_dir, model_info={"sha256": sha256},
+                               check_data=check_data)
     if args.json:
         print_json(result.to_dict())
     else:

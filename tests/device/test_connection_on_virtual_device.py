@@ -126,3 +126,23 @@ def test_a_file_without_a_note_is_hashed_once_then_noted(device, local_file, rem
 
     monkeypatch.setattr(Device, "remote_sha256", lambda *_: pytest.fail("hashed on the device again"))
     assert device.push_if_changed(local_file, remote) is False
+
+
+def test_several_files_are_checked_in_one_round_trip_as_sync_stat_sees_them(device, local_file, remote, monkeypatch):
+    noted, bare, missing = remote, remote + ".bare", remote + ".missing"
+    device.push_if_changed(local_file, noted)
+    device.push(local_file, bare)
+    round_trips = []
+    original = Device.shell_script_raw
+    monkeypatch.setattr(Device, "shell_script_raw", lambda self, script, **kw: round_trips.append(script) or
+                        original(self, script, **kw))
+
+    held = device.held_files([noted, bare, missing])
+
+    assert len(round_trips) == 1  # a missing file is then asked by sync STAT: a push follows anyway
+    assert held[noted].note == (sha256_file(local_file), local_file.stat().st_size, LOCAL_MTIME_S)
+    assert held[bare].note is None and held[missing].note is None
+    for path in (noted, bare, missing):
+        assert held[path].stat == device.stat(path)
+    assert not held[missing].stat.exists
+    device.shell(["rm", "-f", bare])
