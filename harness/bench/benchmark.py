@@ -18,6 +18,7 @@ from pathlib import Path
 from harness.bench.agent import new_cell_dir, pull_agent_output, reaping_script, run_agent
 from harness.bench.outcome import cell_flags, classify_outcome, extra_flags, tail
 from harness.bench.session import DeviceSession, FileToPush, LentBaseline
+from harness.background import alongside
 from harness.bench.settings import BenchSettings
 from harness.digests import sha256_file
 from harness.errors import DeviceError, DeviceGoneError
@@ -52,7 +53,14 @@ def run_benchmark(
     try:
         started = time.monotonic()
         remote_model = session.model_device_path(model_path, sha256)
-        session.ensure_files([*session.tool_files(), FileToPush(model_path, remote_model, sha256)])
+        if settings.taskset:  # refused before anything on the device is changed
+            check_taskset(settings.taskset, session.device.shell(["cat", ONLINE_CPUS_PATH], check=False).stdout)
+        # A note of charging left suspended (or the screen kept on) by a squeezebench that died is
+        # only taken up while this session holds none of its own (harness/device/charging.py).
+        reaping = reaping_script(restore_charging=not session.charging_held,
+                                 restore_stay_awake=not session.stay_awake_held)
+        with alongside(lambda: session.prepare_device(reaping)):
+            session.ensure_files([*session.tool_files(), FileToPush(model_path, remote_model, sha256)])
         timing["push_s"] = time.monotonic() - started
         argv = _runner_argv(session, settings.runner_flags(), remote_model)
         result = replace(result, runner={**result.runner, "argv": argv, "graph": remote_model})
@@ -64,6 +72,9 @@ def run_benchmark(
         result = result.failed(CellStatus.DEVICE_LOST, e.one_line())
     except DeviceError as e:
         result = result.failed(CellStatus.FAILED, e.one_line())
+    finally:
+        if not session.keep_charging_suspended:
+            session.restore_held()  # put back already, alongside the pull, unless it failed before
     result = replace(result, timing=timing)
     write_json_atomic(out_dir / cell_files.BENCH_FILE, result.to_dict())
     return result
@@ -97,22 +108,12 @@ def _runner_argv(session: DeviceSession, flags: list[str], remote_model: str) ->
 def _run_and_measure(session, settings, runner_argv, out_dir, result, timing, cell_id) -> BenchResult:
     from harness.bench.agent_result import AgentResultError, parse_agent_result
 
-    device = session.device
-    if settings.taskset:
-        check_taskset(settings.taskset, device.shell(["cat", ONLINE_CPUS_PATH], check=False).stdout)
-    # A note of charging left suspended (or the screen kept on) by a squeezebench that died is
-    # only taken up while this session holds none of its own (harness/device/charging.py).
-    session.prepare_device(reaping_script(restore_charging=not session.charging_held,
-                                          restore_stay_awake=not session.stay_awake_held))
     session.hold_charging_suspended(settings.suspend_charging)
     borrowed = session.baseline_to_borrow(settings)
     agent_settings = replace(settings, idle_baseline_s=0) if borrowed else settings
     agent_started_s = time.monotonic()
-    try:
-        agent = _agent_pass(session, agent_settings, runner_argv, out_dir, timing, "")
-    finally:
-        if not session.keep_charging_suspended:
-            session.restore_held()
+    restore = None if session.keep_charging_suspended else session.restore_held
+    agent = _agent_pass(session, agent_settings, runner_argv, out_dir, timing, "", alongside_pull=restore)
     if not (out_dir / cell_files.DONE_FILE).exists():
         output = tail(agent.stderr or agent.stdout, AGENT_OUTPUT_TAIL_CHARS)
         return result.failed(CellStatus.FAILED, f"agent did not finish (exit {agent.exit_code}): {output}")
@@ -126,14 +127,16 @@ def _run_and_measure(session, settings, runner_argv, out_dir, result, timing, ce
 
 
 def _agent_pass(session: DeviceSession, settings: BenchSettings, runner_argv: list[str], out_dir: Path,
-                timing: dict, prefix: str):
-    """Run the agent once and pull its directory into `out_dir`; the agent's shell result."""
+                timing: dict, prefix: str, *, alongside_pull=None):
+    """Run the agent once and pull its directory into `out_dir` (with `alongside_pull` done at
+    the same time); the agent's shell result."""
     device_dir = new_cell_dir()
     started = time.monotonic()
     agent = run_agent(session.device, settings, device_dir, runner_argv, rails_hal=session.rails_hal)
     timing[f"{prefix}agent_s"] = time.monotonic() - started
     started = time.monotonic()
-    pull_agent_output(session.device, device_dir, out_dir)
+    with alongside(alongside_pull):
+        pull_agent_output(session.device, device_dir, out_dir)
     timing[f"{prefix}pull_s"] = time.monotonic() - started
     return agent
 

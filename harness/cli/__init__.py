@@ -39,7 +39,9 @@ class ArgumentParser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}", f"see '{self.prog} --help'")
 
 
-def build_parser() -> ArgumentParser:
+def build_parser(verb: str | None = None) -> ArgumentParser:
+    """The whole command line, or only `verb`'s part of it: a command builds its own options alone
+    (the others' import 25-30 ms of modules; `squeezebench --help` still lists every verb)."""
     parser = ArgumentParser(
         prog="squeezebench",
         description="Compress a model to TFLite at every level, benchmark each level on Android "
@@ -50,6 +52,8 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--version", action="version", version=f"squeezebench {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
     for name, module_name in VERBS:
+        if verb and name != verb:
+            continue
         module = importlib.import_module(f"harness.cli.{module_name}")
         sub = subparsers.add_parser(
             name,
@@ -65,7 +69,8 @@ def build_parser() -> ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        parser = build_parser()
+        argv = sys.argv[1:] if argv is None else argv
+        parser = build_parser(argv[0] if argv and argv[0] in dict(VERBS) else None)
         args = parser.parse_args(argv)
         if not getattr(args, "handler", None):
             parser.print_help()
