@@ -83,7 +83,7 @@ def instrument() -> None:
     wrap(engine, "_execute", "device queues")
     wrap_context(engine.DeviceWorker, "device_held", "device lock")
     wrap_context(engine.DeviceWorker, "host_cpu_held", "host-CPU lock")
-    wrap(session.DeviceSession, "ensure_file", "push (incl. sha256 checks)")
+    wrap(session.DeviceSession, "ensure_files", "push (incl. digest checks)")
     wrap(session.DeviceSession, "prepare_device", "reap orphans + keep the screen on")
     wrap(charging, "suspend_charging", "suspend charging + settle")
     wrap(session.DeviceSession, "restore_held", "restore charging and screen")

@@ -6,15 +6,15 @@ same file, printed as JSON.
 The file is mobilenet_v2 fp32 (13.98 MB, converted through the real CLI, cached) unless --file is
 given. Variants, in rotating order every round, all to the same device path on one virtual device:
   squeezebench   harness.device.connection.Device.push (adbutils sync, the call the pipeline makes)
-  ensure_file    what a benchmark does before running a model new to the device:
-                 DeviceSession.ensure_file (the "already there?" check, the push, and what proves
+  ensure_files   what a benchmark does before running a model new to the device:
+                 DeviceSession.ensure_files (the "already there?" check, the push, and what proves
                  it: a STAT and the digest note)
   adb_cli        `adb -P PORT -s SERIAL push FILE PATH`, the adb bundled in the adbutils wheel (its
                  process start included: that is what a user typing it pays)
 Every push is checked with sha256sum on the device, outside the timing. Also timed in the same
 rounds, with the file already on the device:
-  present_note   DeviceSession.ensure_file in a new process's session: the digest note (`cat`)
-                 and a sync STAT say it is there
+  present_note   DeviceSession.ensure_files in a new process's session: the digest note and
+                 toybox `stat`, in one shell round trip, say it is there
   present_sha256 the check before the digest note: sha256sum of the file on the device
 and, for scale, two requests without payload: `shell true` (Device.shell) and a sync STAT
 (Device.stat): what every adb request costs before any data.
@@ -37,7 +37,7 @@ REMOTE_DIR = "/data/local/tmp/squeezebench-transfer-benchmark"
 
 class Pushes:
     def __init__(self, world, serial: str, local: Path):
-        from harness.bench.session import DeviceSession
+        from harness.bench.session import DeviceSession, FileToPush
         from harness.device.adb import adb_binary
         from harness.device.connection import DIGEST_NOTE_SUFFIX, Device
         from harness.digests import sha256_file
@@ -48,6 +48,7 @@ class Pushes:
         self.adb = adb_binary()
         self.expected = sha256_file(local)
         self.remote = f"{REMOTE_DIR}/{local.name}"
+        self.file = FileToPush(local, self.remote, self.expected)
         self.note = self.remote + DIGEST_NOTE_SUFFIX
         self.device.shell(["mkdir", "-p", REMOTE_DIR])
         self.rounds = 0
@@ -71,21 +72,21 @@ class Pushes:
     def ensure_file(self) -> float:
         self._fresh_remote()
         start = time.perf_counter()
-        self.session.ensure_file(self.local, self.remote, sha256=self.expected)
+        self.session.ensure_files([self.file])
         return self._verified(time.perf_counter() - start)
 
     def present_note(self) -> float:
-        self.session.ensure_file(self.local, self.remote, sha256=self.expected)  # there, with its note
+        self.session.ensure_files([self.file])  # there, with its note
         self.session.pushed.clear()  # what a new squeezebench process knows
         start = time.perf_counter()
-        pushed = self.session.ensure_file(self.local, self.remote, sha256=self.expected)
+        pushed = self.session.ensure_files([self.file])
         seconds = time.perf_counter() - start
         if pushed:
             raise SystemExit("the digest note did not recognise the file already on the device")
         return seconds
 
     def present_sha256(self) -> float:
-        self.session.ensure_file(self.local, self.remote, sha256=self.expected)
+        self.session.ensure_files([self.file])
         start = time.perf_counter()
         digest = self.device.remote_sha256(self.remote)
         seconds = time.perf_counter() - start

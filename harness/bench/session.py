@@ -117,14 +117,15 @@ class DeviceSession:
             return ["/system/bin/python3", self.runner_device_path]
         return [self.runner_device_path]
 
-    def ensure_files(self, files: "list[FileToPush]") -> None:
+    def ensure_files(self, files: "list[FileToPush]") -> list[str]:
         """Push each file unless its content is already there: checked on the device once per
-        process, all of them in one round trip."""
+        process, all of them in one round trip. Returns the device paths pushed."""
         wanted = [(f, f.sha256 or sha256_file(f.local)) for f in files]
         wanted = [(f, digest) for f, digest in wanted if self.pushed.get(f.remote) != digest]
         if not wanted:
-            return
+            return []
         held = self.device.held_files([f.remote for f, _ in wanted])
+        pushed_paths = []
         for f, digest in wanted:
             started = time.monotonic()
             pushed = self.device.push_if_changed(f.local, f.remote, sha256=digest, mode=f.mode, held=held[f.remote])
@@ -133,6 +134,9 @@ class DeviceSession:
                  "seconds": time.monotonic() - started}
             )
             self.pushed[f.remote] = digest
+            if pushed:
+                pushed_paths.append(f.remote)
+        return pushed_paths
 
     def tool_files(self) -> "list[FileToPush]":
         return [FileToPush(AGENT_LOCAL, AGENT_PATH, mode=0o755),
