@@ -6,7 +6,7 @@ same file, printed as JSON.
 The file is mobilenet_v2 fp32 (13.98 MB, converted through the real CLI, cached) unless --file is
 given. Variants, in rotating order every round, all to the same device path on one virtual device:
   squeezebench   harness.device.connection.Device.push (adbutils sync, the call the pipeline makes)
-  ensure_files   what a benchmark does before running a model new to the device:
+  ensure_file    what a benchmark does before running a model new to the device:
                  DeviceSession.ensure_files (the "already there?" check, the push, and what proves
                  it: a STAT and the digest note)
   adb_cli        `adb -P PORT -s SERIAL push FILE PATH`, the adb bundled in the adbutils wheel (its
