@@ -59,8 +59,8 @@ def run_benchmark(
         # only taken up while this session holds none of its own (harness/device/charging.py).
         reaping = reaping_script(restore_charging=not session.charging_held,
                                  restore_stay_awake=not session.stay_awake_held)
-        with alongside(lambda: session.prepare_device(reaping)):
-            session.ensure_files([*session.tool_files(), FileToPush(model_path, remote_model, sha256)])
+        session.ensure_files([*session.tool_files(), FileToPush(model_path, remote_model, sha256)],
+                             while_pushing=lambda: session.prepare_device(reaping))
         timing["push_s"] = time.monotonic() - started
         argv = _runner_argv(session, settings.runner_flags(), remote_model)
         result = replace(result, runner={**result.runner, "argv": argv, "graph": remote_model})

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
+from harness.background import alongside
 from harness.bench.settings import BenchSettings, Measurement
 from harness.device import charging, stay_awake
 from harness.device.connection import Device
@@ -117,25 +118,26 @@ class DeviceSession:
             return ["/system/bin/python3", self.runner_device_path]
         return [self.runner_device_path]
 
-    def ensure_files(self, files: "list[FileToPush]") -> list[str]:
+    def ensure_files(self, files: "list[FileToPush]", *, while_pushing=None) -> list[str]:
         """Push each file unless its content is already there: checked on the device once per
-        process, all of them in one round trip. Returns the device paths pushed."""
+        process, all of them in one round trip. `while_pushing`: work done meanwhile, once the
+        check is over (a reaping script beside the check would kill it: its command line names
+        the agent and the runner). Returns the device paths pushed."""
         wanted = [(f, f.sha256 or sha256_file(f.local)) for f in files]
         wanted = [(f, digest) for f, digest in wanted if self.pushed.get(f.remote) != digest]
-        if not wanted:
-            return []
-        held = self.device.held_files([f.remote for f, _ in wanted])
+        held = self.device.held_files([f.remote for f, _ in wanted]) if wanted else {}
         pushed_paths = []
-        for f, digest in wanted:
-            started = time.monotonic()
-            pushed = self.device.push_if_changed(f.local, f.remote, sha256=digest, mode=f.mode, held=held[f.remote])
-            self.transfer_log.append(
-                {"path": f.remote, "pushed": pushed, "bytes": Path(f.local).stat().st_size,
-                 "seconds": time.monotonic() - started}
-            )
-            self.pushed[f.remote] = digest
-            if pushed:
-                pushed_paths.append(f.remote)
+        with alongside(while_pushing):
+            for f, digest in wanted:
+                started = time.monotonic()
+                pushed = self.device.push_if_changed(f.local, f.remote, sha256=digest, mode=f.mode, held=held[f.remote])
+                self.transfer_log.append(
+                    {"path": f.remote, "pushed": pushed, "bytes": Path(f.local).stat().st_size,
+                     "seconds": time.monotonic() - started}
+                )
+                self.pushed[f.remote] = digest
+                if pushed:
+                    pushed_paths.append(f.remote)
         return pushed_paths
 
     def tool_files(self) -> "list[FileToPush]":

@@ -14,7 +14,8 @@ import pytest
 from harness.device.workdir import CHARGING_NOTE, STAY_AWAKE_NOTE
 from harness.store.cell_files import parse_latency_samples
 from harness.device.connection import Device
-from tests.support.cli import run_cli
+from tests.support.cli import run_cli, run_cli_in_process
+from tests.support.fast import FAST_ARGS
 from tests.support.polling import wait_for
 
 
@@ -33,6 +34,7 @@ def device(module_device):
     return module_device
 
 
+@pytest.mark.slow  # an idle baseline, a measuring window long enough for the gauge, and a memory pass
 def test_the_latency_reported_is_the_runners_own_samples(tiny_tflite, device, tmp_path):
     document = bench(tiny_tflite, device.serial, tmp_path / "b", "--threads", "2", "--runs", "30", "--peak-memory")
 
@@ -83,6 +85,19 @@ def test_no_energy_leaves_charging_alone_and_puts_the_screen_setting_back(tiny_t
     assert not handle.shell(["ls", STAY_AWAKE_NOTE], check=False).ok
 
 
+def test_a_new_bench_knows_the_files_on_the_device_by_their_notes(tiny_tflite, device, tmp_path, monkeypatch):
+    # The check of agent, runner and model runs beside nothing that could end it: the reaping of
+    # a dead squeezebench's agents, done while files are pushed, matches its command line.
+    argv = ["bench", tiny_tflite, "--device", device.serial, "--json", *FAST_ARGS]
+    run_cli_in_process(*argv, "--out", tmp_path / "first", check=True)
+    monkeypatch.setattr(Device, "remote_sha256", lambda *_: pytest.fail("hashed on the device"))
+    monkeypatch.setattr(Device, "push", lambda *_, **__: pytest.fail("pushed again"))
+
+    document = json.loads(run_cli_in_process(*argv, "--out", tmp_path / "second", check=True).stdout)
+
+    assert document["status"] == "ok", document["reason"]
+
+
 @pytest.mark.slow  # two benchmarks with energy
 def test_charging_makes_energy_invalid_and_suspending_it_makes_it_valid(tiny_tflite, device, tmp_path):
     charging = bench(tiny_tflite, device.serial, tmp_path / "charging", "--no-suspend-charging", "--runs", "20")
@@ -129,7 +144,8 @@ def test_a_hot_device_is_waited_for_with_cooldown_and_flagged_without(virtual_de
 
 
 def test_delegates_the_device_lacks_are_unsupported_not_crashes(tiny_tflite, device, tmp_path):
-    document = bench(tiny_tflite, device.serial, tmp_path / "gpu", "--delegate", "gpu", "--runs", "5")
+    # Quick settings (no idle baseline): the delegate is refused before anything is measured.
+    document = bench(tiny_tflite, device.serial, tmp_path / "gpu", "--delegate", "gpu", *FAST_ARGS)
     assert document["status"] == "unsupported", document
     assert "GPU" in document["reason"]
     assert document["latency_us"] is None  # never a number from a run that did not happen
