@@ -12,6 +12,7 @@ import time
 
 from harness.bench.session import DeviceSession
 from harness.device import charging
+from harness.errors import DeviceError
 from harness.sweep.spec import BATTERY_FLOOR_MARGIN_PCT
 
 BATTERY_FLOOR_WAIT_S = 3600.0
@@ -24,7 +25,10 @@ def keep_above_floor(session: DeviceSession, floor_pct: float, *, say, stop) -> 
     target, the level reached and how long it took (`reached` False ends the queue)."""
     if floor_pct <= 0:
         return None
-    level = session.battery_level_pct()
+    try:
+        level = session.battery_level_pct()
+    except DeviceError:
+        return None  # unknown: the next benchmark finds the device gone, and the queue recovers or ends there
     if level is None or level >= floor_pct:
         return None
     target_pct = min(100.0, floor_pct + BATTERY_FLOOR_MARGIN_PCT)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from harness.errors import DeviceGoneError
 from harness.sweep import battery_floor
 
 
@@ -14,6 +15,8 @@ class FakeSession:
         self.device = self
 
     def battery_level_pct(self):
+        if isinstance(self.levels[0], Exception):
+            raise self.levels[0]
         return self.levels[0]
 
     def restore_charging(self):
@@ -55,3 +58,11 @@ def test_a_battery_that_does_not_charge_ends_the_queue(monkeypatch):
     event = battery_floor.keep_above_floor(session, 30, say=lambda text: None, stop=lambda: False)
 
     assert event["reached"] is False and event["reached_pct"] == 22
+
+
+def test_a_device_lost_before_the_check_leaves_the_loss_to_the_next_benchmark():
+    # An adb server that died between two cells: the cell's benchmark then finds the device
+    # gone and the queue recovers, where an error here stopped the queue as an internal error.
+    session = FakeSession([DeviceGoneError("adb server gone", serial="emulator-5554")])
+    assert battery_floor.keep_above_floor(session, 30, say=print, stop=lambda: False) is None
+    assert session.restored == 0
