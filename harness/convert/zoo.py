@@ -16,6 +16,7 @@ data.npz, info.json) and from then on is an ordinary content-hashed file.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import tempfile
@@ -170,24 +171,29 @@ def check_fetched(name: str) -> None:
 
 
 def ensure_artifact(name: str, report: StepReport = ignore_steps) -> ZooArtifact:
-    """The zoo model's files, building them the first time (TensorFlow needed only then)."""
+    """The zoo model's files, building them the first time (TensorFlow needed only then). One
+    build at a time per model: a second squeezebench waits for the first and takes its files,
+    where two builds racing replaced each other's model under a run that had recorded its hash."""
     model = ZOO[name]
     directory = artifact_dir(name)
     if is_built(name):
         return ZooArtifact(model, directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f".build-{name}-", dir=directory.parent))
+    with open(directory.parent / f".{directory.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not is_built(name):
+            _build_into(model, directory, report)
+    return ZooArtifact(model, directory)
+
+
+def _build_into(model: ZooModel, directory: Path, report: StepReport) -> None:
+    scratch = Path(tempfile.mkdtemp(prefix=f".build-{model.name}-", dir=directory.parent))
     try:
         _build(model, scratch, report)
         shutil.rmtree(directory, ignore_errors=True)  # an incomplete leftover
-        try:
-            os.rename(scratch, directory)
-        except OSError:
-            if not (directory / INFO_FILE).is_file():  # not a concurrent build that won the race
-                raise
+        os.rename(scratch, directory)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    return ZooArtifact(model, directory)
 
 
 _FROM_WHEELS = {"iris-landmark": zoo_models.build_iris_landmark, "basic-pitch": zoo_models.build_basic_pitch}

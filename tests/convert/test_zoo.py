@@ -87,3 +87,32 @@ def test_the_wheels_dir_follows_the_environment(tmp_path, monkeypatch):
     monkeypatch.delenv("SQUEEZEBENCH_WHEELS")
     assert model_wheels.wheels_dir().parts[-3:] == ("share", "squeezebench", "wheels")
     assert model_wheels.wheels_dir().is_relative_to(sys.prefix)
+
+
+def test_two_builds_of_a_zoo_model_at_once_make_one_and_share_it(tmp_path, monkeypatch):
+    import threading
+    import time
+
+    from harness.convert import zoo
+
+    monkeypatch.setenv("SQUEEZEBENCH_CACHE", str(tmp_path / "cache"))
+    builds = []
+
+    def build(model, directory, report):
+        builds.append(directory)
+        time.sleep(0.3)  # long enough for the second to arrive while the first builds
+        for name in (model.model_file, zoo.DATA_FILE, zoo.INFO_FILE):
+            (directory / name).write_text(str(directory))
+
+    monkeypatch.setattr(zoo, "_build", build)
+    artifacts = []
+    threads = [threading.Thread(target=lambda: artifacts.append(zoo.ensure_artifact("digits-cnn"))) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(builds) == 1 and len(artifacts) == 2
+    assert artifacts[0].directory == artifacts[1].directory
+    # The files are the one build's, never replaced by a second.
+    assert (artifacts[0].directory / zoo.INFO_FILE).read_text() == str(builds[0])
