@@ -812,8 +812,16 @@ wait_for_runner() {
 	while :; do
 		wait "$RUNNER_PID"
 		rr_code=$?
-		# 128+N with the runner still there: the trap cut the wait short; wait for the killer's work.
-		[ -n "$KILLER_PID" ] && [ "$rr_code" -gt 128 ] && kill -s 0 "$RUNNER_PID" 2>/dev/null || break
+		[ -n "$KILLER_PID" ] && [ "$rr_code" -gt 128 ] || break
+		# 128+N once the killer is on: the trap may have cut the wait short. A runner still there is
+		# waited for again. Of one gone the shell still holds the status, unless that wait gave it
+		# (127 then in mksh and posh; dash gives it again).
+		if ! kill -s 0 "$RUNNER_PID" 2>/dev/null; then
+			wait "$RUNNER_PID"
+			rw_code=$?
+			[ "$rw_code" -eq 127 ] || rr_code=$rw_code
+			break
+		fi
 	done
 	WAITING_FOR_RUNNER=
 	if [ -n "$KILLER_PID" ]; then
