@@ -4,6 +4,7 @@ the whole session runs with a temporary HOME and a private adb server port."""
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 import socket
@@ -15,6 +16,7 @@ import pytest
 from tests.support.adb_servers import start_adb_server
 from tests.support.cli import VENV_BIN
 from tests.support.devices import virtual_devices_on
+from tests.support.tflite_models import TINY
 
 # What this session sets for itself and every process it starts: a test that changes one of these
 # would change them for everything after it (see `session_environment_kept`).
@@ -86,24 +88,38 @@ def adb_server():
 
 @pytest.fixture(scope="session")
 def tiny_tflite(tmp_path_factory) -> Path:
-    """A small real conv net converted by the real converter (fp32), for device-side tests."""
-    import tensorflow as tf
-    import tf_keras
+    """A small conv net (fp32) laid out as the real converter writes it, for device-side tests:
+    written without TensorFlow (tests/support/tflite_models.py), so no test needs to wait for it."""
+    return TINY.write(tmp_path_factory.mktemp("tiny") / "tiny.tflite")
 
-    tf_keras.utils.set_random_seed(0)
-    model = tf_keras.Sequential(
-        [
-            tf_keras.layers.Input((32, 32, 3)),
-            tf_keras.layers.Conv2D(16, 3, activation="relu"),
-            tf_keras.layers.MaxPooling2D(),
-            tf_keras.layers.Conv2D(32, 3, activation="relu"),
-            tf_keras.layers.GlobalAveragePooling2D(),
-            tf_keras.layers.Dense(10),
-        ]
-    )
-    path = tmp_path_factory.mktemp("tiny") / "tiny.tflite"
-    path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
-    return path
+
+# digits-cnn at every level the suite converts it to: `all`, and the combination test_digits adds.
+DIGITS_CNN_LEVELS = "all,pruned-75+int8"
+
+
+@contextlib.contextmanager
+def session_lock(name: str):
+    """Held by one process of the session at a time. xdist's workers share the conversion cache
+    (SQUEEZEBENCH_CACHE is set before they start, see pytest_configure), so the lock lives there."""
+    from harness import paths
+
+    path = paths.cache_dir() / f".tests-{name}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+@pytest.fixture(scope="session")
+def digits_cnn_converted(tmp_path_factory):
+    """digits-cnn trained and converted at every level once for the whole session, into the shared
+    cache: the first worker to need it does the work while the others wait for it. Otherwise every
+    file that sweeps digits-cnn trains and converts it again at the same time (a minute of CPU each
+    on two cores), and two zoo builds racing replace each other's model under a finished run."""
+    from harness.convert import convert_model
+
+    with session_lock("digits-cnn"):
+        convert_model("digits-cnn", DIGITS_CNN_LEVELS, tmp_path_factory.mktemp("digits-cnn"))
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ def readme_example() -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("digits_cnn_converted")  # the example's model, converted once for the session
 def test_the_readme_python_example_runs_and_reports_typed_cells(tmp_path, adb_server):
     done = subprocess.run([sys.executable, "-c", readme_example()], cwd=tmp_path, capture_output=True, text=True,
                           timeout=600)  # fmt: skip

@@ -31,9 +31,11 @@ measured_output() {
 
 # With a power-stats HAL (dumpsys was asked for it before the runner started), until the agent has
 # dumped the rails at the announcement of the measured runs (it notes their uptimes in its tmp
-# directory once the dump is complete); at most 5 s.
+# directory once the dump is complete); at most 5 s. A device without the HAL ("rails": null in
+# the state the tests wrote) answers the agent's probe with nothing: no dump will come to wait for.
 wait_for_measured_dump() {
 	grep -q power.stats "$FAKE_DEVICE/dumpsys_calls" 2>/dev/null || return 0
+	grep -q '"rails": null' "$FAKE_DEVICE/device.json" && return 0
 	wm_tries=0
 	while [ ! -e "$FAKE_OUT/.agent-tmp/measured-start" ] && [ "$wm_tries" -lt 100 ]; do
 		sleep 0.05

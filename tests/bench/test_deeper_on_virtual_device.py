@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 from tests.support.cli import one_line_error, run_cli
+from tests.support.fast import fast_args
 
 from harness.errors import ExitCode
 from harness.store.cell_files import parse_latency_samples
@@ -53,6 +54,7 @@ def test_op_profile_repeats_and_a_preset(tiny_tflite, device, tmp_path):
 
 
 
+@pytest.mark.slow  # an idle baseline and two measuring windows long enough for the gauge
 def test_energy_of_repeated_runs_is_the_last_runs_measured_runs(tiny_tflite, device, tmp_path):
     done = run_cli("bench", tiny_tflite, "--device", device.serial, "--json", "--out", tmp_path / "r", "--repeat", "2",
                    "--runs", "20", "--min-secs", "2.5", "--idle-baseline", "2.5")
@@ -69,7 +71,9 @@ def test_energy_of_repeated_runs_is_the_last_runs_measured_runs(tiny_tflite, dev
 
 def test_outputs_checked_on_the_device_and_a_perturbing_runner_is_flagged(tiny_tflite, device, check_inputs,
                                                                            tmp_path):
-    good = bench(tiny_tflite, device.serial, tmp_path / "good", "--inputs", check_inputs, "--runs", "5")
+    # Quick measuring settings: the outputs are checked in a pass of their own.
+    quick = fast_args(check_outputs=True)
+    good = bench(tiny_tflite, device.serial, tmp_path / "good", "--inputs", check_inputs, *quick)
     check = good["output_check"]
     assert check["available"] and check["samples"] == 12 and check["top1_agreement_level"] == 1.0
     assert check["device_accuracy"] == check["host_accuracy"] and not check["numerics"]
@@ -77,7 +81,7 @@ def test_outputs_checked_on_the_device_and_a_perturbing_runner_is_flagged(tiny_t
     assert good["passes"]["output_check"]["vs_host_level"]["top1_agreement"] == 1.0
 
     # The bundled runner's test switch moves the dumped outputs: the device now disagrees.
-    broken = bench(tiny_tflite, device.serial, tmp_path / "broken", "--inputs", check_inputs, "--runs", "5",
+    broken = bench(tiny_tflite, device.serial, tmp_path / "broken", "--inputs", check_inputs, *quick,
                    "--runner-arg=--squeezebench_output_noise=0.5")
     check = broken["output_check"]
     assert check["numerics"] and "numerics" in broken["flags"]
@@ -89,6 +93,7 @@ def test_check_outputs_on_a_lone_tflite_needs_inputs(tiny_tflite, device, tmp_pa
     one_line_error(done.returncode, done.stderr, ExitCode.USAGE, "--check-outputs needs real inputs", "--inputs")
 
 
+@pytest.mark.slow  # a device of its own and a 6 s sustained run
 def test_a_short_sustained_run_has_a_row_per_interval(tiny_tflite, virtual_devices, tmp_path):
     [hot] = virtual_devices(1, "virtual-hot")
     document = bench(tiny_tflite, hot.serial, tmp_path / "s", "--sustained", "6s", "--sustained-interval", "2s")

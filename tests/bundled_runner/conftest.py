@@ -1,4 +1,4 @@
-"""Fixtures for the bundled runner's tests: a small real .tflite built with TensorFlow, and a
+"""Fixtures for the bundled runner's tests: a small real .tflite, and a
 helper that runs the runner the way devices do (a copy of the one file, stdout+stderr merged)."""
 
 from __future__ import annotations
@@ -13,23 +13,14 @@ import pytest
 
 from harness.bench.logparse import ParsedLog, parse_benchmark_log
 from harness.bundled_runner import RUNNER_PATH
+from tests.support.tflite_models import SMALL
 
 
 @pytest.fixture(scope="session")
 def small_model(tmp_path_factory) -> Path:
     """Two convolutions and a dense layer on a 64x64x3 float input: a few hundred µs per run,
-    enough for timing-based switches to stand out from noise, small enough to convert fast."""
-    import tensorflow as tf
-
-    inputs = tf.keras.Input((64, 64, 3), batch_size=1)
-    x = tf.keras.layers.Conv2D(16, 3, activation="relu")(inputs)
-    x = tf.keras.layers.Conv2D(16, 3, activation="relu")(x)
-    x = tf.keras.layers.GlobalAveragePooling2D()(x)
-    outputs = tf.keras.layers.Dense(10)(x)
-    converter = tf.lite.TFLiteConverter.from_keras_model(tf.keras.Model(inputs, outputs))
-    path = tmp_path_factory.mktemp("models") / "small.tflite"
-    path.write_bytes(converter.convert())
-    return path
+    enough for timing-based switches to stand out from noise; written without TensorFlow."""
+    return SMALL.write(tmp_path_factory.mktemp("models") / "small.tflite")
 
 
 @pytest.fixture(scope="session")

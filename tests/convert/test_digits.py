@@ -22,7 +22,9 @@ EXPECTED_LEVELS = [
 
 
 @pytest.fixture(scope="module")
-def digits(tmp_path_factory):
+def digits(tmp_path_factory, digits_cnn_converted):
+    # The session converts digits-cnn once (tests/conftest.py); this run may find it all cached,
+    # which the tests below allow for, as for a cache shared between sessions.
     out_dir = tmp_path_factory.mktemp("convert-digits")
     messages: list[str] = []
     doc = convert_model("digits-cnn", LEVELS, out_dir, progress=messages.append)

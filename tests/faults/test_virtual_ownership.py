@@ -32,6 +32,7 @@ def daemon_starts(device: fleet.VirtualDevice) -> int:
 
 
 @pytest.mark.slow  # converts digits-cnn and runs a sweep, twice
+@pytest.mark.usefixtures("digits_cnn_converted")
 def test_the_main_command_killed_after_a_cell_resumes_on_its_own_virtual_device(private_adb, tmp_path):
     results = tmp_path / "R"
     proc = start_cli(

@@ -15,7 +15,8 @@ from tests.support.cli import run_cli, start_cli
 from tests.support.fast import FAST_ARGS, fast_args
 from tests.support.polling import wait_for
 
-pytestmark = pytest.mark.slow  # every test converts digits-cnn and sweeps it
+# Every test converts digits-cnn and sweeps it; the conversions are the session's, made once.
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("digits_cnn_converted")]
 
 
 def cells_by_status(run_dir: Path) -> dict[str, list[dict]]:
