@@ -43,7 +43,9 @@ def test_the_block_error_wins_over_the_work_error():
             raise KeyError("from the block")
 
 
-def test_no_work_is_a_plain_block():
+def test_no_work_is_a_plain_block_with_no_thread():
+    ran = []
     with alongside(None):
-        ran = True
-    assert ran
+        ran.append(True)
+        assert not [t for t in threading.enumerate() if t.name == "alongside"]
+    assert ran == [True]

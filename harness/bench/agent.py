@@ -76,7 +76,9 @@ def reaping_script(*, restore_charging: bool = True, restore_stay_awake: bool = 
     that such a squeezebench left suspended / the stay-on setting it left on.
 
     Run with the device lock held, so no agent on the device belongs to a live benchmark of this
-    host. The agent traps TERM and takes its runner and sampler down with it."""
+    host. The agent traps TERM and takes its runner and sampler down with it. Never beside another
+    shell of this host that names the agent or the runner (a digest check): `pkill -f` matches
+    its command line too."""
     # "[a]gent.sh": the pattern must not match this shell's own command line. No signal option:
     # toybox's pkill takes "-TERM -f PATTERN" as the pattern "-f" and kills everything.
     script = f"pkill -f '{DEVICE_ROOT}/[a]gent.sh'; pkill -f '{DEVICE_ROOT}/[r]unner/'; rm -rf {CELLS_DIR}; "

@@ -15,10 +15,10 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from harness.background import alongside
 from harness.bench.agent import new_cell_dir, pull_agent_output, reaping_script, run_agent
 from harness.bench.outcome import cell_flags, classify_outcome, extra_flags, tail
 from harness.bench.session import DeviceSession, FileToPush, LentBaseline
-from harness.background import alongside
 from harness.bench.settings import BenchSettings
 from harness.digests import sha256_file
 from harness.errors import DeviceError, DeviceGoneError

@@ -11,6 +11,7 @@ from collections import Counter
 from pathlib import Path
 
 from harness.digests import sha256_bytes
+from harness.paths import cache_dir
 
 FILE_IDENTIFIER = b"TFL3"
 # Under cache_dir(): an empty file per sha256 of contents LiteRT's verifier accepted.
@@ -61,8 +62,6 @@ def verify_tflite_file(path: Path) -> str:
 
 
 def _verified_marker(digest: str) -> Path:
-    from harness.paths import cache_dir
-
     return cache_dir() / VERIFIED_DIR / digest
 
 
