@@ -214,11 +214,6 @@ thermal_status() {
 	dumpsys thermalservice 2>/dev/null | sed -n 's/^Thermal Status: *\([0-9-]*\).*/\1/p'
 }
 
-getprop_value() {
-	have getprop || return 0
-	getprop "$1" 2>/dev/null
-}
-
 # Finds the power_supply directories: BAT_DIR for the battery state, GAUGE_DIR for current_now
 # and voltage_now (usually the same; on some Qualcomm devices the gauge is only in `bms`).
 find_battery() {
@@ -253,10 +248,10 @@ snapshot_battery_sysfs() {
 
 # When sysfs is closed to the shell user, BatteryService's dump still gives level, status and
 # temperature (not current: there is nothing to sample then).
+# $2: the dump (written by start_system_queries; absent without dumpsys).
 snapshot_battery_dumpsys() {
 	sb_capacity= sb_status= sb_temp= sb_counter= sb_stopped=0
-	if have dumpsys; then
-		dumpsys battery >"$TMP/battery.txt" 2>/dev/null
+	if [ -r "$2" ]; then
 		while IFS=: read -r sb_key sb_value; do
 			sb_value=${sb_value# }
 			case $sb_key in
@@ -270,7 +265,7 @@ snapshot_battery_dumpsys() {
 			'  Wireless powered') kv "$1.supply.dumpsys-wireless.type" Wireless; kv "$1.supply.dumpsys-wireless.online" "$sb_value" ;;
 			'  Dock powered') kv "$1.supply.dumpsys-dock.type" Dock; kv "$1.supply.dumpsys-dock.online" "$sb_value" ;;
 			esac
-		done <"$TMP/battery.txt"
+		done <"$2"
 	fi
 	# BatteryManager.BATTERY_STATUS_* numbers, named as sysfs names them.
 	case $sb_status in
@@ -315,30 +310,45 @@ snapshot_cpus() {
 	read_value "$CPU_DIR/online"; kv "$1.cpus_online" "$val"
 }
 
-# Whether the screen is on: an asleep phone idles lower, and over Wi-Fi adb may freeze the runner.
-wakefulness() {
-	have dumpsys || return 0
-	dumpsys power 2>/dev/null | sed -n 's/^ *mWakefulness=\([A-Za-z]*\).*/\1/p'
-}
-
 # Writes the `before.*`, `after.*` or `run.N.*` keys ($1 is the prefix). With $2, the whole
-# `dumpsys thermalservice` (its sensors' temperatures) is kept in that file.
+# `dumpsys thermalservice` (its sensors' temperatures) is kept in that file. The battery is read
+# first and the CPUs last, so that neither sees the snapshot's own queries at work.
 snapshot() {
 	read_uptime
 	kv "$1.uptime_s" "$now_uptime"
-	if [ -n "$BAT_DIR" ]; then snapshot_battery_sysfs "$1"; else snapshot_battery_dumpsys "$1"; fi
-	kv "$1.battery.input_suspended" "$(getprop_value power.battery_input.suspended)"
+	[ -n "$BAT_DIR" ] && snapshot_battery_sysfs "$1"
+	sn_thermal_dump=${2:-$TMP/thermalservice.txt}
+	ask_system_queries "$sn_thermal_dump"
 	snapshot_supplies "$1"
-	if [ -n "$2" ] && have dumpsys; then
-		dumpsys thermalservice >"$2" 2>/dev/null
-		snap_thermal=$(sed -n 's/^Thermal Status: *\([0-9-]*\).*/\1/p' "$2")
-		kv "$1.thermal.dump" "${2#"$out"/}"
-	else
-		snap_thermal=$(thermal_status)
+	[ -n "$BAT_DIR" ] || snapshot_battery_dumpsys "$1" "$TMP/battery.txt"
+	read_value "$TMP/suspended.txt"; kv "$1.battery.input_suspended" "$val"
+	snap_thermal=
+	if [ -e "$sn_thermal_dump" ]; then
+		snap_thermal=$(sed -n 's/^Thermal Status: *\([0-9-]*\).*/\1/p' "$sn_thermal_dump")
+		[ -z "$2" ] || kv "$1.thermal.dump" "${2#"$out"/}"
 	fi
 	kv "$1.thermal.status" "$snap_thermal"
-	kv "$1.power.wakefulness" "$(wakefulness)"
+	# Whether the screen is on: an asleep phone idles lower, and over Wi-Fi adb may freeze the runner.
+	kv "$1.power.wakefulness" "$([ -r "$TMP/power.txt" ] && sed -n 's/^ *mWakefulness=\([A-Za-z]*\).*/\1/p' "$TMP/power.txt")"
 	snapshot_cpus "$1"
+}
+
+# Asks a snapshot's questions of the system side by side, each into a file ($1: where the thermal
+# service's dump goes). Each is a process that asks a system service (20-100 ms on a phone, a
+# Python program on the virtual device): one after another they were most of a snapshot, taken
+# before and after every run. A subshell waits for them: `wait` there waits for its own children
+# only, not for the agent's samplers, and no shell has to keep their process ids.
+ask_system_queries() {
+	rm -f "$TMP/suspended.txt" "$TMP/battery.txt" "$TMP/power.txt" "$1"
+	(
+		have getprop && getprop power.battery_input.suspended >"$TMP/suspended.txt" 2>/dev/null &
+		if have dumpsys; then
+			[ -n "$BAT_DIR" ] || dumpsys battery >"$TMP/battery.txt" 2>/dev/null &
+			dumpsys thermalservice >"$1" 2>/dev/null &
+			dumpsys power >"$TMP/power.txt" 2>/dev/null &
+		fi
+		wait
+	)
 }
 
 # Sets `battery_temp_dC` from sysfs, else from BatteryService.

@@ -17,7 +17,15 @@ from pathlib import Path
 
 from harness.background import alongside
 from harness.bench.agent import new_cell_dir, pull_agent_output, reaping_script, run_agent
+from harness.bench.agent_result import AgentResultError, parse_agent_result, parse_energy_samples
+from harness.bench.clocks import clocks_of_run
+from harness.bench.conditions import run_conditions
+from harness.bench.energy import IdleBaseline, PowerConditions, compute_energy, not_measured
+from harness.bench.energy_window import INVALID_BORROWED_BASELINE
+from harness.bench.logparse import parse_benchmark_log
 from harness.bench.outcome import cell_flags, classify_outcome, extra_flags, tail
+from harness.bench.presets import check_preset
+from harness.bench.runs import pooled_latency, read_runs, repeats_record
 from harness.bench.session import DeviceSession, FileToPush, LentBaseline
 from harness.bench.settings import BenchSettings
 from harness.digests import sha256_file
@@ -74,7 +82,7 @@ def run_benchmark(
         result = result.failed(CellStatus.FAILED, e.one_line())
     finally:
         if not session.keep_charging_suspended:
-            session.restore_held()  # put back already, alongside the pull, unless it failed before
+            session.restore_held()  # put back already while the output was read, unless it failed before
     result = replace(result, timing=timing)
     write_json_atomic(out_dir / cell_files.BENCH_FILE, result.to_dict())
     return result
@@ -106,14 +114,19 @@ def _runner_argv(session: DeviceSession, flags: list[str], remote_model: str) ->
 
 
 def _run_and_measure(session, settings, runner_argv, out_dir, result, timing, cell_id) -> BenchResult:
-    from harness.bench.agent_result import AgentResultError, parse_agent_result
-
     session.hold_charging_suspended(settings.suspend_charging)
     borrowed = session.baseline_to_borrow(settings)
     agent_settings = replace(settings, idle_baseline_s=0) if borrowed else settings
     agent_started_s = time.monotonic()
-    restore = None if session.keep_charging_suspended else session.restore_held
-    agent = _agent_pass(session, agent_settings, runner_argv, out_dir, timing, "", alongside_pull=restore)
+    agent, device_dir = _run_agent(session, agent_settings, runner_argv, timing, "")
+    # Charging and the screen are put back while the output is pulled and read: on a phone
+    # `settings` and `cmd` are Java programs, as long as all the rest of the benchmark's end.
+    with alongside(None if session.keep_charging_suspended else session.restore_held):
+        _pull_output(session, device_dir, out_dir, timing, "")
+        return _read_output(session, settings, out_dir, result, agent, borrowed, agent_started_s, cell_id)
+
+
+def _read_output(session, settings, out_dir, result, agent, borrowed, agent_started_s, cell_id) -> BenchResult:
     if not (out_dir / cell_files.DONE_FILE).exists():
         output = tail(agent.stderr or agent.stdout, AGENT_OUTPUT_TAIL_CHARS)
         return result.failed(CellStatus.FAILED, f"agent did not finish (exit {agent.exit_code}): {output}")
@@ -126,29 +139,25 @@ def _run_and_measure(session, settings, runner_argv, out_dir, result, timing, ce
     return result
 
 
-def _agent_pass(session: DeviceSession, settings: BenchSettings, runner_argv: list[str], out_dir: Path,
-                timing: dict, prefix: str, *, alongside_pull=None):
-    """Run the agent once and pull its directory into `out_dir` (with `alongside_pull` done at
-    the same time); the agent's shell result."""
+def _run_agent(session: DeviceSession, settings: BenchSettings, runner_argv: list[str], timing: dict,
+               prefix: str):
+    """The agent run once in a new cell directory on the device: its shell result and that directory."""
     device_dir = new_cell_dir()
     started = time.monotonic()
     agent = run_agent(session.device, settings, device_dir, runner_argv, rails_hal=session.rails_hal)
     timing[f"{prefix}agent_s"] = time.monotonic() - started
+    return agent, device_dir
+
+
+def _pull_output(session: DeviceSession, device_dir: str, out_dir: Path, timing: dict, prefix: str) -> None:
     started = time.monotonic()
-    with alongside(alongside_pull):
-        pull_agent_output(session.device, device_dir, out_dir)
+    pull_agent_output(session.device, device_dir, out_dir)
     timing[f"{prefix}pull_s"] = time.monotonic() - started
-    return agent
 
 
 def _measured(result: BenchResult, session: DeviceSession, settings: BenchSettings, out_dir: Path,
               agent_result, borrowed):
     """The result with everything the raw material supports, and the energy (to learn from)."""
-    from harness.bench.clocks import clocks_of_run
-    from harness.bench.conditions import run_conditions
-    from harness.bench.presets import check_preset
-    from harness.bench.runs import pooled_latency, read_runs, repeats_record
-
     runs = read_runs(out_dir, agent_result)
     last = runs[-1]
     runner = agent_result.runner
@@ -196,9 +205,6 @@ def _measured(result: BenchResult, session: DeviceSession, settings: BenchSettin
 def _energy_function(session, settings, out_dir, agent_result, borrowed):
     """energy(agent result with its runner window, the run whose measured runs end that window,
     with rails or not) for this benchmark's samples."""
-    from harness.bench.agent_result import AgentResultError, parse_energy_samples
-    from harness.bench.energy import compute_energy, not_measured
-
     text = cell_files.read_text(out_dir, cell_files.ENERGY_SAMPLES_FILE)
     try:
         samples = parse_energy_samples(text) if text.strip() else []
@@ -276,12 +282,11 @@ def _with_peak_memory(session: DeviceSession, settings: BenchSettings, remote_mo
     """Peak memory from a pass of its own (one runner process) with benchmark_model's memory
     monitor, whose polling thread the timed pass ran without. It is CPU-side RSS: GPU buffers are
     mostly missing."""
-    from harness.bench.logparse import parse_benchmark_log
-
     pass_settings = replace(settings, idle_baseline_s=0, cooldown_s=0, repeat=1, sustained_s=0.0)
     pass_dir = out_dir / cell_files.MEMORY_PASS_DIR
     argv = _runner_argv(session, pass_settings.memory_pass_flags(), remote_model)
-    _agent_pass(session, pass_settings, argv, pass_dir, timing, "memory_")
+    _, device_dir = _run_agent(session, pass_settings, argv, timing, "memory_")
+    _pull_output(session, device_dir, pass_dir, timing, "memory_")
     peak = parse_benchmark_log(cell_files.read_text(pass_dir, cell_files.RUNNER_LOG_FILE)).memory_mb
     memory = replace(result.measurements.memory_mb, peak=peak.peak if peak else None)
     label = PEAK_LABEL if memory.peak is not None else None
@@ -304,9 +309,6 @@ def _learn_from(session, settings, agent_result, energy, borrowed, agent_started
     """What the next benchmarks on this device reuse from this one: the power-stats HAL, the
     device's state, and the idle baseline (one measured here replaces the one lent so far; a
     borrowed one that did not hold is not lent again)."""
-    from harness.bench.energy import IdleBaseline, PowerConditions
-    from harness.bench.energy_window import INVALID_BORROWED_BASELINE
-
     if settings.energy and agent_result.energy.source is not None:  # else the agent was told "none"
         session.rails_hal = agent_result.energy.rails_hal or "none"
     if energy.is_valid and energy.current_unit_from in ("idle phase", "run phase"):

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
-from harness.store.records import LatencyStats, PresetCheck
+if TYPE_CHECKING:
+    from harness.store.records import LatencyStats, PresetCheck
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,8 @@ def preset_help() -> str:
 
 def check_preset(name: str, latency: LatencyStats | None) -> PresetCheck:
     """Whether the measured runs meet the preset's requirements, and what they missed."""
+    from harness.store.records import LatencyStats, PresetCheck  # the results' model: not needed for options
+
     preset = PRESETS[name]
     latency = latency or LatencyStats()
     count = latency.count or 0

@@ -73,6 +73,8 @@ class DeviceSession:
     lent_baseline: LentBaseline | None = None
     # The device's state after the last benchmark: a baseline taken in another state is not lent.
     last_conditions: "PowerConditions | None" = None
+    # Prepared beside the passport (open_session's `prepare`): the next benchmark need not again.
+    prepared: bool = False
 
     # --- who and what -----------------------------------------------------------------
 
@@ -211,6 +213,9 @@ class DeviceSession:
         """Before a benchmark, in one round trip: `reaping_script` (what a dead squeezebench left
         on the device), then the screen woken and kept on (`svc power stayon true`) unless this
         session already holds it so."""
+        if self.prepared:
+            self.prepared = False
+            return
         if self.stay_awake_held:
             self.device.shell_script(reaping_script, check=False)
         else:
@@ -231,9 +236,25 @@ class DeviceSession:
         return lent.baseline
 
 
-def open_session(server, serial: str) -> DeviceSession:
-    """Connect to a device and learn what is needed to benchmark on it (one passport read)."""
+def open_session(server, serial: str, *, prepare: str | None = None) -> DeviceSession:
+    """Connect to a device and learn what is needed to benchmark on it (one passport read).
+    `prepare`, a reaping script (harness/bench/agent.py), only with the device lock held and a
+    benchmark to follow: the device is prepared for it (prepare_device) while the passport is
+    read, two round trips at once: on a phone the passport's dumpsys runs beside `settings` and
+    `svc`. The screen so held is put back by restore_held, as after any benchmark."""
     device = Device(server, serial)
-    passport = read_passport(device)
-    runner = runner_for(passport.abi, is_virtual=passport.is_virtual)
-    return DeviceSession(device, passport, runner, profile=profile_for_device(passport.props))
+    held: list[str] = []
+    work = None if prepare is None else lambda: held.append(stay_awake.keep_awake(device, first=prepare))
+    try:
+        with alongside(work):
+            passport = read_passport(device)
+        return DeviceSession(device, passport, runner_for(passport.abi, is_virtual=passport.is_virtual),
+                             profile=profile_for_device(passport.props),
+                             stay_awake_restore_to=held[0] if held else None, prepared=bool(held))
+    except BaseException:
+        if held:  # held for a session that never came to be: nobody else would put it back
+            try:
+                device.shell_script(stay_awake.restore_script(held[0]), check=False)
+            except DeviceError:
+                pass  # the device is gone; its note makes the next session on it put it back
+        raise

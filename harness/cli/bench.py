@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import time
 from pathlib import Path
 
@@ -40,14 +41,12 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
-    from harness.bench.benchmark import run_benchmark
-    from harness.report.bench_text import describe_bench
+    from harness.background import alongside
+    from harness.bench.agent import reaping_script
     from harness.bench.session import open_session
     from harness.bench.settings import Measurement
     from harness.convert.inspect import verify_tflite_file
-    from harness.paths import results_dir
-    from harness.store.cell_files import BENCH_FILE
-    from harness.store.run import safe_component
+    from harness.device.lock import device_lock
 
     model = Path(args.model)
     if not model.is_file():
@@ -56,16 +55,24 @@ def run(args) -> int:
     measurement = Measurement.from_options(args)
     sha256 = verify_tflite_file(model)
     server, serial = the_one_device(args.adb_server, args.device)
-    session = open_session(server, serial)
-    settings = session.settings_for(
-        measurement, threads=args.threads or session.default_threads, delegate=args.delegate
-    )
-    out_dir = args.out or results_dir() / f"bench-{time.strftime('%Y%m%dT%H%M%S')}-{safe_component(model.stem, 40)}"
-    from harness.device.lock import device_lock
+    with device_lock(str(server), serial, purpose=f"squeezebench bench {model.name}"):
+        with alongside(_import_measuring_code):
+            session = open_session(server, serial, prepare=reaping_script())
+        from harness.bench.benchmark import run_benchmark
+        from harness.paths import results_dir
+        from harness.report.bench_text import describe_bench
+        from harness.store.cell_files import BENCH_FILE
+        from harness.store.run import safe_component
 
-    with device_lock(str(server), session.device.serial, purpose=f"squeezebench bench {model.name}"):
-        result = run_benchmark(session, model, settings, out_dir, model_info={"sha256": sha256},
-                               check_data=check_data)
+        out_dir = args.out or results_dir() / f"bench-{time.strftime('%Y%m%dT%H%M%S')}-{safe_component(model.stem, 40)}"
+        try:
+            settings = session.settings_for(
+                measurement, threads=args.threads or session.default_threads, delegate=args.delegate
+            )
+            result = run_benchmark(session, model, settings, out_dir, model_info={"sha256": sha256},
+                                   check_data=check_data)
+        finally:
+            session.restore_held()  # run_benchmark put it back already, unless it never ran
     if args.json:
         print_json(result.to_dict())
     else:
@@ -73,6 +80,13 @@ def run(args) -> int:
         say(args, f"\nresults: {out_dir / BENCH_FILE}")
     return ExitCode.OK if result.ok else ExitCode.NOTHING_RAN
 
+
+
+def _import_measuring_code() -> None:
+    """What runs, reads and reports the benchmark, imported while the device answers the passport
+    and is prepared: the host has nothing else to do then (40-90 ms of imports)."""
+    for module in ("harness.bench.benchmark", "harness.report.bench_text", "harness.store.run"):
+        importlib.import_module(module)
 
 
 def _check_data(args):

@@ -13,7 +13,9 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
+import types
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -154,8 +156,38 @@ def client(address: AdbServerAddress, socket_timeout_s: float | None = None):
 
 
 @functools.cache
+def imported_adbutils() -> types.ModuleType:
+    """adbutils, imported without `requests`. adbutils.install imports it at its top only to
+    download APKs from URLs, which squeezebench never asks for, and requests with urllib3,
+    charset_normalizer, idna and http.client is 60-90 ms of every command's start. While adbutils
+    is imported, a stand-in that imports the real module on first use takes its place; afterwards
+    `import requests` anywhere else is the ordinary import."""
+    if "adbutils" in sys.modules or "requests" in sys.modules:
+        import adbutils
+        return adbutils
+    stand_in = sys.modules["requests"] = _ImportedOnFirstUse("requests")
+    try:
+        import adbutils
+    finally:
+        stand_in.leave_sys_modules()
+    return adbutils
+
+
+class _ImportedOnFirstUse(types.ModuleType):
+    def __getattr__(self, name: str):
+        import importlib
+
+        self.leave_sys_modules()
+        return getattr(importlib.import_module(self.__name__), name)
+
+    def leave_sys_modules(self) -> None:
+        if sys.modules.get(self.__name__) is self:
+            del sys.modules[self.__name__]
+
+
+@functools.cache
 def _strict_client_class():
-    import adbutils
+    adbutils = imported_adbutils()
     from adbutils._adb import AdbConnection
 
     class NoAutoStartConnection(AdbConnection):
@@ -211,7 +243,7 @@ def translated_errors(action: str, server: AdbServerAddress, serial: str,
     """adbutils and socket errors of a request to one device become DeviceError /
     DeviceGoneError that say what failed (`is_reachable` tells a gone device from a failed
     request when adbutils' message does not)."""
-    import adbutils
+    adbutils = imported_adbutils()
     from adbutils.errors import AdbConnectionError
 
     try:
@@ -258,7 +290,7 @@ def require_server(address: AdbServerAddress) -> None:
 
 def connect(address: AdbServerAddress, target: str, timeout_s: float = 10.0) -> None:
     """`adb connect target` on that server; raises unless the server reports it connected."""
-    import adbutils
+    adbutils = imported_adbutils()
 
     require_server(address)
     try:
@@ -284,7 +316,7 @@ def disconnect(address: AdbServerAddress, target: str) -> None:
 
 def device_states(address: AdbServerAddress) -> dict[str, str]:
     """serial -> state (`device`, `unauthorized`, `offline`, ...) for every device the server knows."""
-    import adbutils
+    adbutils = imported_adbutils()
 
     require_server(address)
     try:

@@ -97,6 +97,53 @@ class SyncRefused(Exception):
     """The device answered a file transfer with FAIL; the message is the device's."""
 
 
+def _pull_tree(connection, remote: str, local: Path) -> int:
+    local.mkdir(parents=True, exist_ok=True)
+    size_bytes = 0
+    for name, mode in _sync_list(connection, remote):
+        if stat.S_ISDIR(mode):
+            size_bytes += _pull_tree(connection, f"{remote}/{name}", local / name)
+        elif stat.S_ISREG(mode):
+            with open(local / name, "wb") as target:
+                size_bytes += _sync_recv(connection, f"{remote}/{name}", target)
+    return size_bytes
+
+
+def _sync_request(connection, request_id: bytes, path: str) -> None:
+    encoded = path.encode()
+    connection.conn.sendall(request_id + struct.pack("<I", len(encoded)) + encoded)
+
+
+def _sync_list(connection, remote: str) -> list[tuple[str, int]]:
+    """(name, mode) of a directory's entries, without . and .. (sync LIST, v1)."""
+    _sync_request(connection, b"LIST", remote)
+    entries = []
+    while True:
+        entry_id, mode, _size, _mtime, name_length = struct.unpack("<4sIIII", connection.read_exact(20))
+        if entry_id == b"DONE":
+            return entries
+        if entry_id != b"DENT":
+            raise SyncRefused(f"listing {remote}: unexpected sync answer {entry_id!r}")
+        name = connection.read_exact(name_length).decode("utf-8", "surrogateescape")
+        if name not in (".", ".."):
+            entries.append((name, mode))
+
+
+def _sync_recv(connection, remote: str, target: BinaryIO) -> int:
+    _sync_request(connection, b"RECV", remote)
+    size_bytes = 0
+    while True:
+        message_id, length = struct.unpack("<4sI", connection.read_exact(8))
+        if message_id == b"DONE":
+            return size_bytes
+        if message_id == b"FAIL":
+            raise SyncRefused(f"{remote}: {connection.read_exact(length).decode('utf-8', 'replace')}")
+        if message_id != b"DATA":
+            raise SyncRefused(f"{remote}: unexpected sync answer {message_id!r}")
+        target.write(connection.read_exact(length))
+        size_bytes += length
+
+
 def quote_command(argv: Sequence[str]) -> str:
     """A `/system/bin/sh -c` command line that runs exactly `argv`, whatever the arguments hold."""
     if not argv:
@@ -278,9 +325,18 @@ class Device:
             return self._adb_device.sync.pull_file(remote, Path(local))
 
     def pull_dir(self, remote: str, local: Path) -> int:
-        Path(local).mkdir(parents=True, exist_ok=True)
-        with self._translated_errors(f"pull {remote}/"):
-            return self._adb_device.sync.pull_dir(remote, Path(local))
+        """A device directory with its subdirectories into `local`; returns the bytes pulled.
+        Everything goes over one sync connection (adbutils opens one per file and per listing:
+        each a few round trips to the adb server, a third of a cell's pull)."""
+        with self._translated_errors(f"pull {remote}/"), self._adb_device.open_transport() as connection:
+            connection.send_command("sync:")
+            connection.check_okay()
+            try:
+                size_bytes = _pull_tree(connection, check_device_path(remote), Path(local))
+            except SyncRefused as e:
+                raise DeviceError(f"pull {remote}/: the device says {str(e)!r}", serial=self.serial) from None
+            connection.conn.sendall(b"QUIT" + struct.pack("<I", 0))
+        return size_bytes
 
     def read_text(self, remote: str) -> str:
         with self._translated_errors(f"read {remote}"):

@@ -14,7 +14,6 @@ designated runner, recorded as such in every result, not a fallback.
 
 from __future__ import annotations
 
-import http.client
 import os
 import shutil
 import struct
@@ -140,6 +139,7 @@ def register_runner(path: Path, abi: str, *, source_url: str | None = None) -> R
 def fetch_official_runner(abi: str, base_url: str | None = None) -> RunnerBinary:
     """Download Google's prebuilt benchmark_model for `abi`, check it is an ELF executable of
     that ABI, and register it. A failed, partial or wrong download registers nothing."""
+    import http.client
     import urllib.error
     import urllib.request
 

@@ -8,6 +8,7 @@ runner's own, sample for sample."""
 import json
 import re
 import statistics
+import threading
 
 import pytest
 
@@ -96,6 +97,46 @@ def test_a_new_bench_knows_the_files_on_the_device_by_their_notes(tiny_tflite, d
     document = json.loads(run_cli_in_process(*argv, "--out", tmp_path / "second", check=True).stdout)
 
     assert document["status"] == "ok", document["reason"]
+
+
+def test_the_device_is_prepared_once_for_a_bench_and_put_back(tiny_tflite, device, tmp_path, monkeypatch):
+    # Prepared while the passport is read (which waits here until the preparation has begun), and
+    # then not again by the benchmark itself.
+    scripts, preparing = [], threading.Event()
+    real = Device.shell_script_raw
+
+    def traced(self, script, **kw):
+        scripts.append(script)
+        if "stayon true" in script:
+            preparing.set()
+        if "uname -r" in script:
+            assert preparing.wait(30), "the passport was read before the device was being prepared"
+        return real(self, script, **kw)
+
+    monkeypatch.setattr(Device, "shell_script_raw", traced)
+
+    done = run_cli_in_process("bench", tiny_tflite, "--device", device.serial, "--json", *FAST_ARGS,
+                              "--out", tmp_path / "b", check=True)
+
+    assert json.loads(done.stdout)["status"] == "ok"
+    assert [("pkill -f" in s, "stayon true" in s) for s in scripts if "pkill -f" in s or "stayon" in s] == [(True, True)]
+    handle = Device(device.adb_server, device.serial)
+    assert handle.shell(["settings", "get", "global", "stay_on_while_plugged_in"]).stdout.strip() in ("0", "null")
+    assert not handle.shell(["ls", STAY_AWAKE_NOTE], check=False).ok
+
+
+def test_a_bench_refused_on_the_device_puts_the_screen_setting_back(tiny_tflite, device, tmp_path):
+    handle = Device(device.adb_server, device.serial)
+    before = handle.shell(["settings", "get", "global", "stay_on_while_plugged_in"]).stdout.strip()
+
+    done = run_cli("bench", tiny_tflite, "--device", device.serial, "--json", "--out", tmp_path / "b",
+                   *FAST_ARGS, "--taskset", "80000000")
+
+    assert done.returncode != 0
+    document = json.loads(done.stdout)
+    assert document["status"] == "failed" and "--taskset 80000000" in document["reason"]
+    assert handle.shell(["settings", "get", "global", "stay_on_while_plugged_in"]).stdout.strip() == before
+    assert not handle.shell(["ls", STAY_AWAKE_NOTE], check=False).ok
 
 
 @pytest.mark.slow  # two benchmarks with energy

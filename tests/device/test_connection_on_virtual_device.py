@@ -146,3 +146,33 @@ def test_several_files_are_checked_in_one_round_trip_as_sync_stat_sees_them(devi
         assert held[path].stat == device.stat(path)
     assert not held[missing].stat.exists
     device.shell(["rm", "-f", bare])
+
+
+def test_a_directory_tree_is_pulled_over_one_sync_connection_as_adbutils_pulls_it(device, tmp_path, monkeypatch):
+    tree = f"{REMOTE_DIR}/tree"
+    device.shell_script(f"rm -rf {tree}; mkdir -p {tree}/run_1/deeper; : >{tree}/empty.txt; "
+                        f"seq 1 30000 >{tree}/latencies.txt; echo 'x=1' >{tree}/run_1/result.txt; "
+                        f"head -c 70000 /dev/urandom >{tree}/run_1/deeper/blob.bin")
+    connections = []
+    original = type(device._adb_device).open_transport
+    monkeypatch.setattr(type(device._adb_device), "open_transport",
+                        lambda self, *a, **kw: connections.append(1) or original(self, *a, **kw))
+
+    pulled_bytes = device.pull_dir(tree, tmp_path / "ours")
+    ours_connections = len(connections)
+    device._adb_device.sync.pull_dir(tree, tmp_path / "adbutils")
+
+    def files(root):
+        return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+    ours, reference = files(tmp_path / "ours"), files(tmp_path / "adbutils")
+    assert ours == reference
+    assert set(ours) == {"empty.txt", "latencies.txt", "run_1/result.txt", "run_1/deeper/blob.bin"}
+    assert pulled_bytes == sum(map(len, ours.values()))
+    assert ours_connections == 1
+    device.shell(["rm", "-rf", tree])
+
+
+def test_pulling_a_directory_that_is_not_there_leaves_an_empty_one(device, tmp_path):
+    assert device.pull_dir(f"{REMOTE_DIR}/no-such-dir", tmp_path / "out") == 0
+    assert list((tmp_path / "out").iterdir()) == []
