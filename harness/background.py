@@ -8,6 +8,32 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 
+class Started:
+    """`work` running in a thread from now on; finish() waits for it and gives its result, or
+    raises its error."""
+
+    def __init__(self, work: Callable[[], object]):
+        self._result: object = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(work,), name="alongside", daemon=True)
+        self._thread.start()
+
+    def _run(self, work: Callable[[], object]) -> None:
+        try:
+            self._result = work()
+        except BaseException as e:  # handed to the thread that finishes it, which raises it
+            self._error = e
+
+    def wait(self) -> None:
+        self._thread.join()
+
+    def finish(self) -> object:
+        self.wait()
+        if self._error is not None:
+            raise self._error
+        return self._result
+
+
 @contextmanager
 def alongside(work: Callable[[], object] | None) -> Iterator[None]:
     """Run `work` in a thread while the block runs, and wait for it at the block's end. Its error
@@ -15,19 +41,10 @@ def alongside(work: Callable[[], object] | None) -> Iterator[None]:
     if work is None:
         yield
         return
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            work()
-        except BaseException as e:  # handed to the waiting thread, which raises it
-            errors.append(e)
-
-    thread = threading.Thread(target=run, name="alongside", daemon=True)
-    thread.start()
+    started = Started(work)
     try:
         yield
-    finally:
-        thread.join()
-    if errors:
-        raise errors[0]
+    except BaseException:
+        started.wait()
+        raise
+    started.finish()

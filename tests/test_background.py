@@ -1,4 +1,4 @@
-"""harness.background.alongside: work done while a block runs."""
+"""harness.background: work done while a block runs (alongside), or until it is finished (Started)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from harness.background import alongside
+from harness.background import Started, alongside
 
 
 def test_the_work_runs_while_the_block_runs_and_is_done_at_its_end():
@@ -49,3 +49,17 @@ def test_no_work_is_a_plain_block_with_no_thread():
         ran.append(True)
         assert not [t for t in threading.enumerate() if t.name == "alongside"]
     assert ran == [True]
+
+
+def test_started_work_gives_its_result_when_finished():
+    release = threading.Event()
+    started = Started(lambda: release.wait(30) and "held")
+    release.set()
+    assert started.finish() == "held"
+
+
+def test_started_work_raises_its_error_when_finished_and_wait_does_not():
+    started = Started(lambda: {}["missing"])
+    started.wait()
+    with pytest.raises(KeyError):
+        started.finish()

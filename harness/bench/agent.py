@@ -70,18 +70,23 @@ def agent_argv(settings: BenchSettings, out_dir: str, runner_argv: list[str], *,
     return argv + ["--"] + runner_argv
 
 
+# What the reaping stops: command lines naming the agent or a runner by their full paths. "[a]gent.sh"
+# and "[r]unner": a pattern must not match the reaping shell's own command line.
+REAPED_COMMAND_LINES = (f"{DEVICE_ROOT}/[a]gent.sh", f"{DEVICE_ROOT}/[r]unner/")
+
+
 def reaping_script(*, restore_charging: bool = True, restore_stay_awake: bool = True) -> str:
     """The shell that stops agents left running by a squeezebench that died mid-benchmark, and
     removes their cell dirs; with `restore_charging` / `restore_stay_awake`, it puts back charging
     that such a squeezebench left suspended / the stay-on setting it left on.
 
     Run with the device lock held, so no agent on the device belongs to a live benchmark of this
-    host. The agent traps TERM and takes its runner and sampler down with it. Never beside another
-    shell of this host that names the agent or the runner (a digest check): `pkill -f` matches
-    its command line too."""
-    # "[a]gent.sh": the pattern must not match this shell's own command line. No signal option:
-    # toybox's pkill takes "-TERM -f PATTERN" as the pattern "-f" and kills everything.
-    script = f"pkill -f '{DEVICE_ROOT}/[a]gent.sh'; pkill -f '{DEVICE_ROOT}/[r]unner/'; rm -rf {CELLS_DIR}; "
+    host. The agent traps TERM and takes its runner and sampler down with it. `pkill -f` matches
+    any command line that names the agent or the runner by its full path: the digest check
+    beside it (Device.held_files) names them relative to DEVICE_ROOT."""
+    # No signal option: toybox's pkill takes "-TERM -f PATTERN" as the pattern "-f" and kills
+    # everything.
+    script = "".join(f"pkill -f '{pattern}'; " for pattern in REAPED_COMMAND_LINES) + f"rm -rf {CELLS_DIR}; "
     if restore_charging:
         script += charging.RESTORE_FROM_NOTE_SCRIPT + "; "
     if restore_stay_awake:

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-from harness.background import alongside
+from harness.background import Started, alongside
 from harness.bench.settings import BenchSettings, Measurement
 from harness.device import charging, stay_awake
 from harness.device.connection import Device
@@ -73,8 +73,9 @@ class DeviceSession:
     lent_baseline: LentBaseline | None = None
     # The device's state after the last benchmark: a baseline taken in another state is not lent.
     last_conditions: "PowerConditions | None" = None
-    # Prepared beside the passport (open_session's `prepare`): the next benchmark need not again.
-    prepared: bool = False
+    # The preparation begun beside the passport (open_session's `prepare`), until the first
+    # benchmark or restore_held waits for it; its result is stay_awake_restore_to.
+    preparing: Started | None = None
 
     # --- who and what -----------------------------------------------------------------
 
@@ -122,14 +123,14 @@ class DeviceSession:
 
     def ensure_files(self, files: "list[FileToPush]", *, while_pushing=None) -> list[str]:
         """Push each file unless its content is already there: checked on the device once per
-        process, all of them in one round trip. `while_pushing`: work done meanwhile, once the
-        check is over (a reaping script beside the check would kill it: its command line names
-        the agent and the runner). Returns the device paths pushed."""
+        process, all of them in one round trip. `while_pushing`: work done meanwhile, from the
+        check on (a reaping script can run beside it: the check names no path in full).
+        Returns the device paths pushed."""
         wanted = [(f, f.sha256 or sha256_file(f.local)) for f in files]
         wanted = [(f, digest) for f, digest in wanted if self.pushed.get(f.remote) != digest]
-        held = self.device.held_files([f.remote for f, _ in wanted]) if wanted else {}
         pushed_paths = []
         with alongside(while_pushing):
+            held = self.device.held_files([f.remote for f, _ in wanted]) if wanted else {}
             for f, digest in wanted:
                 started = time.monotonic()
                 pushed = self.device.push_if_changed(f.local, f.remote, sha256=digest, mode=f.mode, held=held[f.remote])
@@ -185,6 +186,11 @@ class DeviceSession:
         self._restore(charger=True, screen=True)
 
     def _restore(self, *, charger: bool, screen: bool) -> None:
+        if screen:
+            try:
+                self._finish_preparing()
+            except DeviceError:
+                pass  # it held nothing, or its note makes the next session put it back
         scripts = []
         if charger and self.charging_held:
             scripts.append(charging.restore_script(self.charging_restore_to))
@@ -213,13 +219,19 @@ class DeviceSession:
         """Before a benchmark, in one round trip: `reaping_script` (what a dead squeezebench left
         on the device), then the screen woken and kept on (`svc power stayon true`) unless this
         session already holds it so."""
-        if self.prepared:
-            self.prepared = False
+        if self.preparing is not None:
+            self._finish_preparing()
             return
         if self.stay_awake_held:
             self.device.shell_script(reaping_script, check=False)
         else:
             self.stay_awake_restore_to = stay_awake.keep_awake(self.device, first=reaping_script)
+
+    def _finish_preparing(self) -> None:
+        """Wait for the preparation begun beside the passport: what it holds is then this session's."""
+        if self.preparing is not None:
+            preparing, self.preparing = self.preparing, None
+            self.stay_awake_restore_to = preparing.finish()
 
     # --- the idle baseline lent between benchmarks -------------------------------------
 
@@ -239,22 +251,23 @@ class DeviceSession:
 def open_session(server, serial: str, *, prepare: str | None = None) -> DeviceSession:
     """Connect to a device and learn what is needed to benchmark on it (one passport read).
     `prepare`, a reaping script (harness/bench/agent.py), only with the device lock held and a
-    benchmark to follow: the device is prepared for it (prepare_device) while the passport is
-    read, two round trips at once: on a phone the passport's dumpsys runs beside `settings` and
-    `svc`. The screen so held is put back by restore_held, as after any benchmark."""
+    benchmark to follow: the device is prepared for it (prepare_device) beside the passport read
+    and the benchmark's file check: on a phone the passport's dumpsys runs beside `settings` and
+    `svc`. The first benchmark waits for it; the screen so held is put back by restore_held."""
     device = Device(server, serial)
-    held: list[str] = []
-    work = None if prepare is None else lambda: held.append(stay_awake.keep_awake(device, first=prepare))
+    preparing = None if prepare is None else Started(lambda: stay_awake.keep_awake(device, first=prepare))
     try:
-        with alongside(work):
-            passport = read_passport(device)
+        passport = read_passport(device)
         return DeviceSession(device, passport, runner_for(passport.abi, is_virtual=passport.is_virtual),
-                             profile=profile_for_device(passport.props),
-                             stay_awake_restore_to=held[0] if held else None, prepared=bool(held))
+                             profile=profile_for_device(passport.props), preparing=preparing)
     except BaseException:
-        if held:  # held for a session that never came to be: nobody else would put it back
-            try:
-                device.shell_script(stay_awake.restore_script(held[0]), check=False)
-            except DeviceError:
-                pass  # the device is gone; its note makes the next session on it put it back
+        if preparing is not None:  # held for a session that never came to be: nobody else would put it back
+            _put_back_stay_awake(device, preparing)
         raise
+
+
+def _put_back_stay_awake(device: Device, preparing: Started) -> None:
+    try:
+        device.shell_script(stay_awake.restore_script(preparing.finish()), check=False)
+    except DeviceError:
+        pass  # never held, or the device is gone: its note makes the next session put it back

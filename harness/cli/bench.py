@@ -92,11 +92,13 @@ def _import_measuring_code() -> None:
 def _check_data(args):
     """The inputs outputs are checked with: only what --inputs gives (a lone .tflite has no
     evaluation data of its own)."""
-    from harness.bench.output_pass import load_check_inputs
-
     if args.inputs is None:
         if args.check_outputs:
             raise UsageError("--check-outputs needs real inputs for a single .tflite",
                              "give --inputs FILE.npz (x_eval; y_eval labels for accuracy)")
         return None
-    return None if args.check_outputs is False else load_check_inputs(args.inputs)
+    if args.check_outputs is False:
+        return None
+    from harness.bench.output_pass import load_check_inputs  # numpy and the output checks: only with --inputs
+
+    return load_check_inputs(args.inputs)

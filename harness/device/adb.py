@@ -155,21 +155,27 @@ def client(address: AdbServerAddress, socket_timeout_s: float | None = None):
     return _strict_client_class()(host=address.host, port=address.port, socket_timeout=socket_timeout_s)
 
 
+# What adbutils imports at its top for a feature squeezebench never uses: requests (with urllib3,
+# charset_normalizer, idna and http.client) to download APKs from URLs, 60-90 ms of every
+# command's start. (PIL.Image, for screenshots, cannot wait: adbutils' annotations use it.)
+_UNUSED_BY_SQUEEZEBENCH = ("requests",)
+
+
 @functools.cache
 def imported_adbutils() -> types.ModuleType:
-    """adbutils, imported without `requests`. adbutils.install imports it at its top only to
-    download APKs from URLs, which squeezebench never asks for, and requests with urllib3,
-    charset_normalizer, idna and http.client is 60-90 ms of every command's start. While adbutils
-    is imported, a stand-in that imports the real module on first use takes its place; afterwards
-    `import requests` anywhere else is the ordinary import."""
-    if "adbutils" in sys.modules or "requests" in sys.modules:
+    """adbutils, imported without the modules of _UNUSED_BY_SQUEEZEBENCH: while adbutils is
+    imported, stand-ins that import the real modules on first use take their places; afterwards
+    importing them anywhere else is the ordinary import."""
+    if "adbutils" in sys.modules:
         import adbutils
         return adbutils
-    stand_in = sys.modules["requests"] = _ImportedOnFirstUse("requests")
+    stand_ins = [_ImportedOnFirstUse(name) for name in _UNUSED_BY_SQUEEZEBENCH if name not in sys.modules]
+    sys.modules.update((stand_in.__name__, stand_in) for stand_in in stand_ins)
     try:
         import adbutils
     finally:
-        stand_in.leave_sys_modules()
+        for stand_in in stand_ins:
+            stand_in.leave_sys_modules()
     return adbutils
 
 

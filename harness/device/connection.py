@@ -203,6 +203,18 @@ def check_device_path(path: str) -> str:
     return normalized
 
 
+def held_files_script(remotes: Sequence[str]) -> str:
+    """The shell of Device.held_files. It names the paths relative to their common directory, so
+    that a `pkill -f` of the tools by their full paths (harness/bench/agent.py) may run meanwhile."""
+    base = posixpath.commonpath([posixpath.dirname(check_device_path(remote)) for remote in remotes])
+    lines = [f"cd {shlex.quote(base)} || exit 0"]
+    for remote in remotes:
+        relative = shlex.quote(posixpath.relpath(remote, base))
+        lines.append(f"cat {relative}{DIGEST_NOTE_SUFFIX} 2>/dev/null; echo; echo {_HELD_SECTION}; "
+                     f"stat -c '%f %s %Y' {relative} 2>/dev/null; echo {_HELD_SECTION}")
+    return "; ".join(lines)
+
+
 class Device:
     """A device known to an adb server, addressed by serial."""
 
@@ -394,12 +406,9 @@ class Device:
         checks agent, runner and model: one round trip where six took 30 ms). toybox's `stat`
         gives what adb's sync STAT does; a path it says nothing of (missing, or a device without
         toybox) is asked by sync STAT."""
-        lines = []
-        for remote in remotes:
-            check_device_path(remote)
-            lines.append(f"cat {shlex.quote(remote + DIGEST_NOTE_SUFFIX)} 2>/dev/null; echo; echo {_HELD_SECTION}; "
-                         f"stat -c '%f %s %Y' {shlex.quote(remote)} 2>/dev/null; echo {_HELD_SECTION}")
-        sections = self.shell_script("; ".join(lines), check=False).stdout.split(_HELD_SECTION)
+        if not remotes:
+            return {}
+        sections = self.shell_script(held_files_script(remotes), check=False).stdout.split(_HELD_SECTION)
         held = {}
         for index, remote in enumerate(remotes):
             note_text, stat_text = (sections[2 * index: 2 * index + 2] + ["", ""])[:2]
