@@ -14,14 +14,22 @@ BAD_MODELS = {
     "no-such-model": ("no-such-model-xyz", "model 'no-such-model-xyz' not found"),
     "corrupt-keras": ("corrupt.keras", "it is not a zip archive with config.json"),
     "foreign-h5": ("foreign.h5", "it is not an HDF5 file"),
+    "truncated-h5": ("truncated.h5", "it is not a complete HDF5 file"),
+    "weights-only-h5": ("weights.h5", "the HDF5 file holds no model config"),
     "junk-tflite": ("junk.tflite", "no TFL3 identifier"),
 }
 
 
 @pytest.fixture
 def bad_models(tmp_path):
+    import h5py
+
     for name in ("corrupt.keras", "foreign.h5", "junk.tflite"):
         (tmp_path / name).write_bytes(b"PK\x03\x04 not what it claims to be" * 10)
+    (tmp_path / "truncated.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 64)
+    with h5py.File(tmp_path / "weights.h5", "w") as weights:  # what Keras' save_weights writes at the top
+        weights.attrs["layer_names"] = [b"dense"]
+        weights.create_group("dense")
     return tmp_path
 
 
