@@ -120,7 +120,7 @@ def _run_and_measure(session, settings, runner_argv, out_dir, result, timing, ce
     agent_started_s = time.monotonic()
     agent, device_dir = _run_agent(session, agent_settings, runner_argv, timing, "")
     # Charging and the screen are put back while the output is pulled and read: on a phone
-    # `settings` and `cmd` are Java programs, as long as all the rest of the benchmark's end.
+    # `settings` is a Java program of 0.1-0.3 s, longer than the pull and the parsing together.
     with alongside(None if session.keep_charging_suspended else session.restore_held):
         _pull_output(session, device_dir, out_dir, timing, "")
         return _read_output(session, settings, out_dir, result, agent, borrowed, agent_started_s, cell_id)

@@ -110,7 +110,7 @@ def _pull_tree(connection, remote: str, local: Path) -> int:
 
 
 def _sync_request(connection, request_id: bytes, path: str) -> None:
-    encoded = path.encode()
+    encoded = path.encode("utf-8", "surrogateescape")  # a listed name that was not UTF-8 goes back as it came
     connection.conn.sendall(request_id + struct.pack("<I", len(encoded)) + encoded)
 
 
