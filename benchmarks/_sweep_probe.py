@@ -100,16 +100,22 @@ def instrument() -> None:
     from harness.report import load, summary
     wrap(load, "result_set", "load results for the summary")
     wrap(summary, "summary_text", "summary table")
+    from harness.bench import output_pass, outputs
+    wrap(output_pass.CheckData, "host_side", "output check: host side (model read, samples, outputs)")
+    wrap(outputs, "write_value_files", "output check: value files written")
     _wrap_agent(Device)
 
 
 def _wrap_agent(Device) -> None:
-    """The agent's shell call is a Device.shell inside _run_and_measure: time it by argv."""
+    """The agent's shell call is a Device.shell inside _run_and_measure, the output check's runner one
+    inside output_pass: time them by argv."""
     original = Device.shell
 
     def shell(self, argv, **kwargs):
         if argv and argv[0] == "sh" and str(argv[1]).endswith("/agent.sh"):
             return timed("agent (on-device, see agent phases)", original)(self, argv, **kwargs)
+        if any(str(arg).startswith("--output_filepath=") for arg in argv):
+            return timed("output check: runner on the device", original)(self, argv, **kwargs)
         return original(self, argv, **kwargs)
 
     Device.shell = shell

@@ -270,7 +270,8 @@ def _extra_passes(session, settings, model_path, remote_model, out_dir, result, 
     if check_data is not None:
         started = time.monotonic()
         summary, passes["output_check"] = check_outputs(session, model_path, settings, check_data, out_dir,
-                                                        remote_model=remote_model, level=level)
+                                                        remote_model=remote_model, level=level,
+                                                        model_sha256=result.model["sha256"])
         flags = measurements.flags + (("numerics",) if summary.numerics else ())
         measurements = replace(measurements, output_check=summary, flags=flags)
         timing["check_outputs_s"] = time.monotonic() - started

@@ -28,25 +28,29 @@ _LEVEL_NAMES = ("fp32", "fp16", "int8-dynamic", "int8", "int16x8")
 class CheckData:
     """The real inputs outputs are checked with: `samples` as outputs.prepare_inputs takes them
     (one array, a list per input, or arrays by input name), labels where known, where they come
-    from, and the host reference model (fp32) when there is one. Host outputs are computed once
-    per model file and kept here for the next device or delegate."""
+    from, and the host reference model (fp32) when there is one. The host's side of each model
+    file's check is computed once (harness/bench/host_outputs.py) and kept here for the next
+    device or delegate."""
 
     samples: object
     labels: object | None
     source: str
     reference_model: Path | None = None
     _host: dict = field(default_factory=dict, repr=False)
+    _digests: dict = field(default_factory=dict, repr=False)
 
-    def host_outputs(self, model_path: Path, io, inputs, size: int) -> list:
-        from harness.bench import outputs
+    def host_side(self, model_path: Path, count: int, model_sha256: str | None = None):
+        """The host side (host_outputs.HostSide) of checking `model_path` with the first `count` samples."""
+        from harness.bench.host_outputs import compute_host_side, samples_digest
 
-        key = (sha256_file(model_path), len(inputs[0]))
+        file = Path(model_path).stat()
+        key = (str(model_path), file.st_size, file.st_mtime_ns, count)
         if key not in self._host:
-            parts = [outputs.run_on_host(model_path, io, inputs, batch) for batch in outputs.batches(len(inputs[0]), size)]
-            if any(part is None for part in parts):
-                raise OutputCheckError(f"{Path(model_path).name} cannot compute these inputs on the host",
-                                       "check that the inputs fit the model")
-            self._host[key] = outputs.concatenate(parts)
+            samples = _first(self.samples, count)
+            if count not in self._digests:
+                self._digests[count] = samples_digest(samples)
+            self._host[key] = compute_host_side(Path(model_path), model_sha256 or sha256_file(model_path), samples,
+                                                self._digests[count])
         return self._host[key]
 
 
@@ -84,23 +88,21 @@ def level_of(model_path: Path, level: str | None, io) -> str:
 
 
 def check_outputs(session, model_path: Path, settings, data: CheckData, out_dir: Path, *,
-                  remote_model: str, level: str | None) -> tuple[OutputCheckSummary, dict]:
+                  remote_model: str, level: str | None, model_sha256: str | None = None) -> tuple[OutputCheckSummary, dict]:
     """The verdict in short, and the comparison whole (for bench.json); never raises for what the
     model or data cannot do: the summary then says why nothing was checked."""
-    from harness.bench import outputs
     from harness.bench.output_check import compare_outputs
 
     try:
-        io = outputs.read_model_io(model_path)
-        inputs = outputs.prepare_inputs(io, _first(data.samples, settings.check_samples))
-        count = len(inputs[0])
-        size = outputs.plan_batches(model_path, io, inputs, count)
-        host = data.host_outputs(model_path, io, inputs, size)
-        device = _device_outputs(session, model_path, settings, io, inputs, size, out_dir, remote_model)
-        reference = _reference_outputs(data, settings.check_samples)
+        host = data.host_side(model_path, settings.check_samples, model_sha256)
+        count = len(host.inputs[0])
+        device = _device_outputs(session, model_path, settings, host.io, host.inputs, host.batch_size, out_dir,
+                                 remote_model)
+        reference = (data.host_side(data.reference_model, settings.check_samples).outputs
+                     if data.reference_model else None)
         labels = None if data.labels is None else data.labels[:count]
-        check = compare_outputs(io, device, host, level=level_of(model_path, level, io), delegate=settings.delegate,
-                                host_fp32=reference, labels=labels)
+        check = compare_outputs(host.io, device, host.outputs, level=level_of(model_path, level, host.io),
+                                delegate=settings.delegate, host_fp32=reference, labels=labels)
     except OutputCheckError as e:
         return OutputCheckSummary(available=False, reason=f"outputs not checked: {e.one_line()}"), {}
     return summary_of(check, data.source), check.to_dict()
@@ -112,17 +114,6 @@ def _first(samples, count: int):
     if isinstance(samples, (list, tuple)):
         return [array[:count] for array in samples]
     return samples[:count]
-
-
-def _reference_outputs(data: CheckData, count: int) -> list | None:
-    from harness.bench import outputs
-
-    if data.reference_model is None:
-        return None
-    io = outputs.read_model_io(data.reference_model)
-    inputs = outputs.prepare_inputs(io, _first(data.samples, count))
-    size = outputs.plan_batches(data.reference_model, io, inputs, len(inputs[0]))
-    return data.host_outputs(data.reference_model, io, inputs, size)
 
 
 def _device_outputs(session, model_path, settings, io, inputs, size, out_dir, remote_model) -> list:

@@ -12,7 +12,7 @@ The runner contract is the official tool's (LiteRT tflite/tools/benchmark/benchm
 
 So one process checks one sample, unless the batch dimension is resized: with
 `--input_layer_shape=B,...` the tool resizes the input tensors, the value file holds B samples
-and the dump holds B outputs. `plan_batches` finds on the host (real LiteRT) whether the model
+and the dump holds B outputs. `outputs_on_host` finds on the host (real LiteRT) whether the model
 accepts a batch of B with outputs that carry the batch in their first dimension and equal the
 one-by-one outputs; then N samples take ceil(N / B) runner processes instead of N. A device
 whose delegate refuses the larger batch (some GPU delegates) makes that process fail: the
@@ -22,13 +22,13 @@ Host side (ai_edge_litert, numpy; imported lazily):
 
     io = read_model_io("m.tflite")
     inputs = prepare_inputs(io, x_eval)                   # quantized per the model's input details
-    size = plan_batches("m.tflite", io, inputs, len(x_eval))
-    for batch in batches(len(x_eval), size):
+    host = outputs_on_host("m.tflite", io, inputs, len(x_eval))    # batch size and host outputs
+    for batch in batches(len(x_eval), host.batch_size):
         files = write_value_files(io, inputs, batch, workdir)   # host paths; push them
         flags = runner_flags(io, batch, device_paths, "/data/local/tmp/out.bin")
         ... run the runner with CHECK_RUN_FLAGS + flags, pull the dump ...
         outputs = read_output_dump(io, dump_bytes, batch)
-    check = compare_outputs(io, device, host_same_level, level="int8", delegate="cpu",
+    check = compare_outputs(io, device, host.outputs, level="int8", delegate="cpu",
                             host_fp32=fp32_outputs, labels=y_eval)      # output_check.py
 
 `compare_outputs` (harness/bench/output_check.py) reports top-1 agreement, max absolute and relative error, accuracy where labels
@@ -114,6 +114,13 @@ def _interpreter(model_path: str | Path):
         return Interpreter(model_path=str(model_path))
     except (ValueError, RuntimeError) as e:
         raise OutputCheckError(f"{model_path}: LiteRT cannot load it ({e})", "pass a valid .tflite file") from None
+
+
+def litert_version() -> str:
+    """The version of the LiteRT that computes the host's outputs."""
+    import ai_edge_litert
+
+    return ai_edge_litert.__version__
 
 
 def read_model_io(model_path: str | Path) -> ModelIO:
@@ -217,22 +224,43 @@ def batches(count: int, size: int) -> list[Batch]:
     return [Batch(start, min(size, count - start)) for start in range(0, count, size)]
 
 
-def plan_batches(model_path: str | Path, io: ModelIO, inputs: list, count: int, *, max_batch: int = MAX_BATCH) -> int:
-    """The largest batch (<= max_batch, <= count) for which the model, resized on the host, gives
-    outputs with the batch first and equal to the one-by-one outputs; 1 when it does not."""
+@dataclasses.dataclass(frozen=True)
+class HostOutputs:
+    """The batch size the device is given, and the host's outputs for every sample."""
+
+    batch_size: int
+    outputs: list
+
+
+def outputs_on_host(model_path: str | Path, io: ModelIO, inputs: list, count: int, *,
+                    max_batch: int = MAX_BATCH) -> HostOutputs:
+    """The host's outputs for `count` samples, in the largest batch (<= max_batch) for which the
+    model, resized, gives outputs with the batch first and equal to the one-by-one outputs (1 when
+    it does not); the batch tried is the first batch of the outputs, not computed again."""
     size = min(max_batch, count)
-    if size <= 1 or not all(spec.batched for spec in (*io.inputs, *io.outputs)):
-        return 1
-    batched = run_on_host(model_path, io, inputs, Batch(0, size))
-    if batched is None:
-        return 1
-    for index in (0, size - 1):
+    first = None
+    if size > 1 and all(spec.batched for spec in (*io.inputs, *io.outputs)):
+        first = run_on_host(model_path, io, inputs, Batch(0, size))
+        if first is None or not _same_one_by_one(model_path, io, inputs, first, (0, size - 1)):
+            first = None
+    if first is None:
+        size = 1
+    parts = [first] if first is not None else []
+    for batch in batches(count, size)[len(parts):]:
+        part = run_on_host(model_path, io, inputs, batch)
+        if part is None:
+            raise OutputCheckError(f"{Path(model_path).name} cannot compute these inputs on the host",
+                                   "check that the inputs fit the model")
+        parts.append(part)
+    return HostOutputs(size, concatenate(parts))
+
+
+def _same_one_by_one(model_path, io: ModelIO, inputs: list, batched: list, indices) -> bool:
+    for index in indices:
         single = run_on_host(model_path, io, inputs, Batch(index, 1))
-        if single is None or not all(
-            _close(b[index:index + 1], s) for b, s in zip(batched, single)
-        ):
-            return 1
-    return size
+        if single is None or not all(_close(b[index:index + 1], s) for b, s in zip(batched, single)):
+            return False
+    return True
 
 
 def run_on_host(model_path: str | Path, io: ModelIO, inputs: list, batch: Batch) -> list | None:

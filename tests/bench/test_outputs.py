@@ -161,8 +161,11 @@ def test_a_real_models_io_and_the_batch_it_accepts(tiny_tflite):
     assert [(s.shape, s.dtype, s.quantized) for s in io.inputs] == [((1, 32, 32, 3), "float32", False)]
     assert [s.sample_shape for s in io.outputs] == [(10,)]
     samples = outputs.prepare_inputs(io, np.random.default_rng(0).uniform(0, 1, (12, 32, 32, 3)))
-    assert outputs.plan_batches(tiny_tflite, io, samples, 12, max_batch=8) == 8
-    assert outputs.plan_batches(tiny_tflite, io, samples, 1) == 1
+    host = outputs.outputs_on_host(tiny_tflite, io, samples, 12, max_batch=8)
+    assert host.batch_size == 8 and outputs.outputs_on_host(tiny_tflite, io, samples, 1).batch_size == 1
+    one_by_one = outputs.concatenate([outputs.run_on_host(tiny_tflite, io, samples, b) for b in outputs.batches(12, 1)])
+    np.testing.assert_allclose(host.outputs[0], one_by_one[0], rtol=1e-5, atol=1e-6)
+    assert host.outputs[0].shape == (12, 10)
 
 
 def test_a_file_that_is_not_a_model_is_one_line_error(tmp_path):
@@ -188,8 +191,8 @@ def run_checked_on_the_bundled_runner(model, io, inputs, count, size, workdir, *
 def test_device_outputs_of_the_bundled_runner_match_the_host_and_a_broken_variant_is_flagged(tiny_tflite, tmp_path):
     io = outputs.read_model_io(tiny_tflite)
     inputs = outputs.prepare_inputs(io, np.random.default_rng(1).uniform(0, 1, (10, 32, 32, 3)))
-    size = outputs.plan_batches(tiny_tflite, io, inputs, 10, max_batch=4)
-    host = outputs.concatenate([outputs.run_on_host(tiny_tflite, io, inputs, b) for b in outputs.batches(10, size)])
+    computed = outputs.outputs_on_host(tiny_tflite, io, inputs, 10, max_batch=4)
+    size, host = computed.batch_size, computed.outputs
     device = run_checked_on_the_bundled_runner(tiny_tflite, io, inputs, 10, size, tmp_path)
     check = output_check.compare_outputs(io, device, host, level="fp32", host_fp32=host)
     assert size == 4 and not check.numerics and check.vs_host_level.top1_agreement == 1.0
@@ -236,8 +239,9 @@ def test_an_int8_model_with_two_inputs_is_checked_one_sample_per_process(int8_tw
     inputs = outputs.prepare_inputs(io, by_name)
     assert [a.dtype for a in inputs] == [np.int8, np.int8]
     # The reshape keeps a batch of 1: the model cannot take more, so one process per sample.
-    assert outputs.plan_batches(int8_two_input_model, io, inputs, 3) == 1
-    host = outputs.concatenate([outputs.run_on_host(int8_two_input_model, io, inputs, b) for b in outputs.batches(3, 1)])
+    host = outputs.outputs_on_host(int8_two_input_model, io, inputs, 3)
+    assert host.batch_size == 1
+    host = host.outputs
     device = run_checked_on_the_bundled_runner(int8_two_input_model, io, inputs, 3, 1, tmp_path)
     check = output_check.compare_outputs(io, device, host, level="int8")
     assert not check.numerics and check.vs_host_level.max_step_error == 0
