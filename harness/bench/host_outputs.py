@@ -5,10 +5,12 @@ outputs (harness/bench/outputs.py). Kept in memory for the run, and on disk for 
 checks, where a mobilenet_v2 level took about 1.5 s.
 
 The key is what decides the outputs: the model file's sha256, the samples' digest, LiteRT's
-version and the host's architecture. An entry is written atomically; one that does not read back whole, or does not fit the model, is computed again."""
+version and the host's architecture. An entry is written atomically; one that does not read
+back whole, or does not fit the model, is computed again."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import platform
 import zipfile
@@ -18,6 +20,7 @@ from pathlib import Path
 from harness import paths
 from harness.bench import outputs
 from harness.bench.outputs import ModelIO
+from harness.digests import sha256_bytes
 from harness.jsonfile import write_bytes_atomic
 
 # Bump when what is stored, or how the outputs are computed, changes.
@@ -65,9 +68,7 @@ def samples_digest(samples) -> str:
 
 
 def _entry_path(model_sha256: str, digest: str) -> Path:
-    key = hashlib.sha256(
-        f"{FORMAT_VERSION}|{model_sha256}|{digest}|{outputs.litert_version()}|{platform.machine()}".encode()
-    ).hexdigest()
+    key = sha256_bytes(f"{FORMAT_VERSION}|{model_sha256}|{digest}|{outputs.litert_version()}|{platform.machine()}".encode())
     return paths.cache_dir() / CACHE_SUBDIR / f"{key}.npz"
 
 
@@ -78,10 +79,8 @@ def _read_entry(entry: Path, io: ModelIO, count: int) -> outputs.HostOutputs | N
         with np.load(entry, allow_pickle=False) as npz:
             batch_size = int(npz["batch_size"])
             arrays = [npz[f"output_{i}"] for i in range(len(io.outputs))]
-    except FileNotFoundError:
-        return None
     except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError):
-        return None  # torn or foreign: computed again and replaced
+        return None  # missing, torn or foreign: computed again and replaced
     fits = all(a.shape == (count, *spec.sample_shape) and a.dtype == np.dtype(spec.dtype)
                for a, spec in zip(arrays, io.outputs))
     return outputs.HostOutputs(batch_size, arrays) if fits and 1 <= batch_size <= count else None
@@ -95,7 +94,5 @@ def _write_entry(entry: Path, host: outputs.HostOutputs) -> None:
 
     packed = io.BytesIO()
     np.savez(packed, batch_size=np.int64(host.batch_size), **{f"output_{i}": a for i, a in enumerate(host.outputs)})
-    try:
+    with contextlib.suppress(OSError):
         write_bytes_atomic(entry, packed.getvalue())
-    except OSError:
-        pass

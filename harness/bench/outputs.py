@@ -238,14 +238,9 @@ def outputs_on_host(model_path: str | Path, io: ModelIO, inputs: list, count: in
     model, resized, gives outputs with the batch first and equal to the one-by-one outputs (1 when
     it does not); the batch tried is the first batch of the outputs, not computed again."""
     size = min(max_batch, count)
-    first = None
-    if size > 1 and all(spec.batched for spec in (*io.inputs, *io.outputs)):
-        first = run_on_host(model_path, io, inputs, Batch(0, size))
-        if first is None or not _same_one_by_one(model_path, io, inputs, first, (0, size - 1)):
-            first = None
-    if first is None:
-        size = 1
-    parts = [first] if first is not None else []
+    first = _tried_batch(model_path, io, inputs, size)
+    size = size if first is not None else 1
+    parts = [] if first is None else [first]
     for batch in batches(count, size)[len(parts):]:
         part = run_on_host(model_path, io, inputs, batch)
         if part is None:
@@ -255,12 +250,19 @@ def outputs_on_host(model_path: str | Path, io: ModelIO, inputs: list, count: in
     return HostOutputs(size, concatenate(parts))
 
 
-def _same_one_by_one(model_path, io: ModelIO, inputs: list, batched: list, indices) -> bool:
-    for index in indices:
+def _tried_batch(model_path, io: ModelIO, inputs: list, size: int) -> list | None:
+    """The outputs of the first `size` samples in one batch, when the model takes it and its first
+    and last samples come out as they do alone; else None."""
+    if size <= 1 or not all(spec.batched for spec in (*io.inputs, *io.outputs)):
+        return None
+    batched = run_on_host(model_path, io, inputs, Batch(0, size))
+    if batched is None:
+        return None
+    for index in (0, size - 1):
         single = run_on_host(model_path, io, inputs, Batch(index, 1))
         if single is None or not all(_close(b[index:index + 1], s) for b, s in zip(batched, single)):
-            return False
-    return True
+            return None
+    return batched
 
 
 def run_on_host(model_path: str | Path, io: ModelIO, inputs: list, batch: Batch) -> list | None:
