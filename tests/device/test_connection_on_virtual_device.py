@@ -176,3 +176,13 @@ def test_a_directory_tree_is_pulled_over_one_sync_connection_as_adbutils_pulls_i
 def test_pulling_a_directory_that_is_not_there_leaves_an_empty_one(device, tmp_path):
     assert device.pull_dir(f"{REMOTE_DIR}/no-such-dir", tmp_path / "out") == 0
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_a_file_name_that_is_not_utf8_is_pulled_with_its_bytes(device, tmp_path):
+    # Phones hold such names (files written by native code); the listing gives the raw bytes back.
+    tree = f"{REMOTE_DIR}/latin1"
+    device.shell_script(f"rm -rf {tree}; mkdir -p {tree}; printf x >\"{tree}/$(printf 'caf\\351').txt\"")
+    device.pull_dir(tree, tmp_path / "out")
+    assert [p.name for p in (tmp_path / "out").iterdir()] == [os.fsdecode(b"caf\xe9.txt")]
+    assert (tmp_path / "out" / os.fsdecode(b"caf\xe9.txt")).read_bytes() == b"x"
+    device.shell(["rm", "-rf", tree])
