@@ -271,7 +271,8 @@ def _extra_passes(session, settings, model_path, remote_model, out_dir, result, 
         started = time.monotonic()
         summary, passes["output_check"] = check_outputs(session, model_path, settings, check_data, out_dir,
                                                         remote_model=remote_model, level=level,
-                                                        model_sha256=result.model["sha256"])
+                                                        model_sha256=result.model["sha256"],
+                                                        runner_version=(result.parsed or {}).get("runner_version"))
         flags = measurements.flags + (("numerics",) if summary.numerics else ())
         measurements = replace(measurements, output_check=summary, flags=flags)
         timing["check_outputs_s"] = time.monotonic() - started

@@ -7,7 +7,7 @@ output_check.py). The value files and dumps are kept in the benchmark's `outputs
 from __future__ import annotations
 
 import posixpath
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from harness.bench.agent import new_cell_dir
@@ -88,16 +88,19 @@ def level_of(model_path: Path, level: str | None, io) -> str:
 
 
 def check_outputs(session, model_path: Path, settings, data: CheckData, out_dir: Path, *,
-                  remote_model: str, level: str | None, model_sha256: str | None = None) -> tuple[OutputCheckSummary, dict]:
+                  remote_model: str, level: str | None, model_sha256: str | None = None,
+                  runner_version: str | None = None) -> tuple[OutputCheckSummary, dict]:
     """The verdict in short, and the comparison whole (for bench.json); never raises for what the
-    model or data cannot do: the summary then says why nothing was checked."""
+    model or data cannot do: the summary then says why nothing was checked. `runner_version`:
+    what the measured run's runner printed of itself (device_outputs.py keys on it)."""
     from harness.bench.output_check import compare_outputs
 
+    model_sha256 = model_sha256 or sha256_file(model_path)
     try:
         host = data.host_side(model_path, settings.check_samples, model_sha256)
         count = len(host.inputs[0])
-        device = _device_outputs(session, model_path, settings, host.io, host.inputs, host.batch_size, out_dir,
-                                 remote_model)
+        device, computed_before = _outputs_of_device(session, model_path, settings, host, out_dir, remote_model,
+                                                     model_sha256, runner_version)
         reference = (data.host_side(data.reference_model, settings.check_samples).outputs
                      if data.reference_model else None)
         labels = None if data.labels is None else data.labels[:count]
@@ -105,7 +108,28 @@ def check_outputs(session, model_path: Path, settings, data: CheckData, out_dir:
                                 delegate=settings.delegate, host_fp32=reference, labels=labels)
     except OutputCheckError as e:
         return OutputCheckSummary(available=False, reason=f"outputs not checked: {e.one_line()}"), {}
-    return summary_of(check, data.source), check.to_dict()
+    summary = summary_of(check, data.source)
+    if computed_before is not None:
+        summary = replace(summary, device_outputs_from=computed_before,
+                          verdict=f"{summary.verdict}; the device's outputs were computed at "
+                                  f"{computed_before['computed_utc']} and reused")
+    return summary, {**check.to_dict(), "device_outputs_from": computed_before}
+
+
+def _outputs_of_device(session, model_path, settings, host, out_dir, remote_model, model_sha256,
+                       runner_version) -> tuple[list, dict | None]:
+    """The device's outputs, and where they were computed when that was before this check
+    (harness/bench/device_outputs.py); computed now, they are kept for the next check."""
+    from harness.bench import device_outputs
+
+    entry = device_outputs.entry_for(session, settings, host, model_sha256, runner_version)
+    stored = None if settings.recheck_outputs else device_outputs.stored_outputs(entry, host)
+    if stored is not None:
+        return stored
+    computed = _device_outputs(session, model_path, settings, host.io, host.inputs, host.batch_size, out_dir,
+                               remote_model)
+    device_outputs.keep_outputs(entry, computed, session, out_dir)
+    return computed, None
 
 
 def _first(samples, count: int):

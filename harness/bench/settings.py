@@ -53,6 +53,9 @@ class Measurement:
     op_profile: bool = False  # a runner pass of its own with --enable_op_profiling=true
     check_outputs: bool | None = None  # None: `run` checks when the model has evaluation data
     check_samples: int = DEFAULT_CHECK_SAMPLES
+    # False: outputs a check of the same device build, runner, file, flags and inputs computed
+    # before are compared again instead of computed again (harness/bench/device_outputs.py).
+    recheck_outputs: bool = False
     preset: str | None = None  # a validity preset (harness/bench/presets.py), already applied
     # False (--no-energy): no energy number, and none of what it needs: charging is left as it is
     # and no idle baseline is taken (so suspend_charging and idle_baseline_s are set off).

@@ -99,6 +99,10 @@ def add_deeper_measurement_options(parser: argparse.ArgumentParser) -> None:
                        "data; bench: with --inputs)")
     group.add_argument("--check-samples", type=positive_int, default=DEFAULT_CHECK_SAMPLES, metavar="N",
                        help=f"inputs checked on the device (default {DEFAULT_CHECK_SAMPLES})")
+    group.add_argument("--recheck-outputs", action="store_true",
+                       help="compute the checked outputs on the device again, even when a check of the same device "
+                       "build, runner, file, flags and inputs computed them before (default: compare those again, "
+                       "and say when they were computed)")
     group.add_argument("--preset", metavar="NAME", help=f"validity preset: {preset_help()}")
 
 

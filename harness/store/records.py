@@ -371,6 +371,7 @@ class OutputCheckSummary(Record):
     numerics: bool = False
     worst_index: int | None = None
     verdict: str | None = None
+    device_outputs_from: Mapping[str, Any] | None = None  # reused from an earlier check: bench/device_outputs.py
 
 
 @dataclass(frozen=True)
@@ -444,9 +445,8 @@ class Measurements(Record):
     runner: RunnerRef | None = None
     clocks: Clocks | None = None
     conditions: RunConditions | None = None
-    # What memory_mb.peak is: "CPU-side RSS, own pass" when measured in a pass of its own
-    # (--peak-memory: the monitor's polling thread can affect timing, so the timed pass runs
-    # without it); None when there is no peak.
+    # What memory_mb.peak is: "CPU-side RSS, own pass" when measured in a pass of its own (--peak-memory:
+    # the monitor's polling thread can affect timing, so the timed pass runs without it); None: no peak.
     memory_peak_label: str | None = None
     repeats: Repeats | None = None
     op_profile: OpProfileSummary | None = None

@@ -106,3 +106,35 @@ def test_a_short_sustained_run_has_a_row_per_interval(tiny_tflite, virtual_devic
     assert rows[0]["start_s"] == 0 and rows[-1]["end_s"] >= 6
     assert sustained["p90_us"] > 0 and sustained["clocks"].startswith("simulated")
     assert sustained["throttled"] == (sustained["began_interval"] is not None)
+
+
+def test_a_check_made_before_on_the_same_build_is_compared_again_not_run_again(tiny_tflite, device, tmp_path):
+    rng = np.random.default_rng(17)  # inputs no other test checks with: the first check here runs
+    inputs = tmp_path / "inputs.npz"
+    np.savez(inputs, x_eval=rng.random((9, 32, 32, 3), dtype=np.float32), y_eval=rng.integers(0, 10, 9))
+    quick = [*fast_args(check_outputs=True), "--inputs", inputs]
+
+    def checked(name, *extra):
+        document = bench(tiny_tflite, device.serial, tmp_path / name, *quick, *extra)
+        runner_logs = sorted(p.name for p in (tmp_path / name / "outputs").glob("runner_*.log"))
+        return document["output_check"], document["passes"]["output_check"], runner_logs
+
+    first, first_pass, first_logs = checked("first")
+    assert first["device_outputs_from"] is None and first_logs and "reused" not in first["verdict"]
+
+    again, again_pass, again_logs = checked("again")
+    assert again_logs == []  # no runner process on the device
+    origin = again["device_outputs_from"]
+    assert origin["serial"] == device.serial and origin["cell"] == str(tmp_path / "first")
+    assert again["verdict"].endswith(f"computed at {origin['computed_utc']} and reused")
+    assert again_pass["device_outputs_from"] == origin
+    # The stored outputs are compared exactly as the fresh ones were.
+    assert {k: v for k, v in again_pass.items() if k != "device_outputs_from"} == \
+           {k: v for k, v in first_pass.items() if k != "device_outputs_from"}
+
+    forced, _, forced_logs = checked("forced", "--recheck-outputs")
+    assert forced["device_outputs_from"] is None and forced_logs == first_logs
+
+    # Other threads may compute otherwise: checked on the device.
+    threads, _, threads_logs = checked("threads", "--threads", "1")
+    assert threads["device_outputs_from"] is None and threads_logs

@@ -1,0 +1,71 @@
+"""harness/bench/device_outputs.py: the key of a device's stored check outputs holds everything
+that decides what the device computes, and nothing that does not (the unit's serial). The
+reuse itself, on a virtual device, is in test_deeper_on_virtual_device.py."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from harness.bench import device_outputs, host_outputs
+from harness.bench.settings import BenchSettings
+from harness.device.runner_binaries import RunnerBinary
+
+
+@pytest.fixture
+def host(tiny_tflite, tmp_path, monkeypatch):
+    monkeypatch.setenv("SQUEEZEBENCH_CACHE", str(tmp_path / "cache"))
+    samples = np.random.default_rng(0).uniform(0, 1, (5, 32, 32, 3)).astype(np.float32)
+    return host_outputs.compute_host_side(tiny_tflite, "a" * 64, samples, host_outputs.samples_digest(samples))
+
+
+def session(serial="phone-1", fingerprint="google/husky/husky:14/UD1A/1:user/release-keys", soc="Tensor G3",
+            kernel="Linux localhost 5.15.110 aarch64", runner_sha256="b" * 64):
+    passport = SimpleNamespace(serial=serial, abi="arm64-v8a", kernel=kernel,
+                               props={"ro.build.fingerprint": fingerprint, "ro.soc.model": soc})
+    runner = RunnerBinary(kind="benchmark_model", abi="arm64-v8a", path="/r", sha256=runner_sha256, source="registered")
+    return SimpleNamespace(passport=passport, runner=runner)
+
+
+SETTINGS = BenchSettings(threads=4, delegate="cpu")
+
+
+def entry(host, a_session=None, settings=SETTINGS, model_sha256="c" * 64, runner_version="LiteRT 2.3.0"):
+    return device_outputs.entry_for(a_session or session(), settings, host, model_sha256, runner_version)
+
+
+def test_everything_that_decides_the_outputs_is_in_the_key(host):
+    same = entry(host)
+    others = [
+        entry(host, session(fingerprint="google/husky/husky:15/AP4A/2:user/release-keys")),
+        entry(host, session(soc="Tensor G4")),
+        entry(host, session(kernel="Linux localhost 6.1.75 aarch64")),
+        entry(host, session(runner_sha256="d" * 64)),
+        entry(host, runner_version="LiteRT 2.4.0"),
+        entry(host, model_sha256="e" * 64),
+        entry(host, settings=replace(SETTINGS, threads=1)),
+        entry(host, settings=replace(SETTINGS, delegate="gpu")),
+        entry(host, settings=replace(SETTINGS, runner_args=("--use_xnnpack=false",))),
+        entry(replace(host, samples_digest="f" * 64)),
+        entry(replace(host, batch_size=1)),
+    ]
+    assert same == entry(host) and len({same, *others}) == len(others) + 1
+    # Another unit of the same build computes alike.
+    assert entry(host, session(serial="phone-2")) == same
+
+
+def test_stored_outputs_come_back_with_where_they_were_computed(host, tmp_path):
+    path = entry(host)
+    assert device_outputs.stored_outputs(path, host) is None
+    device_outputs.keep_outputs(path, host.outputs, session(), tmp_path / "cell")
+    arrays, origin = device_outputs.stored_outputs(path, host)
+    assert all(np.array_equal(a, b) for a, b in zip(arrays, host.outputs))
+    assert origin["serial"] == "phone-1" and origin["cell"] == str(tmp_path / "cell") and origin["computed_utc"]
+    # A host entry (no computed_utc) under this name is not taken for the device's outputs.
+    from harness.bench import outputs_cache
+
+    outputs_cache.write_entry(path, host.outputs, {"batch_size": host.batch_size})
+    assert device_outputs.stored_outputs(path, host) is None
