@@ -42,9 +42,15 @@ def run_agent(device: Device, settings: BenchSettings, device_dir: str, runner_a
     return device.shell(argv, timeout_s=host_timeout_s(settings), check=False)
 
 
-def pull_agent_output(device: Device, device_dir: str, out_dir) -> None:
-    """The agent's directory brought to the host, then removed from the device."""
+def pull_agent_output(device: Device, device_dir: str, out_dir, *, remove: bool = True) -> None:
+    """The agent's directory brought to the host, then removed from the device unless the caller
+    removes it (remove_agent_dir) while it reads its copy."""
     device.pull_dir(device_dir, out_dir)
+    if remove:
+        remove_agent_dir(device, device_dir)
+
+
+def remove_agent_dir(device: Device, device_dir: str) -> None:
     device.shell(["rm", "-rf", device_dir], check=False)
 
 

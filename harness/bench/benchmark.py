@@ -16,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from harness.background import alongside
-from harness.bench.agent import new_cell_dir, pull_agent_output, reaping_script, run_agent
+from harness.bench.agent import new_cell_dir, pull_agent_output, reaping_script, remove_agent_dir, run_agent
 from harness.bench.agent_result import AgentResultError, parse_agent_result, parse_energy_samples
 from harness.bench.clocks import clocks_of_run
 from harness.bench.conditions import run_conditions
@@ -122,8 +122,10 @@ def _run_and_measure(session, settings, runner_argv, out_dir, result, timing, ce
     # Charging and the screen are put back while the output is pulled and read: on a phone
     # `settings` is a Java program of 0.1-0.3 s, longer than the pull and the parsing together.
     with alongside(None if session.keep_charging_suspended else session.restore_held):
-        _pull_output(session, device_dir, out_dir, timing, "")
-        return _read_output(session, settings, out_dir, result, agent, borrowed, agent_started_s, cell_id)
+        _pull_output(session, device_dir, out_dir, timing, "", remove=False)
+        # The device's copy is removed while the host reads its own (a round trip of 10-20 ms).
+        with alongside(lambda: remove_agent_dir(session.device, device_dir)):
+            return _read_output(session, settings, out_dir, result, agent, borrowed, agent_started_s, cell_id)
 
 
 def _read_output(session, settings, out_dir, result, agent, borrowed, agent_started_s, cell_id) -> BenchResult:
@@ -149,9 +151,10 @@ def _run_agent(session: DeviceSession, settings: BenchSettings, runner_argv: lis
     return agent, device_dir
 
 
-def _pull_output(session: DeviceSession, device_dir: str, out_dir: Path, timing: dict, prefix: str) -> None:
+def _pull_output(session: DeviceSession, device_dir: str, out_dir: Path, timing: dict, prefix: str, *,
+                 remove: bool = True) -> None:
     started = time.monotonic()
-    pull_agent_output(session.device, device_dir, out_dir)
+    pull_agent_output(session.device, device_dir, out_dir, remove=remove)
     timing[f"{prefix}pull_s"] = time.monotonic() - started
 
 

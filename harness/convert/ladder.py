@@ -10,6 +10,7 @@ data that does not fit it) stops the run with an InputError before anything is w
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -122,11 +123,13 @@ class Ladder:
             skip_reason = self.plan.skip_reasons.get(level)
             hit = None if skip_reason else cache.lookup(keys[level])
             if skip_reason:
-                self._record(entries, self._entry(level, document.STATUS_SKIPPED, reason=skip_reason))
+                self._record(entries, self._entry(level, document.STATUS_SKIPPED, reason=skip_reason), save=False)
             elif hit is not None:
-                self._record(entries, self._entry_from_cache(level, hit, cached=True))
+                self._record(entries, self._entry_from_cache(level, hit, cached=True), save=False)
             else:
                 to_build.append(level)
+        if entries:  # once for the levels known at once: each save is an fsync'd rewrite
+            self._save(entries)
         # Fidelity is measured against the reference's outputs: results that arrive before the
         # reference's (parallel builds) wait for it.
         waiting: dict[str, tuple[dict, Path]] = {}
@@ -146,9 +149,10 @@ class Ladder:
         hit = cache.lookup(key) if entry["status"] == document.STATUS_OK else None
         return _load_outputs(hit.outputs_path) if hit else None
 
-    def _record(self, entries: dict[str, dict], entry: dict) -> None:
+    def _record(self, entries: dict[str, dict], entry: dict, *, save: bool = True) -> None:
         entries[entry["level"]] = entry
-        self._save(entries)
+        if save:
+            self._save(entries)
         self._report(entry)
 
     def _results(self, to_build: list[str]):
@@ -222,7 +226,7 @@ class Ladder:
         file_name = level_names.parse_level(level).file_name
         target = self.out_dir / file_name
         if not (target.is_file() and sha256_file(target) == entry.record["sha256"]):
-            write_bytes_atomic(target, entry.tflite_path.read_bytes())
+            _link_or_copy(entry.tflite_path, target)
         fields = {k: v for k, v in entry.record.items() if k in document.LEVEL_FIELDS and k not in ("level", "status")}
         return self._entry(level, document.STATUS_OK, file=file_name, cached=cached, **fields)
 
@@ -245,6 +249,19 @@ class Ladder:
             self.tracker.message(f"{entry['level']}: {how}")
         else:
             self.tracker.message(f"{entry['level']}: {entry['status']}: {entry['reason']}")
+
+
+def _link_or_copy(cached: Path, target: Path) -> None:
+    """A cached level's file in the output directory: a hard link where the file system allows
+    one (cache entries are only ever replaced whole, never changed in place), else a copy."""
+    staged = target.with_name(f".{target.name}.link")
+    try:
+        staged.unlink(missing_ok=True)
+        os.link(cached, staged)
+        os.replace(staged, target)
+    except OSError:
+        staged.unlink(missing_ok=True)
+        write_bytes_atomic(target, cached.read_bytes())
 
 
 def _ratio(entry: dict, reference: dict | None, field: str) -> float | None:

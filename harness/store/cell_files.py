@@ -61,8 +61,8 @@ def read_latency_samples(cell_dir: Path) -> list[float]:
 def parse_latency_samples(text: str) -> list[float]:
     """The measured per-iteration latencies (µs), one per line; `#` comments and `warmup` lines
     (the warm-up runs) are skipped, as is anything unreadable."""
-    try:  # what the bundled runner writes: a number per line (a quick path for 50,000 of them)
-        return [float(line) for line in text.splitlines()]
+    try:  # what the bundled runner writes: a comment, then a number per line (a quick path for 50,000 of them)
+        return [float(line) for line in text.splitlines() if line and not line.startswith(("#", "warmup"))]
     except ValueError:
         pass
     samples = []

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from harness.convert import convert_model, document
+from harness.convert import cache, convert_model, document
 from harness.digests import sha256_file
 from harness.errors import ExitCode
 
@@ -110,3 +110,10 @@ def test_a_second_run_is_served_from_the_cache_without_loading_tensorflow(digits
     for before, after in zip(first["levels"], second["levels"]):
         assert after["sha256"] == before["sha256"] and after["accuracy"] == before["accuracy"]
         assert sha256_file(tmp_path / after["file"]) == after["sha256"]
+    # Placed without a copy: the cache's own file (entries are replaced whole, never changed in place).
+    entries = {json.loads(p.read_text())["sha256"]: p.parent / cache.TFLITE_NAME
+               for p in cache.conversions_dir().glob(f"*/{cache.RECORD_NAME}")}
+    assert all((tmp_path / e["file"]).samefile(entries[e["sha256"]]) for e in second["levels"])
+    # The document is whole: every level, written once for the levels the cache answered.
+    assert [e["level"] for e in json.loads((tmp_path / "convert.json").read_text())["levels"]] == \
+           [e["level"] for e in second["levels"]]
