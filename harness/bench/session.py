@@ -5,6 +5,7 @@ charging suspended, and the idle baseline it may lend to the next benchmark."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
@@ -73,6 +74,9 @@ class DeviceSession:
     lent_baseline: LentBaseline | None = None
     # The device's state after the last benchmark: a baseline taken in another state is not lent.
     last_conditions: "PowerConditions | None" = None
+    # Host work for the wait after charging is suspended (the gauge takes 1-3 s to show it), e.g.
+    # the report's imports: waited for with the settling, so never inside a measurement.
+    while_settling: "Callable[[], object] | None" = None
     # The preparation begun beside the passport (open_session's `prepare`), until the first
     # benchmark or restore_held waits for it; its result is stay_awake_restore_to.
     preparing: Started | None = None
@@ -172,7 +176,7 @@ class DeviceSession:
     def hold_charging_suspended(self, wanted: bool) -> None:
         """Charging suspended for this benchmark, unless this session already holds it so."""
         if wanted and not self.charging_held:
-            self.charging_restore_to = charging.suspend_charging(self.device)
+            self.charging_restore_to = charging.suspend_charging(self.device, while_settling=self.while_settling)
             self.charging_held = True
 
     def restore_charging(self) -> None:

@@ -146,6 +146,7 @@ def run(args) -> int:
         command_line=["squeezebench", *sys.argv[1:]],
         resume=args.resume,
         reporter=reporter,
+        while_settling=_import_report_modules if args.report else None,
     )
     from harness.report.load import result_set
     from harness.report.summary import summary_text
@@ -180,6 +181,12 @@ def options_given_besides(args, allowed: tuple[str, ...]) -> list[str]:
         if getattr(args, action.dest, defaults[action.dest]) != defaults[action.dest]:
             given.append(action.option_strings[-1] if action.option_strings else action.metavar or action.dest)
     return given
+
+
+def _import_report_modules() -> None:
+    from harness.report.build import import_report_modules
+
+    import_report_modules()
 
 
 def write_run_report(results, run_dir: Path) -> Path:

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import shlex
 import time
+from collections.abc import Callable
 
+from harness.background import alongside
 from harness.device.connection import Device
 from harness.device.passport import read_battery
 from harness.device.workdir import CHARGING_NOTE
@@ -36,11 +38,12 @@ RESTORE_FROM_NOTE_SCRIPT = (
 )
 
 
-def suspend_charging(device: Device) -> str | None:
+def suspend_charging(device: Device, *, while_settling: Callable[[], object] | None = None) -> str | None:
     """Stop battery charging where the device supports it, and wait until the battery reports
     it, so that an idle baseline is not taken while charging. A device that keeps charging is
     measured anyway (its energy then says so). Returns the value to restore, None when charging
-    was suspended already (by its owner)."""
+    was suspended already (by its owner). `while_settling`: host work done during the wait (and
+    waited for)."""
     previous = device.shell(["getprop", SUSPEND_PROPERTY], check=False).stdout.strip() or "false"
     if previous == "true":
         return None
@@ -48,7 +51,8 @@ def suspend_charging(device: Device) -> str | None:
     device.shell_script(
         f"printf %s {shlex.quote(previous)} >{CHARGING_NOTE} && setprop {SUSPEND_PROPERTY} true", check=False
     )
-    _wait_for_discharge_readings(device)
+    with alongside(while_settling):
+        _wait_for_discharge_readings(device)
     return previous
 
 

@@ -61,7 +61,10 @@ def run_sweep(
     command_line: list[str] | None = None,
     resume: str | None = None,
     reporter: Reporter | None = None,
+    while_settling=None,
 ) -> SweepOutcome:
+    """`while_settling`: host work for the wait after a device's charging is suspended (the CLI's
+    report imports), done there instead of after the last cell."""
     reporter = reporter or Reporter(quiet=True)
     results_root = Path(results_root) if results_root else results_dir()
     if resume:
@@ -84,6 +87,8 @@ def run_sweep(
             adb.ensure_server(server)
         refs, virtual_started = _devices_for(spec, servers, store, reporter)
         sessions = _open_sessions(refs, store, reporter)
+        for session in sessions.values():
+            session.while_settling = while_settling
         if not resume:
             store.add_cells(plan_cells(models, _settings_per_device(spec, sessions)))
             reporter.message(f"run {store.run_id}: {len(store.cells)} cells -> {store.root}")

@@ -29,18 +29,29 @@ ENERGY_CELLS = fast_measurement(min_secs=2.5, idle_baseline_s=2.5, sample_interv
 def test_a_queue_suspends_charging_once_and_lends_its_idle_baseline(virtual_devices, tiny_tflite, tmp_path,
                                                                     monkeypatch, reuse_s):
     [virtual] = virtual_devices(1)
-    suspensions = []
+    suspensions, settling_work = [], []
     suspend = charging.suspend_charging
-    monkeypatch.setattr(charging, "suspend_charging", lambda device: suspensions.append(1) or suspend(device))
+
+    def counted_suspend(device, **kwargs):
+        restore_to = suspend(device, **kwargs)
+        suspensions.append(list(settling_work))  # what of the host's work was done when it returned
+        return restore_to
+
+    def settling():  # the CLI's report imports
+        time.sleep(0.2)
+        settling_work.append("done")
+
+    monkeypatch.setattr(charging, "suspend_charging", counted_suspend)
     spec = SweepSpec(models=(str(tiny_tflite),), devices=(virtual.serial,), threads=(1, 2, 3), measurement=ENERGY_CELLS,
                      idle_baseline_reuse_s=reuse_s)
 
-    outcome = engine.run_sweep(spec, results_root=tmp_path)
+    outcome = engine.run_sweep(spec, results_root=tmp_path, while_settling=settling)
 
     assert outcome.counts == {"ok": 3}
+    # The host's work ran once, during the charger's settling, and was over before the first cell.
+    assert suspensions == [["done"]] and settling_work == ["done"]
     cells = outcome.store.cells
     benches = [outcome.store.load_bench(cell) for cell in cells]
-    assert len(suspensions) == 1
     assert all(b.agent["before"]["battery"]["input_suspended"] for b in benches)
     device = Device(virtual.adb_server, virtual.serial)
     assert device.shell(["getprop", "power.battery_input.suspended"]).stdout.strip() == "false"
