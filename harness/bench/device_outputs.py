@@ -12,7 +12,11 @@ The key: FORMAT_VERSION; the device's build fingerprint, ABI, SoC, board and ker
 kind and sha256 and the version it printed (the bundled runner's LiteRT, which is the device's,
 not the file's); the model file's sha256; the samples' digest and count; the batch the device is
 given; threads, delegate and the model's runner flags. Not the serial: two phones of one build
-compute alike, and the check is of the build, not of one unit."""
+compute alike, and the check is of the build, not of one unit.
+
+Only the CPU's outputs are kept (XNNPACK or LiteRT's builtin kernels): they are computed by code
+inside the runner, which the key names. A GPU driver or the NNAPI runtime can be updated without
+a new build fingerprint (Play system updates), so those checks always run on the device."""
 
 from __future__ import annotations
 
@@ -24,7 +28,13 @@ from harness.jsonfile import utc_now
 # Bump when what is stored, or how the check's runner is run (outputs.CHECK_RUN_FLAGS), changes.
 FORMAT_VERSION = 1
 CACHE_SUBDIR = "device-outputs"
+_RUNNER_ONLY_DELEGATES = ("cpu", "xnnpack-off")
 _BUILD_PROPS = ("ro.build.fingerprint", "ro.soc.manufacturer", "ro.soc.model", "ro.board.platform", "ro.hardware")
+
+
+def reusable(settings) -> bool:
+    """Whether this benchmark's check outputs depend only on what the key names."""
+    return settings.delegate in _RUNNER_ONLY_DELEGATES
 
 
 def entry_for(session, settings, host, model_sha256: str, runner_version: str | None) -> Path:

@@ -123,12 +123,14 @@ def _outputs_of_device(session, model_path, settings, host, out_dir, remote_mode
     from harness.bench import device_outputs
 
     entry = device_outputs.entry_for(session, settings, host, model_sha256, runner_version)
-    stored = None if settings.recheck_outputs else device_outputs.stored_outputs(entry, host)
+    reusable = device_outputs.reusable(settings)
+    stored = device_outputs.stored_outputs(entry, host) if reusable and not settings.recheck_outputs else None
     if stored is not None:
         return stored
     computed = _device_outputs(session, model_path, settings, host.io, host.inputs, host.batch_size, out_dir,
                                remote_model)
-    device_outputs.keep_outputs(entry, computed, session, out_dir)
+    if reusable:
+        device_outputs.keep_outputs(entry, computed, session, out_dir)
     return computed, None
 
 

@@ -69,3 +69,10 @@ def test_stored_outputs_come_back_with_where_they_were_computed(host, tmp_path):
 
     outputs_cache.write_entry(path, host.outputs, {"batch_size": host.batch_size})
     assert device_outputs.stored_outputs(path, host) is None
+
+
+def test_only_outputs_computed_by_the_runners_own_kernels_are_kept():
+    # A GPU driver or the NNAPI runtime can change with a Play system update, under the same build.
+    assert device_outputs.reusable(SETTINGS) and device_outputs.reusable(replace(SETTINGS, delegate="xnnpack-off"))
+    assert not device_outputs.reusable(replace(SETTINGS, delegate="gpu"))
+    assert not device_outputs.reusable(replace(SETTINGS, delegate="nnapi"))
