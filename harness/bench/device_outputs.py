@@ -16,7 +16,8 @@ compute alike, and the check is of the build, not of one unit.
 
 Only the CPU's outputs are kept (XNNPACK or LiteRT's builtin kernels): they are computed by code
 inside the runner, which the key names. A GPU driver or the NNAPI runtime can be updated without
-a new build fingerprint (Play system updates), so those checks always run on the device."""
+a new build fingerprint (Play system updates), so those checks always run on the device, as do
+all checks on a device that gives no build fingerprint."""
 
 from __future__ import annotations
 
@@ -32,9 +33,10 @@ _RUNNER_ONLY_DELEGATES = ("cpu", "xnnpack-off")
 _BUILD_PROPS = ("ro.build.fingerprint", "ro.soc.manufacturer", "ro.soc.model", "ro.board.platform", "ro.hardware")
 
 
-def reusable(settings) -> bool:
-    """Whether this benchmark's check outputs depend only on what the key names."""
-    return settings.delegate in _RUNNER_ONLY_DELEGATES
+def reusable(session, settings) -> bool:
+    """Whether this benchmark's check outputs depend only on what the key names: a CPU check on a
+    device that says which build it runs."""
+    return settings.delegate in _RUNNER_ONLY_DELEGATES and bool(session.passport.props.get("ro.build.fingerprint"))
 
 
 def entry_for(session, settings, host, model_sha256: str, runner_version: str | None) -> Path:
@@ -44,7 +46,7 @@ def entry_for(session, settings, host, model_sha256: str, runner_version: str | 
     return outputs_cache.entry_path(
         CACHE_SUBDIR, FORMAT_VERSION, *build, passport.abi, passport.kernel,
         runner.kind, runner.sha256, runner_version, model_sha256, host.samples_digest, len(host.inputs[0]),
-        host.batch_size, settings.threads, settings.delegate, " ".join(settings.model_flags()),
+        host.batch_size, settings.threads, settings.delegate, settings.model_flags(),
     )
 
 

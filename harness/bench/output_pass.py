@@ -122,15 +122,18 @@ def _outputs_of_device(session, model_path, settings, host, out_dir, remote_mode
     (harness/bench/device_outputs.py); computed now, they are kept for the next check."""
     from harness.bench import device_outputs
 
+    def computed_now() -> list:
+        return _device_outputs(session, model_path, settings, host.io, host.inputs, host.batch_size, out_dir,
+                               remote_model)
+
+    if not device_outputs.reusable(session, settings):
+        return computed_now(), None
     entry = device_outputs.entry_for(session, settings, host, model_sha256, runner_version)
-    reusable = device_outputs.reusable(settings)
-    stored = device_outputs.stored_outputs(entry, host) if reusable and not settings.recheck_outputs else None
+    stored = None if settings.recheck_outputs else device_outputs.stored_outputs(entry, host)
     if stored is not None:
         return stored
-    computed = _device_outputs(session, model_path, settings, host.io, host.inputs, host.batch_size, out_dir,
-                               remote_model)
-    if reusable:
-        device_outputs.keep_outputs(entry, computed, session, out_dir)
+    computed = computed_now()
+    device_outputs.keep_outputs(entry, computed, session, out_dir)
     return computed, None
 
 

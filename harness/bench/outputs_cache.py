@@ -20,8 +20,9 @@ from harness.jsonfile import write_bytes_atomic
 
 
 def entry_path(kind: str, *key_parts) -> Path:
-    """The entry of `kind` (a cache subdirectory) for what the key parts say decides its outputs."""
-    key = sha256_bytes("|".join(str(part) for part in key_parts).encode())
+    """The entry of `kind` (a cache subdirectory) for what the key parts say decides its outputs
+    (JSON-encoded: no part can run into the next)."""
+    key = sha256_bytes(json.dumps(key_parts, default=str).encode())
     return paths.cache_dir() / kind / f"{key}.npz"
 
 
@@ -42,11 +43,11 @@ def read_entry(entry: Path, io: ModelIO, count: int) -> tuple[list, dict] | None
 
 
 def write_entry(entry: Path, arrays: list, document: dict) -> None:
-    import io
+    from io import BytesIO
 
     import numpy as np
 
-    packed = io.BytesIO()
+    packed = BytesIO()
     np.savez(packed, document=np.array(json.dumps(document)), **{f"output_{i}": a for i, a in enumerate(arrays)})
     with contextlib.suppress(OSError):
         write_bytes_atomic(entry, packed.getvalue())

@@ -12,7 +12,10 @@ import pytest
 
 from harness.bench import device_outputs, host_outputs
 from harness.bench.settings import BenchSettings
+from harness.device.capture import Capture
+from harness.device.passport import PASSPORT_PROPS, primary_abi
 from harness.device.runner_binaries import RunnerBinary
+from tests.captures.support import CAPTURES, CORPUS
 
 
 @pytest.fixture
@@ -73,6 +76,29 @@ def test_stored_outputs_come_back_with_where_they_were_computed(host, tmp_path):
 
 def test_only_outputs_computed_by_the_runners_own_kernels_are_kept():
     # A GPU driver or the NNAPI runtime can change with a Play system update, under the same build.
-    assert device_outputs.reusable(SETTINGS) and device_outputs.reusable(replace(SETTINGS, delegate="xnnpack-off"))
-    assert not device_outputs.reusable(replace(SETTINGS, delegate="gpu"))
-    assert not device_outputs.reusable(replace(SETTINGS, delegate="nnapi"))
+    phone = session()
+    assert device_outputs.reusable(phone, SETTINGS)
+    assert device_outputs.reusable(phone, replace(SETTINGS, delegate="xnnpack-off"))
+    assert not device_outputs.reusable(phone, replace(SETTINGS, delegate="gpu"))
+    assert not device_outputs.reusable(phone, replace(SETTINGS, delegate="nnapi"))
+    assert not device_outputs.reusable(session(fingerprint=""), SETTINGS)
+
+
+def captured_session(capture: Capture, serial: str):
+    """What the passport reads from this real phone's captured `getprop`, as read_passport keeps it."""
+    props = capture.properties()
+    passport = SimpleNamespace(serial=serial, abi=primary_abi(props), kernel=capture.text("uname.txt") or "",
+                               props={name: props[name] for name in PASSPORT_PROPS if name in props})
+    return SimpleNamespace(passport=passport, runner=session().runner)
+
+
+def test_real_phones_builds_each_have_their_own_entry_and_two_units_of_one_share_it(host):
+    captures = [c for c in (Capture.load(CORPUS / name) for name in CAPTURES) if c.properties()]
+    whole = [c for c in captures if device_outputs.reusable(captured_session(c, "unit-1"), SETTINGS)]
+    # The phones whose whole getprop was captured give a build fingerprint; a capture of a few
+    # properties alone (no fingerprint) would never have its outputs reused.
+    assert len(whole) >= 10 and all(len(c.properties()) > 100 for c in whole)
+    assert all(len(c.properties()) < 100 for c in captures if c not in whole)
+    entries = {c.name: entry(host, captured_session(c, "unit-1")) for c in whole}
+    assert len(set(entries.values())) == len(whole)
+    assert all(entry(host, captured_session(c, "unit-2")) == entries[c.name] for c in whole)
