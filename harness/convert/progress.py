@@ -7,6 +7,10 @@ callable: one when a level starts a new kind of step, and a heartbeat at least e
 for each level still running, with its elapsed time and, where the step can be measured (epochs
 and batches, calibration and evaluation samples), an estimate of the time left in it.
 
+The estimate is the step's pace since its first report of progress, not since the step began: a
+step's start holds one-off work (Keras traces the training function in the first batch, slowly
+under load), which made the first estimate of a 12 s fine-tuning "about 137 s left".
+
 Nothing heavy is imported here; steps may arrive from worker processes (through a queue drained by
 a thread) or from this process's main thread, so the Tracker is thread-safe.
 """
@@ -34,9 +38,9 @@ class _Running:
     started_s: float
     step: str = "starting"
     count: str = ""
-    fraction: float | None = None
-    step_started_s: float = 0.0
     printed_s: float = 0.0
+    paced_from: tuple[float, float] | None = None  # (time, fraction) of the step's first progress
+    progress_at: tuple[float, float] | None = None  # (time, fraction) of its latest
 
 
 class Tracker:
@@ -58,11 +62,15 @@ class Tracker:
     def step(self, level: str, step: str, count: str = "", fraction: float | None = None) -> None:
         now = self._clock()
         with self._lock:
-            running = self._running.setdefault(level, _Running(started_s=now, step_started_s=now))
+            running = self._running.setdefault(level, _Running(started_s=now))
             new_step = step != running.step
             if new_step:
-                running.step, running.step_started_s = step, now
-            running.count, running.fraction = count, fraction
+                running.step = step
+                running.paced_from = running.progress_at = None
+            running.count = count
+            if fraction is not None and fraction > 0:
+                running.progress_at = (now, fraction)
+                running.paced_from = running.paced_from or running.progress_at
             if new_step or now - running.printed_s >= self._heartbeat_s:
                 self._print(level, running, now)
 
@@ -111,14 +119,20 @@ def describe(level: str, running: _Running, now: float) -> str:
     """`pruned-50: fine-tuning epoch 2/4, 6.1 s elapsed, about 4 s left`."""
     doing = f"{running.step} {running.count}".strip()
     text = f"{level}: {doing}, {now - running.started_s:.1f} s elapsed"
-    left_s = step_time_left_s(running.fraction, now - running.step_started_s)
+    left_s = step_time_left_s(running.paced_from, running.progress_at, now)
     if left_s is not None:
         text += f", about {left_s:.0f} s left" + ("" if running.step == "fine-tuning" else f" in {running.step}")
     return text
 
 
-def step_time_left_s(fraction: float | None, step_elapsed_s: float) -> float | None:
-    """Linear extrapolation of a step's measured progress; None until there is enough of it."""
-    if fraction is None or fraction < MIN_FRACTION_FOR_ETA or fraction > 1:
+def step_time_left_s(paced_from: tuple[float, float] | None, progress_at: tuple[float, float] | None,
+                     now_s: float) -> float | None:
+    """The rest of a step at its pace between two (time, fraction) reports, counted down since the
+    latest; None until enough progress lies between them to extrapolate from."""
+    if paced_from is None or progress_at is None:
         return None
-    return step_elapsed_s * (1 - fraction) / fraction
+    (from_s, from_fraction), (at_s, fraction) = paced_from, progress_at
+    progress = fraction - from_fraction
+    if progress < MIN_FRACTION_FOR_ETA or fraction > 1:
+        return None
+    return max(0.0, (at_s - from_s) * (1 - fraction) / progress - (now_s - at_s))

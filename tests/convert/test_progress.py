@@ -30,18 +30,42 @@ def test_a_new_step_is_printed_at_once_and_progress_within_it_only_at_heartbeats
     tracker.step("pruned-50", "fine-tuning", "epoch 2/4", 0.25)
     assert lines == ["pruned-50: fine-tuning epoch 1/4, 0.0 s elapsed"]
     clock.now_s += 3
-    tracker.step("pruned-50", "fine-tuning", "epoch 2/4", 0.5)
-    assert lines[-1] == "pruned-50: fine-tuning epoch 2/4, 4.0 s elapsed, about 4 s left"
+    tracker.step("pruned-50", "fine-tuning", "epoch 3/4", 0.625)
+    assert lines[-1] == "pruned-50: fine-tuning epoch 3/4, 4.0 s elapsed, about 3 s left"
 
 
-def test_a_silent_level_gets_a_heartbeat_with_its_latest_step():
+def test_the_time_left_is_paced_from_the_first_progress_not_from_a_slow_start():
+    """As pruned-50 went under load: 8 s of tracing and compiling before 6% of its epochs were
+    done, then 6% more per 0.5 s. The old estimate from the step's start said 125 s."""
+    tracker, lines, clock = tracker_with_lines(heartbeat_s=0.5)
+    tracker.step("pruned-50", "fine-tuning", "epoch 1/4", 0.0)
+    clock.now_s += 8
+    tracker.step("pruned-50", "fine-tuning", "epoch 1/4", 0.06)
+    assert lines[-1] == "pruned-50: fine-tuning epoch 1/4, 8.0 s elapsed"  # one point is no pace
+    clock.now_s += 0.5
+    tracker.step("pruned-50", "fine-tuning", "epoch 1/4", 0.12)
+    assert lines[-1] == "pruned-50: fine-tuning epoch 1/4, 8.5 s elapsed, about 7 s left"
+
+
+def test_a_silent_level_gets_a_heartbeat_with_its_latest_step_and_the_time_left_counts_down():
     tracker, lines, clock = tracker_with_lines()
     tracker.step("int8", "calibrating", "10/200 samples", 0.05)
+    clock.now_s += 2
+    tracker.step("int8", "calibrating", "30/200 samples", 0.15)
     tracker.heartbeat()
     assert len(lines) == 1
-    clock.now_s += 4
+    clock.now_s += 2
     tracker.heartbeat()
-    assert lines[-1] == "int8: calibrating 10/200 samples, 4.0 s elapsed, about 76 s left in calibrating"
+    assert lines[-1] == "int8: calibrating 30/200 samples, 4.0 s elapsed, about 15 s left in calibrating"
+
+
+def test_a_new_step_is_paced_afresh():
+    tracker, lines, clock = tracker_with_lines()
+    tracker.step("int8", "calibrating", "100/200 samples", 0.5)
+    clock.now_s += 1
+    tracker.step("int8", "calibrating", "200/200 samples", 1.0)
+    tracker.step("int8", "evaluating", "54/540 samples", 0.1)
+    assert lines[-1] == "int8: evaluating 54/540 samples, 1.0 s elapsed"
 
 
 def test_finished_levels_stop_their_heartbeats_and_say_how_long_they_took():
@@ -55,11 +79,13 @@ def test_finished_levels_stop_their_heartbeats_and_say_how_long_they_took():
     assert tracker.finished("never-started") is None
 
 
-def test_time_left_needs_a_measured_fraction():
-    assert step_time_left_s(None, 10) is None
-    assert step_time_left_s(0.01, 10) is None  # too early to extrapolate
-    assert step_time_left_s(0.5, 10) == 10
-    assert step_time_left_s(1.0, 10) == 0
+def test_time_left_needs_measured_progress_between_two_reports():
+    assert step_time_left_s(None, None, 10) is None
+    assert step_time_left_s((0, 0.2), (10, 0.21), 10) is None  # too little progress to extrapolate
+    assert step_time_left_s((0, 0.2), (10, 0.5), 10) == 50 / 3
+    assert step_time_left_s((0, 0.2), (10, 0.5), 15) == 50 / 3 - 5
+    assert step_time_left_s((0, 0.2), (10, 1.0), 10) == 0
+    assert step_time_left_s((0, 0.2), (10, 0.5), 100) == 0  # overdue: never a negative time
 
 
 def test_the_heartbeat_thread_stops_with_the_tracker():
