@@ -188,15 +188,16 @@ class VirtualDeviceDaemon:
             system_socket.close()
 
     def _publish_for_fast_stand_ins(self) -> None:
-        """What the fast getprop and `dumpsys thermalservice` read (sandbox.PUBLISHED_DIR), kept
-        current: properties on every change, the thermal dump on every power tick and every
-        `cmd thermalservice` (an override shows at once)."""
+        """What the fast getprop and `dumpsys thermalservice` / `dumpsys power` read
+        (sandbox.PUBLISHED_DIR), kept current: properties on every change, the dumps on every
+        power tick and after every command (an override, a key event or `svc power stayon` shows
+        at once)."""
         for name, value in self.props.items_sorted():
             self._publish_property(name, value, listing=False)
         self._publish_property_listing()
         self.props.on_change(self._publish_property)
-        self._system_server.thermal.on_change(self._publish_thermal)
-        self._publish_thermal()
+        self._system_server.after_every_command(self._publish_dumps)
+        self._publish_dumps()
 
     def _publish_property(self, name: str, value: str, *, listing: bool = True) -> None:
         if system_image.publishable_property(name):
@@ -208,10 +209,13 @@ class VirtualDeviceDaemon:
         # The system server's own answer: one format for both paths.
         system_image.publish(self.layout, "getprop", self._system_server.getprop_listing())
 
-    def _publish_thermal(self) -> None:
-        # A phone without the service has no dump for the fast stand-in: `dumpsys` says so.
-        if not self.replay or self.replay.has_thermalservice:
-            system_image.publish(self.layout, "thermalservice", self._system_server.thermal.dump())
+    def _publish_dumps(self) -> None:
+        # A replayed phone that refuses or lacks a service has no dump for the fast stand-in:
+        # the full `dumpsys` says what the phone said.
+        for service, dump in (("thermalservice", self._system_server.thermal.dump),
+                              ("power", self._system_server.power_service.dump)):
+            if not self.replay or self.replay.dumpsys_refusal(service) is None:
+                system_image.publish(self.layout, service, dump())
 
     def _sandbox_lost(self) -> None:
         log.error("the sandbox ended unexpectedly; stopping the device")
@@ -292,7 +296,7 @@ class VirtualDeviceDaemon:
             publisher.publish(gauge.observe(reading, now - last_tick))
             last_tick = now
             self._duty_cycle.follow(reading.cap_fraction)
-            self._publish_thermal()
+            self._publish_dumps()
             if reading.thermal_status != last_status:
                 self._system_server.log.add(
                     "W", "ThermalManager",

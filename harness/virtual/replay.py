@@ -215,10 +215,6 @@ class Replay:
         return (lambda reading, wakefulness, stay_on: render_power(template, reading, wakefulness, stay_on),
                 captured_wakefulness(template))
 
-    @property
-    def has_thermalservice(self) -> bool:
-        return self.parts["thermalservice"] not in (MISSING, DENIED)
-
     def dumpsys_refusal(self, service: str) -> tuple[str, str] | None:
         """(stdout, stderr) for a service the capture shows refused or absent, else None."""
         command = f"dumpsys {service}"

@@ -61,9 +61,9 @@ def _stand_in_code(name: str) -> str:
             f"sys.exit(android_tools.main([{name!r}] + sys.argv[1:]))")
 
 
-# getprop and `dumpsys thermalservice` run several times per benchmark (the agent's snapshots):
-# served by mksh from the files the daemon publishes they cost 2-3 ms, where starting Python
-# costs 25-37 ms. Every other use goes to the Python stand-in.
+# getprop, `dumpsys thermalservice` and `dumpsys power` run several times per benchmark (the
+# agent's snapshots): served by mksh from the files the daemon publishes they cost 2-3 ms, where
+# starting Python costs 25-37 ms. Every other use goes to the Python stand-in.
 _FAST_STAND_INS = {
     "getprop": """#!/system/bin/sh
 # getprop [NAME [DEFAULT]] from PUBLISHED, which the device's daemon rewrites on every setprop.
@@ -79,11 +79,13 @@ esac
 exec PYTHON_STAND_IN "$@"
 """,
     "dumpsys": """#!/system/bin/sh
-# `dumpsys thermalservice` from PUBLISHED, which the device's daemon rewrites on every power tick
-# and thermal command.
-if [ "$#:$1" = 1:thermalservice ] && [ -r PUBLISHED/thermalservice ]; then
-	exec cat PUBLISHED/thermalservice
-fi
+# `dumpsys thermalservice` and `dumpsys power` from PUBLISHED, which the device's daemon rewrites
+# on every power tick and after every command.
+case "$#:$1" in
+1:thermalservice | 1:power)
+	[ -r "PUBLISHED/$1" ] && exec cat "PUBLISHED/$1"
+	;;
+esac
 exec PYTHON_STAND_IN "$@"
 """,
 }

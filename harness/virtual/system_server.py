@@ -100,6 +100,7 @@ class SystemServer:
         self.power_service = PowerService(power, self._settings["global"], self._save_state,
                                           *(replay.power_service_start() if replay else ()))
         self._packages: dict[str, str] = dict(persisted.get("packages", {}))
+        self._after_command: list[Callable[[], None]] = []
         props.on_change(self._property_changed)
         self._commands: dict[str, Callable[[list[str], dict], Result]] = {
             "getprop": self._getprop,
@@ -144,7 +145,19 @@ class SystemServer:
         finally:
             writer.close()
 
+    def after_every_command(self, listener: Callable[[], None]) -> None:
+        """Call `listener` after each command, before its answer goes back: whatever a command
+        changed (`cmd thermalservice override-status`, `input keyevent`, `svc power stayon`,
+        `settings put`) is then in what the daemon publishes for the fast stand-ins."""
+        self._after_command.append(listener)
+
     def execute_json(self, line: bytes) -> Result:
+        result = self._execute_json(line)
+        for listener in self._after_command:
+            listener()
+        return result
+
+    def _execute_json(self, line: bytes) -> Result:
         try:
             request = json.loads(line)
             command = request["command"]

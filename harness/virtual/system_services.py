@@ -6,7 +6,6 @@ and the Result every stand-in command answers with (harness.virtual.system_serve
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from harness.device.profiles import VirtualProfile
@@ -107,16 +106,6 @@ class ThermalService:
         self._thresholds = profile.thermal.status_thresholds_c
         self._power = power
         self.override_status: int | None = None
-        self._listeners: list[Callable[[], None]] = []
-
-    def on_change(self, listener: Callable[[], None]) -> None:
-        """Call `listener` after every command that changes what `dump()` prints."""
-        self._listeners.append(listener)
-
-    def _set_override(self, status: int | None) -> None:
-        self.override_status = status
-        for listener in self._listeners:
-            listener()
 
     def status(self) -> int:
         if self.override_status is not None:
@@ -125,10 +114,10 @@ class ThermalService:
 
     def command(self, args: list[str]) -> Result:
         if args[:1] == ["override-status"] and len(args) == 2 and args[1].isdigit() and int(args[1]) <= 6:
-            self._set_override(int(args[1]))
+            self.override_status = int(args[1])
             return Result()
         if args == ["reset"]:
-            self._set_override(None)
+            self.override_status = None
             return Result()
         return Result(
             stdout="Thermal service (thermalservice) commands:\n  help\n    Print this help text.\n"

@@ -60,11 +60,28 @@ def test_getprop_is_served_without_python_and_says_what_the_system_server_says(b
     assert traced.stdout.decode() == system_server_answer(bundled, {"command": "getprop", "args": args.split()})
 
 
-def test_dumpsys_thermalservice_is_served_without_python(bundled):
-    traced = bundled.shell("sh -x /system/bin/dumpsys thermalservice")
+@pytest.mark.parametrize("service", ["thermalservice", "power"])
+def test_the_agents_dumpsys_queries_are_served_without_python_and_say_what_the_system_server_says(bundled, service):
+    """Each of the agent's snapshots asks both; a Python start each made a snapshot 40 ms."""
+    traced = bundled.shell(f"sh -x /system/bin/dumpsys {service}")
+
     assert traced.exit_code == 0 and b"python" not in traced.stderr, traced.stderr
-    assert re.search(rb"^Thermal Status: [0-6]$", traced.stdout, re.M)
+    assert traced.stdout.decode() == system_server_answer(bundled, {"command": "dumpsys", "args": [service]})
     assert b"python" in bundled.shell("sh -x /system/bin/dumpsys battery").stderr  # the rest: the full stand-in
+
+
+def test_what_a_command_changes_shows_at_once_in_the_served_power_dump(bundled):
+    """The agent's snapshot right after the harness wakes the screen must see it awake."""
+    try:
+        out(bundled, "input keyevent KEYCODE_SLEEP")
+        assert "  mWakefulness=Asleep\n" in out(bundled, "dumpsys power")
+        out(bundled, "input keyevent KEYCODE_WAKEUP; svc power stayon usb")
+        dump = out(bundled, "dumpsys power")
+        assert "  mWakefulness=Awake\n" in dump and "  mStayOnWhilePluggedInSetting=2\n" in dump
+        out(bundled, "settings put global stay_on_while_plugged_in 0")
+        assert "  mStayOnWhilePluggedInSetting=0\n" in out(bundled, "dumpsys power")
+    finally:
+        out(bundled, "input keyevent KEYCODE_WAKEUP; svc power stayon false")
 
 
 def system_server_answer(client, request: dict) -> str:
