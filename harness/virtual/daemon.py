@@ -188,8 +188,8 @@ class VirtualDeviceDaemon:
             system_socket.close()
 
     def _publish_for_fast_stand_ins(self) -> None:
-        """What the fast getprop and `dumpsys thermalservice` / `dumpsys power` read
-        (sandbox.PUBLISHED_DIR), kept current: properties on every change, the dumps on every
+        """What the fast getprop and `dumpsys` read (sandbox.PUBLISHED_DIR), kept current:
+        properties on every change, the dumps of system_image.FAST_DUMPSYS_SERVICES on every
         power tick and after every command (an override, a key event or `svc power stayon` shows
         at once)."""
         for name, value in self.props.items_sorted():
@@ -210,12 +210,10 @@ class VirtualDeviceDaemon:
         system_image.publish(self.layout, "getprop", self._system_server.getprop_listing())
 
     def _publish_dumps(self) -> None:
-        # A replayed phone that refuses or lacks a service has no dump for the fast stand-in:
-        # the full `dumpsys` says what the phone said.
-        for service, dump in (("thermalservice", self._system_server.thermal.dump),
-                              ("power", self._system_server.power_service.dump)):
-            if not self.replay or self.replay.dumpsys_refusal(service) is None:
-                system_image.publish(self.layout, service, dump())
+        for service in system_image.FAST_DUMPSYS_SERVICES:
+            dump = self._system_server.served_dump(service)
+            if dump is not None:
+                system_image.publish(self.layout, f"dumpsys/{service}", dump)
 
     def _sandbox_lost(self) -> None:
         log.error("the sandbox ended unexpectedly; stopping the device")

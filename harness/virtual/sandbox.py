@@ -120,8 +120,8 @@ class DeviceLayout:
     @property
     def published_dir(self) -> Path:
         """State the daemon keeps current for the fast stand-ins (PUBLISHED_DIR inside):
-        properties/NAME (what `getprop NAME` prints), getprop (what `getprop` prints),
-        thermalservice and power (what `dumpsys thermalservice` and `dumpsys power` print)."""
+        properties/NAME (what `getprop NAME` prints), getprop (what `getprop` prints) and
+        dumpsys/SERVICE (what `dumpsys SERVICE` prints, system_image.FAST_DUMPSYS_SERVICES)."""
         return self.runtime_dir / "published"
 
     @property

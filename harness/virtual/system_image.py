@@ -39,6 +39,7 @@ def build_system(layout: DeviceLayout, tools: HostTools, build_prop_text: str,
         if applet not in STAND_INS and applet not in ("sh", "toybox") and applet not in commands:
             (bin_dir / applet).symlink_to(applet_target)
     (layout.published_dir / "properties").mkdir(parents=True)
+    (layout.published_dir / "dumpsys").mkdir()
     for name in STAND_INS:
         fast = _FAST_STAND_INS.get(name)
         if fast is None:
@@ -61,9 +62,11 @@ def _stand_in_code(name: str) -> str:
             f"sys.exit(android_tools.main([{name!r}] + sys.argv[1:]))")
 
 
-# getprop, `dumpsys thermalservice` and `dumpsys power` run several times per benchmark (the
-# agent's snapshots): served by mksh from the files the daemon publishes they cost 2-3 ms, where
-# starting Python costs 25-37 ms. Every other use goes to the Python stand-in.
+# getprop and `dumpsys battery|thermalservice|power` run several times per benchmark (the agent's
+# snapshots, the battery check before each cell): served by mksh from the files the daemon
+# publishes they cost 2-3 ms, where starting Python costs 25-37 ms. Every other use goes to the
+# Python stand-in.
+FAST_DUMPSYS_SERVICES = ("battery", "thermalservice", "power")
 _FAST_STAND_INS = {
     "getprop": """#!/system/bin/sh
 # getprop [NAME [DEFAULT]] from PUBLISHED, which the device's daemon rewrites on every setprop.
@@ -79,11 +82,11 @@ esac
 exec PYTHON_STAND_IN "$@"
 """,
     "dumpsys": """#!/system/bin/sh
-# `dumpsys thermalservice` and `dumpsys power` from PUBLISHED, which the device's daemon rewrites
-# on every power tick and after every command.
+# `dumpsys SERVICE` from PUBLISHED/dumpsys, which the device's daemon rewrites on every power tick
+# and after every command.
 case "$#:$1" in
-1:thermalservice | 1:power)
-	[ -r "PUBLISHED/$1" ] && exec cat "PUBLISHED/$1"
+""" + " | ".join(f"1:{service}" for service in FAST_DUMPSYS_SERVICES) + """)
+	[ -r "PUBLISHED/dumpsys/$1" ] && exec cat "PUBLISHED/dumpsys/$1"
 	;;
 esac
 exec PYTHON_STAND_IN "$@"

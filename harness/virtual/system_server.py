@@ -219,6 +219,13 @@ class SystemServer:
             return Result(stderr=f"Can't find service: {service}\n")
         return self._dump_service(service, rest, request)
 
+    def served_dump(self, service: str) -> str | None:
+        """What `dumpsys SERVICE` prints, for the fast stand-in; None where a replayed phone refused
+        or lacked the service (the full stand-in then says what the phone said)."""
+        if self._replay and self._replay.dumpsys_refusal(service) is not None:
+            return None
+        return self._dump_service(service, [], {}).stdout
+
     def _dump_service(self, service: str, args: list[str], request: dict) -> Result:
         if service == "battery":
             return self.battery.command(args)

@@ -60,14 +60,16 @@ def test_getprop_is_served_without_python_and_says_what_the_system_server_says(b
     assert traced.stdout.decode() == system_server_answer(bundled, {"command": "getprop", "args": args.split()})
 
 
-@pytest.mark.parametrize("service", ["thermalservice", "power"])
+@pytest.mark.parametrize("service", ["battery", "thermalservice", "power"])
 def test_the_agents_dumpsys_queries_are_served_without_python_and_say_what_the_system_server_says(bundled, service):
-    """Each of the agent's snapshots asks both; a Python start each made a snapshot 40 ms."""
+    """The agent's snapshots and the battery check before each cell ask them: a Python start each
+    made a snapshot 40 ms."""
     traced = bundled.shell(f"sh -x /system/bin/dumpsys {service}")
 
     assert traced.exit_code == 0 and b"python" not in traced.stderr, traced.stderr
     assert traced.stdout.decode() == system_server_answer(bundled, {"command": "dumpsys", "args": [service]})
-    assert b"python" in bundled.shell("sh -x /system/bin/dumpsys battery").stderr  # the rest: the full stand-in
+    for other in ("meminfo", f"{service} -h"):  # the rest: the full stand-in
+        assert b"python" in bundled.shell(f"sh -x /system/bin/dumpsys {other}").stderr, other
 
 
 def test_what_a_command_changes_shows_at_once_in_the_served_power_dump(bundled):
