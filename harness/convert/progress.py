@@ -69,8 +69,11 @@ class Tracker:
                 running.paced_from = running.progress_at = None
             running.count = count
             if fraction is not None and fraction > 0:
+                started_over = running.progress_at is not None and fraction < running.progress_at[1]
                 running.progress_at = (now, fraction)
-                running.paced_from = running.paced_from or running.progress_at
+                # A composite level fine-tunes twice under one step: the second starts over.
+                if running.paced_from is None or started_over:
+                    running.paced_from = running.progress_at
             if new_step or now - running.printed_s >= self._heartbeat_s:
                 self._print(level, running, now)
 

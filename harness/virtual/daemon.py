@@ -212,7 +212,9 @@ class VirtualDeviceDaemon:
     def _publish_dumps(self) -> None:
         for service in system_image.FAST_DUMPSYS_SERVICES:
             dump = self._system_server.served_dump(service)
-            if dump is not None:
+            if dump is None:
+                system_image.unpublish(self.layout, f"dumpsys/{service}")
+            else:
                 system_image.publish(self.layout, f"dumpsys/{service}", dump)
 
     def _sandbox_lost(self) -> None:

@@ -45,6 +45,9 @@ SYSTEM_PACKAGES = {
     "com.android.systemui": "/system/priv-app/SystemUI/SystemUI.apk",
     "com.android.providers.settings": "/system/priv-app/SettingsProvider/SettingsProvider.apk",
 }
+# What a command's handler may raise on arguments or a capture it cannot take: the command fails,
+# the system server goes on.
+_COMMAND_ERRORS = (ValueError, TypeError, KeyError, IndexError)
 SERVICES = ("activity", "battery", "cpuinfo", "meminfo", "package", "power", "settings", "thermalservice")
 DEFAULT_SETTINGS = {
     "global": {
@@ -171,7 +174,7 @@ class SystemServer:
             return usage_error(f"{command}: not found", 127)
         try:
             return handler(args, request)
-        except (ValueError, TypeError, KeyError, IndexError) as e:
+        except _COMMAND_ERRORS as e:
             log.warning("%s %s failed: %s", command, args, e)
             return usage_error(f"{command}: {e}", 255)
 
@@ -220,11 +223,14 @@ class SystemServer:
         return self._dump_service(service, rest, request)
 
     def served_dump(self, service: str) -> str | None:
-        """What `dumpsys SERVICE` prints, for the fast stand-in; None where a replayed phone refused
-        or lacked the service (the full stand-in then says what the phone said)."""
-        if self._replay and self._replay.dumpsys_refusal(service) is not None:
+        """What `dumpsys SERVICE` prints, for the fast stand-in; None where it says anything on
+        stderr, fails or cannot be rendered (a replayed phone that lacks the service, a capture
+        the renderer cannot take): the full stand-in then answers as it always did."""
+        try:
+            result = self._dumpsys([service], {})
+        except _COMMAND_ERRORS:
             return None
-        return self._dump_service(service, [], {}).stdout
+        return result.stdout if result.exit_code == 0 and not result.stderr else None
 
     def _dump_service(self, service: str, args: list[str], request: dict) -> Result:
         if service == "battery":

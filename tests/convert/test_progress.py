@@ -60,12 +60,28 @@ def test_a_silent_level_gets_a_heartbeat_with_its_latest_step_and_the_time_left_
 
 
 def test_a_new_step_is_paced_afresh():
-    tracker, lines, clock = tracker_with_lines()
-    tracker.step("int8", "calibrating", "100/200 samples", 0.5)
+    tracker, lines, clock = tracker_with_lines(heartbeat_s=0.5)
+    tracker.step("int8", "calibrating", "2/200 samples", 0.01)
     clock.now_s += 1
-    tracker.step("int8", "calibrating", "200/200 samples", 1.0)
     tracker.step("int8", "evaluating", "54/540 samples", 0.1)
     assert lines[-1] == "int8: evaluating 54/540 samples, 1.0 s elapsed"
+    clock.now_s += 1
+    tracker.step("int8", "evaluating", "108/540 samples", 0.2)
+    assert lines[-1] == "int8: evaluating 108/540 samples, 2.0 s elapsed, about 8 s left in evaluating"
+
+
+def test_progress_that_starts_over_within_a_step_is_paced_afresh():
+    """`pruned-50+clustered-16` fine-tunes twice, both as "fine-tuning": the second run's pace is
+    its own, not the first run's start to the second run's progress."""
+    tracker, lines, clock = tracker_with_lines(heartbeat_s=0.5)
+    tracker.step("pruned-50+clustered-16", "fine-tuning", "epoch 1/4", 0.1)
+    clock.now_s += 9
+    tracker.step("pruned-50+clustered-16", "fine-tuning", "epoch 4/4", 1.0)
+    clock.now_s += 1
+    tracker.step("pruned-50+clustered-16", "fine-tuning", "epoch 1/2", 0.1)
+    clock.now_s += 1
+    tracker.step("pruned-50+clustered-16", "fine-tuning", "epoch 1/2", 0.2)
+    assert lines[-1] == "pruned-50+clustered-16: fine-tuning epoch 1/2, 11.0 s elapsed, about 8 s left"
 
 
 def test_finished_levels_stop_their_heartbeats_and_say_how_long_they_took():

@@ -4,6 +4,7 @@ replay's own logic on corpus captures without a daemon, then through the real ad
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from contextlib import contextmanager
 
@@ -191,6 +192,38 @@ def test_missing_commands_and_paths_are_missing(adb_server, tmp_path):
         assert device.shell(["ls", "/sys/class/thermal"], check=False).exit_code != 0
         assert device.shell(["ls", "/data/local/tmp"]).exit_code == 0  # applets still work
         assert started.parts["thermalservice"] == "missing"
+
+
+@pytest.mark.parametrize("denied, missing", [("battery", "power"), ("power", "battery")])
+def test_refused_or_absent_services_answer_as_the_phone_did_where_dumpsys_is_served_fast(
+        adb_server, tmp_path, denied, missing):
+    """`dumpsys battery|thermalservice|power` are served from published dumps (no Python): a
+    service the capture shows refused or absent gets none, and the full stand-in says so."""
+    capture = tmp_path / "cap"
+    capture.mkdir()
+    (capture / "getprop.txt").write_text("[ro.product.model]: [Old Phone]\n")
+    (capture / "capture.toml").write_text(
+        f'schema_version = 1\ndenied = ["dumpsys {denied}"]\nmissing = ["dumpsys {missing}"]\n')
+    with replayed_device(adb_server, capture) as (_started, device):
+        refused = device.shell(["dumpsys", denied], check=False)
+        assert refused.stdout.startswith(f"Permission Denial: can't dump {denied}"), refused
+        absent = device.shell(["dumpsys", missing], check=False)
+        assert f"Can't find service: {missing}" in absent.stderr and absent.stdout == "", absent
+        assert re.search(r"^Thermal Status: [0-6]$", device.shell(["dumpsys", "thermalservice"]).stdout, re.M)
+
+
+def test_a_captured_dump_the_device_cannot_render_fails_alone(adb_server, tmp_path):
+    """Every served dump is rendered after every command: one that cannot be (here a battery
+    temperature that is not a number) must fail its own `dumpsys`, as it always did, and leave
+    every other command answering."""
+    capture = tmp_path / "cap"
+    shutil.copytree(CORPUS / "samsung-sm-s9110-android16", capture)
+    battery = capture / "dumpsys-battery.txt"
+    battery.write_text(battery.read_text().replace("  temperature: 422\n", "  temperature: nan\n"))
+    with replayed_device(adb_server, capture) as (_started, device):
+        assert device.shell(["getprop", "ro.product.model"]).stdout == "SM-S9110\n"
+        assert device.shell(["dumpsys", "battery"], check=False).exit_code != 0
+        assert "mWakefulness=" in device.shell(["dumpsys", "power"]).stdout
 
 
 def test_uname_cpuinfo_and_multiline_properties_are_the_captured_ones(adb_server):
