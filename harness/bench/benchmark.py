@@ -12,11 +12,13 @@ pass (harness/bench/profile_pass.py) and the outputs checked on the device (outp
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
 from harness.background import alongside
-from harness.bench.agent import new_cell_dir, pull_agent_output, reaping_script, remove_agent_dir, run_agent
+from harness.bench.agent import new_cell_dir, pulled_agent_output, reaping_script, run_agent
 from harness.bench.agent_result import AgentResultError, parse_agent_result, parse_energy_samples
 from harness.bench.clocks import clocks_of_run
 from harness.bench.conditions import run_conditions
@@ -122,9 +124,7 @@ def _run_and_measure(session, settings, runner_argv, out_dir, result, timing, ce
     # Charging and the screen are put back while the output is pulled and read: on a phone
     # `settings` is a Java program of 0.1-0.3 s, longer than the pull and the parsing together.
     with alongside(None if session.keep_charging_suspended else session.restore_held):
-        _pull_output(session, device_dir, out_dir, timing, "", remove=False)
-        # The device's copy is removed while the host reads its own (a round trip of 10-20 ms).
-        with alongside(lambda: remove_agent_dir(session.device, device_dir)):
+        with _pulled_output(session, device_dir, out_dir, timing, ""):
             return _read_output(session, settings, out_dir, result, agent, borrowed, agent_started_s, cell_id)
 
 
@@ -151,11 +151,12 @@ def _run_agent(session: DeviceSession, settings: BenchSettings, runner_argv: lis
     return agent, device_dir
 
 
-def _pull_output(session: DeviceSession, device_dir: str, out_dir: Path, timing: dict, prefix: str, *,
-                 remove: bool = True) -> None:
+@contextmanager
+def _pulled_output(session: DeviceSession, device_dir: str, out_dir: Path, timing: dict, prefix: str) -> Iterator[None]:
     started = time.monotonic()
-    pull_agent_output(session.device, device_dir, out_dir, remove=remove)
-    timing[f"{prefix}pull_s"] = time.monotonic() - started
+    with pulled_agent_output(session.device, device_dir, out_dir):
+        timing[f"{prefix}pull_s"] = time.monotonic() - started
+        yield
 
 
 def _measured(result: BenchResult, session: DeviceSession, settings: BenchSettings, out_dir: Path,
@@ -291,8 +292,8 @@ def _with_peak_memory(session: DeviceSession, settings: BenchSettings, remote_mo
     pass_dir = out_dir / cell_files.MEMORY_PASS_DIR
     argv = _runner_argv(session, pass_settings.memory_pass_flags(), remote_model)
     _, device_dir = _run_agent(session, pass_settings, argv, timing, "memory_")
-    _pull_output(session, device_dir, pass_dir, timing, "memory_")
-    peak = parse_benchmark_log(cell_files.read_text(pass_dir, cell_files.RUNNER_LOG_FILE)).memory_mb
+    with _pulled_output(session, device_dir, pass_dir, timing, "memory_"):
+        peak = parse_benchmark_log(cell_files.read_text(pass_dir, cell_files.RUNNER_LOG_FILE)).memory_mb
     memory = replace(result.measurements.memory_mb, peak=peak.peak if peak else None)
     label = PEAK_LABEL if memory.peak is not None else None
     return replace(result, measurements=replace(result.measurements, memory_mb=memory, memory_peak_label=label),

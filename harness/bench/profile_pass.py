@@ -9,7 +9,7 @@ import dataclasses
 from collections import defaultdict
 from pathlib import Path
 
-from harness.bench.agent import new_cell_dir, pull_agent_output, run_agent
+from harness.bench.agent import new_cell_dir, pulled_agent_output, run_agent
 from harness.bench.logparse import ParsedLog, parse_benchmark_log
 from harness.store import cell_files
 from harness.store.records import NodeTypeTime, OpProfileSummary
@@ -35,8 +35,8 @@ def run_profile_pass(session, settings, runner_argv: list[str], out_dir: Path) -
     device_dir = new_cell_dir()
     run_agent(session.device, profile_settings(settings), device_dir, [*runner_argv, "--enable_op_profiling=true"],
               rails_hal=session.rails_hal)
-    pull_agent_output(session.device, device_dir, local)
-    parsed = parse_benchmark_log(cell_files.read_text(local, cell_files.RUNNER_LOG_FILE))
+    with pulled_agent_output(session.device, device_dir, local):
+        parsed = parse_benchmark_log(cell_files.read_text(local, cell_files.RUNNER_LOG_FILE))
     return summarize_profile(parsed), parsed.op_profile.to_dict() if parsed.op_profile else {}
 
 

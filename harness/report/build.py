@@ -54,7 +54,6 @@ class ReportOptions:
     extra_intro: tuple[str, ...] = ()
 
 
-
 _REPORT_IMPORTS = ("pandas", "matplotlib.figure", "matplotlib.backends.backend_agg", "harness.report.deeper",
                    "harness.report.exporters", "harness.report.html", "harness.report.markdown", "harness.report.plots",
                    "harness.report.tables")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -61,7 +62,7 @@ def run_sweep(
     command_line: list[str] | None = None,
     resume: str | None = None,
     reporter: Reporter | None = None,
-    while_settling=None,
+    while_settling: Callable[[], object] | None = None,
 ) -> SweepOutcome:
     """`while_settling`: host work for the wait after a device's charging is suspended (the CLI's
     report imports), done there instead of after the last cell."""

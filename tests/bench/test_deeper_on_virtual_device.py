@@ -10,6 +10,8 @@ import pytest
 from tests.support.cli import one_line_error, run_cli
 from tests.support.fast import fast_args
 
+from harness.device.connection import Device
+from harness.device.workdir import CELLS_DIR
 from harness.errors import ExitCode
 from harness.store.cell_files import parse_latency_samples
 
@@ -33,9 +35,9 @@ def check_inputs(tmp_path_factory):
     return path
 
 
-def test_op_profile_repeats_and_a_preset(tiny_tflite, device, tmp_path):
+def test_op_profile_repeats_and_a_preset(tiny_tflite, device, adb_server, tmp_path):
     document = bench(tiny_tflite, device.serial, tmp_path / "b", "--op-profile", "--repeat", "3",
-                     "--preset", "quick")
+                     "--preset", "quick", "--peak-memory")
     measured = document
     profile = measured["op_profile"]
     # Real per-node times from LiteRT's profiler in the bundled runner: XNNPACK's own operators.
@@ -51,6 +53,10 @@ def test_op_profile_repeats_and_a_preset(tiny_tflite, device, tmp_path):
     assert document["settings"]["runs"] == 10 and document["settings"]["idle_baseline_s"] == 0
     assert {"run_2", "run_3", "op_profile"} <= set(document["raw"])
     assert (tmp_path / "b" / "op_profile" / "runner.log").is_file()
+    # Every pass's directory on the device (measured, memory, op profile) was pulled, then removed.
+    assert (tmp_path / "b" / "memory-pass" / "runner.log").is_file()
+    left = Device(adb_server, device.serial).shell(["ls", "-A", CELLS_DIR], check=False)
+    assert left.stdout.strip() == "", left
 
 
 
