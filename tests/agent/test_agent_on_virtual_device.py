@@ -77,7 +77,7 @@ def test_suspended_charging_gives_simulated_energy_and_charging_does_not(phone, 
     energy = compute_energy(result, samples, None, n_inferences=100, measured_s=result.runner.duration_s,
                             is_virtual=True, charging_suspended=True)
     assert energy.method == "simulated"
-    assert_energy_as_recorded(energy.to_dict())
+    assert_energy_as_recorded(energy.to_dict(), samples)
 
     set_charging_suspended(phone, False)
     result, samples, _ = run_agent(phone, "charging", tmp_path)

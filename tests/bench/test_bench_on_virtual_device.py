@@ -16,7 +16,7 @@ from harness.device.workdir import CHARGING_NOTE, STAY_AWAKE_NOTE
 from harness.store.cell_files import parse_latency_samples
 from harness.device.connection import Device
 from tests.support.cli import run_cli, run_cli_in_process
-from tests.support.energy import assert_energy_as_recorded
+from tests.support.energy import assert_energy_as_recorded, recorded_samples
 from tests.support.fast import FAST_ARGS
 from tests.support.polling import wait_for
 
@@ -52,7 +52,7 @@ def test_the_latency_reported_is_the_runners_own_samples(tiny_tflite, device, tm
     lo, hi = latency["ci95_median"]
     assert lo <= latency["median"] <= hi
     assert document["energy"]["method"] == "simulated"
-    assert_energy_as_recorded(document["energy"])
+    assert_energy_as_recorded(document["energy"], recorded_samples(tmp_path / "b"))
     assert "virtual" in document["flags"]
     assert document["device"]["flags"]["virtual"] is True
     # Peak memory from a pass of its own: the timed runner never had the memory monitor's thread.
@@ -147,7 +147,7 @@ def test_charging_makes_energy_invalid_and_suspending_it_makes_it_valid(tiny_tfl
     assert charging["energy"]["validity"].startswith("invalid: charging")
     assert "charging" in charging["flags"]
     suspended = bench(tiny_tflite, device.serial, tmp_path / "suspended", "--runs", "20")
-    assert_energy_as_recorded(suspended["energy"])
+    assert_energy_as_recorded(suspended["energy"], recorded_samples(tmp_path / "suspended"))
     assert suspended["energy"]["idle_source"] == "this cell"  # `bench` always measures its own
     assert "charging" not in suspended["flags"]
     # Put back after the benchmark, leaving no note behind.

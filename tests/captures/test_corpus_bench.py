@@ -13,7 +13,7 @@ import pytest
 from tests.captures.support import CAPTURES, expected, mismatches, replayed
 from tests.captures.test_corpus_replay import groups_to_check
 from tests.support.cli import run_cli
-from tests.support.energy import TOO_FEW_READINGS, gauge_allowed_a_number
+from tests.support.energy import assert_refused_for_a_starved_gauge, gauge_allowed_a_number, recorded_samples
 
 # The simulation's gauge reports µA, negative while discharging, and a phone acts on
 # power.battery_input.suspended unless its capture.toml says otherwise: the battery carries the
@@ -57,6 +57,7 @@ class Benched:
     stderr: str
     parts: dict
     on_disk: dict | None
+    samples: list  # energy.csv, parsed
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +71,7 @@ def benched(adb_server, tiny_tflite, tmp_path_factory) -> dict[str, Benched]:
                            "--runs", "20", "--idle-baseline", "2.5", "--adb-server", str(adb_server))
             parts = started.parts
         on_disk = json.loads((out / "bench.json").read_text()) if (out / "bench.json").exists() else None
-        return Benched(done.returncode, done.stdout, done.stderr, parts, on_disk)
+        return Benched(done.returncode, done.stdout, done.stderr, parts, on_disk, recorded_samples(out))
 
     with ThreadPoolExecutor(CONCURRENT_REPLAYS) as pool:
         return dict(zip(CAPTURES, pool.map(bench, CAPTURES)))
@@ -96,7 +97,8 @@ def test_bench_runs_to_a_passport_and_an_energy_decision(benched, name):
         # The host starved this replay's gauge (a clean-clone CI once recorded 3 distinct readings
         # in a 2.91 s measuring window): its own record allows no number and the bench must say
         # so. The gauge's unit is decided before the windows are checked.
-        assert energy["validity"] in TOO_FEW_READINGS and energy["current_unit"] == wanted["current_unit"], energy
+        assert_refused_for_a_starved_gauge(energy, done.samples)
+        assert energy["current_unit"] == wanted["current_unit"], energy
         return
     assert decision == wanted, energy["reason"]
     if decision["validity"] == "valid":

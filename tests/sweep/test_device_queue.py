@@ -16,7 +16,7 @@ from harness.device.workdir import CHARGING_NOTE
 from harness.device.connection import Device
 from harness.sweep import engine
 from harness.sweep.spec import SweepSpec
-from tests.support.energy import assert_energy_as_recorded
+from tests.support.energy import assert_energy_as_recorded, recorded_samples
 from tests.support.fast import fast_measurement
 
 # Short cells that still measure energy reliably: a run window of about a second with the runner
@@ -70,7 +70,7 @@ def test_a_queue_suspends_charging_once_and_lends_its_idle_baseline(virtual_devi
             assert not energy.is_valid or (energy.idle_power_mw == lender["idle_power_mw"] and 0 < energy.idle_age_s < 60)
         else:
             assert energy.idle_source == "this cell"
-        assert_energy_as_recorded(energy.to_dict())
+        assert_energy_as_recorded(energy.to_dict(), recorded_samples(outcome.store.cell_dir(cell)))
         if not borrowed:  # a cell that measured its own baseline lends it, when it has one
             lender = None if energy.idle_power_mw is None else {"id": cell["id"], "idle_power_mw": energy.idle_power_mw}
 
